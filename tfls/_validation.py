@@ -1,0 +1,128 @@
+"""Argument checks shared by every public entry point: one clear ValueError naming the value."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Iterable
+
+import numpy as np
+
+NORMS = ("linf", "l2")
+
+
+def parse_eps(value) -> float:
+    """Parses `8/255`, `0.031` or a number into a float; refuses anything else by name."""
+    if isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, bool):
+        return float(value)
+    text = str(value).strip()
+    try:
+        return float(Fraction(text)) if "/" in text else float(text)
+    except (ValueError, ZeroDivisionError):
+        raise ValueError(
+            f"Could not read ε: expected a number such as 0.031 or a fraction such as 8/255. "
+            f"Received: eps={value!r}"
+        ) from None
+
+
+def check_eps(eps, *, name: str = "eps", norm: str = "linf") -> float:
+    eps = parse_eps(eps)
+    if not np.isfinite(eps) or eps < 0:
+        raise ValueError(f"`{name}` must be a finite number >= 0. Received: {name}={eps}")
+    if norm == "linf" and eps > 1:
+        raise ValueError(
+            f"`{name}` is larger than the whole [0, 1] input range; did you mean {eps:g}/255? "
+            f"Received: {name}={eps}"
+        )
+    return eps
+
+
+def check_choice(value, choices: Iterable[str], *, name: str) -> str:
+    choices = tuple(choices)
+    if value not in choices:
+        raise ValueError(
+            f"Unknown {name} {value!r}. Expected one of: {', '.join(map(str, choices))}. "
+            f"Received: {name}={value!r}"
+        )
+    return value
+
+
+def check_norm(norm: str) -> str:
+    return check_choice(norm, NORMS, name="norm")
+
+
+def check_positive_int(value, *, name: str, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"`{name}` must be an integer >= {minimum}. Received: {name}={value!r}")
+    return int(value)
+
+
+def check_nonnegative(value, *, name: str) -> float:
+    if isinstance(value, bool) or not np.isfinite(float(value)) or float(value) < 0:
+        raise ValueError(f"`{name}` must be a finite number >= 0. Received: {name}={value!r}")
+    return float(value)
+
+
+def check_label_smoothing(alpha) -> float:
+    alpha = float(alpha)
+    if not 0.0 <= alpha < 1.0:
+        raise ValueError(f"Label smoothing α must lie in [0, 1). Received: label_smoothing={alpha}")
+    return alpha
+
+
+def check_images(x, *, name: str = "x") -> None:
+    """Refuses images outside [0, 1] (the valid input box every attack projects onto)."""
+    arr = np.asarray(x)
+    if arr.ndim < 2:
+        raise ValueError(
+            f"`{name}` must be a batch of inputs with a leading batch axis. "
+            f"Received: {name}.shape={arr.shape}"
+        )
+    if not np.issubdtype(arr.dtype, np.floating):
+        raise ValueError(
+            f"`{name}` must be floating point in [0, 1]; scale integer images by 1/255. "
+            f"Received: {name}.dtype={arr.dtype}"
+        )
+    if arr.size:
+        lo, hi = float(arr.min()), float(arr.max())
+        if lo < 0.0 or hi > 1.0 or not np.isfinite([lo, hi]).all():
+            raise ValueError(
+                f"`{name}` must lie in [0, 1] (tfls models normalise inside). "
+                f"Received: {name} in [{lo:g}, {hi:g}]"
+            )
+
+
+def check_labels(y, *, num_classes: int, batch_size: int | None = None) -> None:
+    arr = np.asarray(y)
+    if arr.ndim != 1:
+        raise ValueError(
+            f"Labels must be a 1-D vector of integer class indices (not one-hot). "
+            f"Received: y.shape={arr.shape}"
+        )
+    if not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError(f"Labels must be integers. Received: y.dtype={arr.dtype}")
+    if batch_size is not None and arr.shape[0] != batch_size:
+        raise ValueError(
+            f"Inputs and labels must have the same batch size. "
+            f"Received: x has {batch_size} examples, y has {arr.shape[0]}"
+        )
+    if arr.size and (arr.min() < 0 or arr.max() >= num_classes):
+        raise ValueError(
+            f"Labels must lie in [0, {num_classes}). Received: labels in [{arr.min()}, {arr.max()}]"
+        )
+
+
+def check_logits(outputs, *, name: str = "model") -> None:
+    """Refuses a model whose outputs look like probabilities (softmax) instead of logits."""
+    out = np.asarray(outputs, dtype=np.float64)
+    if out.ndim != 2:
+        raise ValueError(
+            f"`{name}` must output a (batch, classes) tensor of logits. Received output shape {out.shape}"
+        )
+    if out.shape[0] == 0 or out.shape[1] < 2:
+        return
+    if out.min() >= 0.0 and out.max() <= 1.0 and np.allclose(out.sum(axis=1), 1.0, atol=1e-3):
+        raise ValueError(
+            f"`{name}` outputs probabilities (every row is in [0, 1] and sums to 1): tfls attacks "
+            "need logits. Remove the final softmax, e.g. build the last Dense layer with "
+            "activation=None."
+        )

@@ -1,0 +1,31 @@
+"""Every attack of the paper as a Keras layer, and `get(name, model, eps=...)` for named presets."""
+
+from __future__ import annotations
+
+from tfls._validation import check_choice, check_eps
+from tfls.attacks import losses
+from tfls.attacks.base import Attack
+from tfls.attacks.fgsm import FGSM, fgsm
+from tfls.attacks.pgd import PGD, pgd
+from tfls.attacks.presets import PRESETS
+
+ATTACKS: dict[str, type[Attack]] = {cls.__name__: cls for cls in (FGSM, PGD)}
+
+
+def get(name: str, model, *, eps, **overrides) -> Attack:
+    """Builds the preset `name` (see `PRESETS`) against `model` at radius `eps`.
+
+    `overrides` replace any preset argument, e.g. `get("pgd20", model, eps=8/255, restarts=5)`.
+    """
+    check_choice(name, PRESETS, name="attack preset")
+    spec = dict(PRESETS[name])
+    cls = ATTACKS[spec.pop("attack")]
+    eps = check_eps(eps, norm=overrides.get("norm", spec.get("norm", "linf")))
+    if "step_size_eps" in spec:
+        ratio = spec.pop("step_size_eps")
+        spec.setdefault("step_size", ratio * eps)
+    spec.update(overrides)
+    return cls(model, eps=eps, name=name.replace("-", "_"), **spec)
+
+
+__all__ = ["ATTACKS", "Attack", "FGSM", "PGD", "PRESETS", "fgsm", "get", "losses", "pgd"]

@@ -1,0 +1,237 @@
+"""Projected gradient descent (Madry et al., 2018) with restarts, any tfls loss, L∞ or L2.
+
+Also the inner maximisation of Madry adversarial training (`tfls.training`), and FGSM's engine.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from tfls import _validation as v
+from tfls.attacks import losses
+from tfls.attacks.base import (
+    Attack,
+    ascent_direction,
+    compiled,
+    loss_and_grad,
+    misclassified,
+    project,
+    random_start,
+    resolve_jit,
+    run_on_robust,
+)
+
+INITS = ("random", "none")
+
+
+def track_best(state, x_cand, logits, loss, y):
+    """Keeps, per example, the first misclassified point and the highest-loss point seen."""
+    x_found, found, x_best, best_loss = state
+    wrong = misclassified(logits, y)
+    newly = tf.logical_and(wrong, tf.logical_not(found))
+    x_found = tf.where(_mask(newly, x_cand), x_cand, x_found)
+    found = tf.logical_or(found, wrong)
+    better = loss > best_loss
+    x_best = tf.where(_mask(better, x_cand), x_cand, x_best)
+    best_loss = tf.where(better, loss, best_loss)
+    return x_found, found, x_best, best_loss
+
+
+def _mask(m, like):
+    return tf.reshape(m, tf.concat([tf.shape(m), tf.ones([tf.rank(like) - 1], tf.int32)], 0))
+
+
+def make_pgd_loop(model, loss_fn, *, norm: str, steps: int, keep_best: bool):
+    """Builds the compiled PGD trajectory: `(x, y, x_start, target, eps, step) -> (x_adv, found, loss)`.
+
+    `steps` gradient evaluations, each followed by a signed (L∞) or normalised (L2) step and a
+    projection. With `keep_best`, the returned point is the first misclassified point visited,
+    else the highest-loss one; without, it is the last iterate (as cleverhans returns).
+    """
+
+    def loop(x, y, x_start, target, eps, step_size):
+        tgt = None if target is None else target
+        batch = tf.shape(x)[0]
+        state = (x_start, tf.zeros([batch], tf.bool), x_start, tf.fill([batch], float("-inf")))
+        x_cur = x_start
+        for _ in tf.range(steps):
+            logits, loss, grad = loss_and_grad(model, loss_fn, x_cur, y, tgt)
+            if keep_best:
+                state = track_best(state, x_cur, logits, loss, y)
+            x_cur = project(x_cur + step_size * ascent_direction(grad, norm), x, eps, norm)
+        logits = model(x_cur, training=False)
+        loss = loss_fn(logits, y, tgt)
+        if not keep_best:
+            return x_cur, misclassified(logits, y), loss
+        x_found, found, x_best, best_loss = track_best(state, x_cur, logits, loss, y)
+        return tf.where(_mask(found, x_found), x_found, x_best), found, best_loss
+
+    return loop
+
+
+def pgd(
+    model,
+    x,
+    y,
+    *,
+    eps,
+    steps=20,
+    step_size=None,
+    loss="ce",
+    init="random",
+    restarts=1,
+    norm="linf",
+    seed=0,
+    target=None,
+    keep_best=True,
+    label_smoothing=None,
+    jit_compile="auto",
+):
+    """Runs PGD and returns adversarial examples (one tensor shaped like `x`).
+
+    Args:
+        model: Keras model from [0, 1] inputs to logits.
+        x: float32 inputs in [0, 1]. y: int labels.
+        eps: ball radius. steps: iterations. step_size: defaults to `2 * eps / steps` (the paper's
+            Table 3: PGD-10 ε/5, PGD-20 ε/10, PGD-40 ε/20).
+        loss: a name in `tfls.attacks.losses.LOSSES` (maximised). init: `"random"` (uniform in the
+            ball) or `"none"` (start at `x`). restarts: independent runs; each later one runs only
+            on points not yet misclassified. norm: `"linf"` or `"l2"`. seed: fixes random starts.
+        target: optional int `(batch,)` target classes for a targeted loss.
+        keep_best: return the first misclassified / highest-loss visited point instead of the
+            last iterate.
+        label_smoothing: α for `loss="ce-smoothed"` only.
+        jit_compile: `True`, `False` or `"auto"`.
+
+    Returns:
+        A tensor of `x`'s shape inside the ε-ball and [0, 1].
+
+    Reference:
+        Madry et al., "Towards Deep Learning Models Resistant to Adversarial Attacks", ICLR 2018.
+    """
+    norm = v.check_norm(norm)
+    eps = v.check_eps(eps, norm=norm)
+    steps = v.check_positive_int(steps, name="steps")
+    restarts = v.check_positive_int(restarts, name="restarts")
+    v.check_choice(init, INITS, name="init")
+    step_size = 2.0 * eps / steps if step_size is None else v.check_nonnegative(step_size, name="step_size")
+    loss_kwargs = {} if label_smoothing is None else {"label_smoothing": float(label_smoothing)}
+    loss_fn = losses.get(loss, **loss_kwargs)
+
+    x = tf.convert_to_tensor(x, tf.float32)
+    y = tf.cast(y, tf.int32)
+    if eps == 0.0:
+        return tf.identity(x)
+    targeted = target is not None
+    key = ("pgd", loss, tuple(sorted(loss_kwargs.items())), norm, steps, keep_best, targeted)
+    loop = compiled(
+        model, key, lambda: make_pgd_loop(model, loss_fn, norm=norm, steps=steps, keep_best=keep_best), jit_compile
+    )
+    eps_t = tf.constant(eps, tf.float32)
+    step_t = tf.constant(step_size, tf.float32)
+    target_t = tf.cast(target, tf.int32) if targeted else None
+
+    def run(xs, ys, starts, *maybe_target):
+        tgt = maybe_target[0] if maybe_target else None
+        return loop(xs, ys, starts, tgt, eps_t, step_t)
+
+    batch = tf.shape(x)[0]
+    x_adv = x
+    best_loss = tf.fill([batch], float("-inf"))
+    robust = tf.logical_not(misclassified(model(x, training=False), y))
+    bucket = resolve_jit(jit_compile)
+    for r in range(restarts):
+        if not bool(tf.reduce_any(robust)):
+            break
+        start = random_start(x, eps, norm, [seed, r]) if init == "random" else x
+        inputs = (x, y, start) + ((target_t,) if targeted else ())
+        cand, found, cand_loss = run_on_robust(
+            run, robust, inputs, (x_adv, tf.zeros_like(robust), best_loss), bucket=bucket
+        )
+        # A restart replaces the previous answer where it succeeds, or (for points still robust)
+        # where it reached a higher loss: the best-so-far over all restarts.
+        take = tf.logical_and(robust, tf.logical_or(found, cand_loss > best_loss))
+        x_adv = tf.where(_mask(take, x), cand, x_adv)
+        best_loss = tf.where(take, cand_loss, best_loss)
+        robust = tf.logical_and(robust, tf.logical_not(found))
+    return x_adv
+
+
+@keras.saving.register_keras_serializable(package="tfls")
+class PGD(Attack):
+    """Projected gradient descent as a Keras layer.
+
+    Args:
+        model: Keras model from [0, 1] inputs to logits.
+        eps: ball radius (`8/255`). steps: iterations. step_size: default `2 * eps / steps`.
+        loss: `"ce"`, `"margin"`, `"dlr"` or `"ce-smoothed"` (maximised).
+        init: `"random"` or `"none"`. restarts: independent runs on still-robust points.
+        norm: `"linf"` or `"l2"`. seed: fixes random starts.
+        label_smoothing: α for `loss="ce-smoothed"` only.
+        jit_compile: `True`, `False` or `"auto"`.
+
+    Call arguments:
+        x: inputs in [0, 1]. y: integer labels.
+
+    Returns:
+        Adversarial inputs of `x`'s shape.
+
+    Example:
+        >>> attack = PGD(model, eps=8 / 255, steps=20)
+        >>> x_adv = attack(x, y)
+
+    Reference:
+        Madry et al., "Towards Deep Learning Models Resistant to Adversarial Attacks", ICLR 2018.
+    """
+
+    def __init__(
+        self,
+        model,
+        eps=8 / 255,
+        steps=20,
+        step_size=None,
+        loss="ce",
+        init="random",
+        restarts=1,
+        norm="linf",
+        seed=0,
+        label_smoothing=None,
+        jit_compile="auto",
+        **kwargs,
+    ):
+        super().__init__(model, eps=eps, norm=norm, seed=seed, jit_compile=jit_compile, **kwargs)
+        self.steps = v.check_positive_int(steps, name="steps")
+        self.step_size = None if step_size is None else v.check_nonnegative(step_size, name="step_size")
+        self.loss = v.check_choice(loss, losses.LOSSES, name="loss")
+        self.init = v.check_choice(init, INITS, name="init")
+        self.restarts = v.check_positive_int(restarts, name="restarts")
+        self.label_smoothing = label_smoothing
+
+    def generate(self, x, y):
+        return pgd(
+            self.model,
+            x,
+            y,
+            eps=self.eps,
+            steps=self.steps,
+            step_size=self.step_size,
+            loss=self.loss,
+            init=self.init,
+            restarts=self.restarts,
+            norm=self.norm,
+            seed=self.seed,
+            label_smoothing=self.label_smoothing,
+            jit_compile=self.jit_compile,
+        )
+
+    def get_config(self):
+        config = {
+            "steps": self.steps,
+            "step_size": self.step_size,
+            "loss": self.loss,
+            "init": self.init,
+            "restarts": self.restarts,
+            "label_smoothing": self.label_smoothing,
+        }
+        return {**super().get_config(), **config}

@@ -1,0 +1,1 @@
+"""Model zoo (placeholder until the foundation lands)."""
