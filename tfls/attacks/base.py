@@ -120,6 +120,16 @@ def run_on_robust(fn, robust, inputs, defaults, *, bucket: bool = False):
     that a handful of compiled shapes serve every subset size. Returns `defaults` unchanged when no
     row is robust.
     """
+    if not tf.executing_eagerly():
+        # Traced inside a caller's graph (e.g. `model.predict` of a pipeline holding an attack):
+        # subset sizes are unknown, so run on the whole batch and merge with a mask.
+        outs = fn(*inputs)
+        if not isinstance(outs, (tuple, list)):
+            outs = (outs,)
+        return tuple(
+            tf.where(tf.reshape(robust, [-1] + [1] * (len(base.shape) - 1)), out, base)
+            for base, out in zip(defaults, outs)
+        )
     idx = tf.where(robust)[:, 0]
     n = int(tf.size(idx))
     if n == 0:

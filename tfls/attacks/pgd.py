@@ -139,10 +139,12 @@ def pgd(
     batch = tf.shape(x)[0]
     x_adv = x
     best_loss = tf.fill([batch], float("-inf"))
-    robust = tf.logical_not(misclassified(model(x, training=False), y))
+    # The first run covers every point (as cleverhans does: a transfer attack needs points its
+    # source already misclassifies); each restart then runs only on points not yet broken.
+    robust = tf.ones([batch], tf.bool)
     bucket = resolve_jit(jit_compile)
     for r in range(restarts):
-        if not bool(tf.reduce_any(robust)):
+        if tf.executing_eagerly() and not bool(tf.reduce_any(robust)):
             break
         start = random_start(x, eps, norm, [seed, r]) if init == "random" else x
         inputs = (x, y, start) + ((target_t,) if targeted else ())

@@ -1,0 +1,180 @@
+"""Attack throughput measured against the model's own forward+backward pass, in one process.
+
+Absolute timings on a shared two-core machine are noise; ratios measured side by side are not.
+For each attack we report images/s, the gradient evaluations and forward passes per image it
+actually made (counted by an instrumented input layer), and
+
+    efficiency = images/s × gradient evaluations per image / (forward+backward images/s),
+
+i.e. the fraction of the model's own gradient throughput the attack loop achieves (1.0 = no loop
+overhead at all). cleverhans 4's PGD runs on the same model beside ours.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+import tfls.attacks as attacks
+
+
+class _CountingIdentity(keras.layers.Layer):
+    """Identity whose forward and backward passes add the batch size to two counters."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.forwards = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.backwards = tf.Variable(0, dtype=tf.int64, trainable=False)
+
+    def call(self, x):
+        @tf.custom_gradient
+        def counted(t):
+            n = tf.cast(tf.shape(t)[0], tf.int64)
+
+            def grad(dy):
+                with tf.control_dependencies([self.backwards.assign_add(n)]):
+                    return tf.identity(dy)
+
+            with tf.control_dependencies([self.forwards.assign_add(n)]):
+                return tf.identity(t), grad
+
+        return counted(x)
+
+
+def instrument(model: keras.Model) -> tuple[keras.Model, _CountingIdentity]:
+    counter = _CountingIdentity()
+    inputs = keras.Input(model.input_shape[1:])
+    return keras.Model(inputs, model(counter(inputs)), name=f"counted_{model.name}"), counter
+
+
+def bench_models(input_shape=(28, 28, 1), num_classes=10):
+    """A conv net (the paper's MNIST CNN shape) and a small MLP, where loop overhead dominates."""
+    from tfls.models import build
+
+    conv = build("cnn4", num_classes=num_classes, input_shape=input_shape, seed=0)
+    keras.utils.set_random_seed(0)
+    mlp = keras.Sequential(
+        [
+            keras.Input(input_shape),
+            keras.layers.Flatten(),
+            keras.layers.Dense(64, activation="relu"),
+            keras.layers.Dense(num_classes),
+        ],
+        name="mlp",
+    )
+    return {"conv": conv, "mlp": mlp}
+
+
+@dataclass
+class Row:
+    model: str
+    attack: str
+    images_per_s: float
+    grad_evals_per_image: float
+    forwards_per_image: float
+    efficiency: float
+    vs_cleverhans: float | None = None
+
+
+def _time(fn, repeats):
+    fn()  # warm-up: tracing and compilation are not throughput
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = fn()
+        _ = np.asarray(out)  # force completion
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def forward_backward_rate(model, x, y, repeats=5) -> float:
+    loss_fn = attacks.losses.get("ce")
+
+    @tf.function(reduce_retracing=True)
+    def step(xb, yb):
+        with tf.GradientTape() as tape:
+            tape.watch(xb)
+            loss = loss_fn(model(xb, training=False), yb)
+        return tape.gradient(loss, xb)
+
+    xt, yt = tf.constant(x), tf.constant(y)
+    return len(x) / _time(lambda: step(xt, yt), repeats)
+
+
+def bench_attack(model, name, x, y, *, eps, repeats=3, **overrides) -> dict:
+    counted, counter = instrument(model)
+    attack = attacks.get(name, counted, eps=eps, **overrides)
+    attack(x, y)  # warm-up and the logits check
+    counter.forwards.assign(0)
+    counter.backwards.assign(0)
+    attack(x, y)
+    forwards = int(counter.forwards.numpy()) / len(x)
+    grads = int(counter.backwards.numpy()) / len(x)
+    seconds = _time(lambda: attack(x, y), repeats)
+    return {"images_per_s": len(x) / seconds, "grad_evals_per_image": grads, "forwards_per_image": forwards}
+
+
+def cleverhans_pgd_rate(model, x, y, *, eps, steps=20, repeats=3) -> float:
+    from cleverhans.tf2.attacks.projected_gradient_descent import projected_gradient_descent
+
+    def run():
+        return projected_gradient_descent(
+            model, x, eps, 2 * eps / steps, steps, np.inf, clip_min=0.0, clip_max=1.0, y=y,
+            rand_init=True, sanity_checks=False,
+        )
+
+    return len(x) / _time(run, repeats)
+
+
+def run(
+    names=("fgsm", "pgd10", "pgd20", "pgd40", "pgd-cw"),
+    *,
+    batch_size=256,
+    eps=0.1,
+    repeats=3,
+    models=None,
+    overrides=None,
+    progress=None,
+) -> list[Row]:
+    """Benchmarks each preset in `names` on each model; returns one `Row` per pair."""
+    models = models or bench_models()
+    overrides = overrides or {}
+    rows = []
+    for model_name, model in models.items():
+        rng = np.random.default_rng(0)
+        x = rng.random((batch_size, *model.input_shape[1:]), dtype=np.float32)
+        y = np.argmax(model(x), -1).astype(np.int32)
+        limit = forward_backward_rate(model, x, y, repeats=max(repeats, 5))
+        ch = cleverhans_pgd_rate(model, x, y, eps=eps, repeats=repeats)
+        for name in names:
+            m = bench_attack(model, name, x, y, eps=eps, repeats=repeats, **overrides.get(name, {}))
+            eff = m["images_per_s"] * m["grad_evals_per_image"] / limit if m["grad_evals_per_image"] else float("nan")
+            vs = m["images_per_s"] / ch if name == "pgd20" else None
+            rows.append(Row(model_name, name, m["images_per_s"], m["grad_evals_per_image"], m["forwards_per_image"], eff, vs))
+            if progress:
+                progress(rows[-1])
+        rows.append(Row(model_name, "cleverhans-pgd20", ch, 20.0, 20.0, ch * 20 / limit, 1.0))
+        rows.append(Row(model_name, "forward+backward", limit, 1.0, 1.0, 1.0, None))
+    return rows
+
+
+def to_markdown(rows: list[Row]) -> str:
+    lines = [
+        "| model | attack | images/s | grad evals/image | forwards/image | efficiency vs fwd+bwd | ×cleverhans |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        vs = "" if r.vs_cleverhans is None else f"{r.vs_cleverhans:.2f}×"
+        lines.append(
+            f"| {r.model} | {r.attack} | {r.images_per_s:,.0f} | {r.grad_evals_per_image:g} | "
+            f"{r.forwards_per_image:g} | {r.efficiency:.2f} | {vs} |"
+        )
+    return "\n".join(lines)
+
+
+def rows_to_json(rows: list[Row]) -> list[dict]:
+    return [asdict(r) for r in rows]
