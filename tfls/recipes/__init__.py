@@ -1,0 +1,29 @@
+"""The paper's tables and figures as runnable recipes: `python -m tfls.recipes.table4`.
+
+A recipe is a declarative spec (`recipes/<name>.toml`: models, attacks, ε, scales, the paper's
+numbers, claims) plus a tiny runner module. `run_recipe` trains what is missing (cached by
+configuration hash), evaluates with `tfls.eval.evaluate`, writes JSON, Markdown and plots, and
+checks the paper's claims C1–C8.
+"""
+
+from tfls.recipes.claims import STATEMENTS as CLAIMS
+from tfls.recipes.claims import ClaimResult, evaluate_claim
+from tfls.recipes.runner import cache_root, config_hash, run_recipe, train_or_load
+from tfls.recipes.spec import RECIPES, SCALES, STAND_INS, Plan, load_spec, resolve, spec_dir
+
+__all__ = [
+    "CLAIMS",
+    "ClaimResult",
+    "Plan",
+    "RECIPES",
+    "SCALES",
+    "STAND_INS",
+    "cache_root",
+    "config_hash",
+    "evaluate_claim",
+    "load_spec",
+    "resolve",
+    "run_recipe",
+    "spec_dir",
+    "train_or_load",
+]

@@ -1,0 +1,77 @@
+"""The command line of every recipe: `python -m tfls.recipes.table5 --scale smoke --out DIR`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from tfls.recipes.spec import SCALES
+
+
+def parser(recipe: str) -> argparse.ArgumentParser:
+    from tfls.recipes.spec import load_spec
+
+    try:
+        title = load_spec(recipe)["title"]
+    except (FileNotFoundError, ValueError) as e:  # --help still works with a broken spec
+        title = f"(spec not loadable: {e})"
+    p = argparse.ArgumentParser(
+        prog=f"python -m tfls.recipes.{recipe}",
+        description=f"Reproduces the paper's {recipe}: {title}. Trains what is missing (cached by "
+        "configuration), evaluates with tfls.eval, writes results.json, results.md (paper and "
+        "ours side by side) and plots, then checks the paper's claims.",
+    )
+    p.add_argument(
+        "--scale",
+        choices=SCALES,
+        default="smoke",
+        help="smoke: seconds; cpu: ~30 min on two cores; paper: the paper's setting (GPUs)",
+    )
+    p.add_argument(
+        "--out", default=None, help="output folder (default runs/recipes-out/<recipe>-<scale>)"
+    )
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override the scale's spec, e.g. --set train.epochs=10 --set n=300 --set eps=0.03 "
+        "--set models.ls.label_smoothing=[0.8,0.9] --set attacks.pgd20.steps=100",
+    )
+    p.add_argument(
+        "--cache",
+        default=None,
+        help="trained-model cache (default $TFLS_RECIPES_DIR or ./runs/recipes)",
+    )
+    p.add_argument("--data-dir", default=None, help="offline data folder (default $TFLS_DATA_DIR)")
+    p.add_argument("--retrain", action="store_true", help="train again even if a cached run exists")
+    p.add_argument(
+        "--strategy",
+        default="auto",
+        help="tfls.distribute strategy: auto (Mirrored on several GPUs), one_device, mirrored, "
+        "multi_worker",
+    )
+    return p
+
+
+def main(recipe: str, argv=None) -> int:
+    from tfls.recipes.runner import run_recipe
+
+    args = parser(recipe).parse_args(argv)
+    try:
+        run_recipe(
+            recipe,
+            scale=args.scale,
+            out=args.out,
+            overrides=args.overrides,
+            cache_dir=args.cache,
+            data_dir=args.data_dir,
+            retrain=args.retrain,
+            strategy=args.strategy,
+            log=lambda line: print(line, flush=True),
+        )
+    except (ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,173 @@
+"""Sweeps a recipe over a grid of `--set` overrides; tabulates every point's claims and measures.
+
+Run: `python -m tfls.recipes.sweep table1 --scale cpu --grid train.epochs=[4,8,16]
+--grid eps=[0.03,0.1] --out results/sweeps/table1`. Points run one after another (models are
+cached by configuration, so points sharing a model train it once); a point whose `results.json`
+exists is read, not rerun, so an interrupted sweep continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import re
+import sys
+from pathlib import Path
+
+from tfls import io
+from tfls.recipes.spec import RECIPES, SCALES, parse_override
+
+
+def parse_grid(items) -> list[tuple[str, list]]:
+    """`["train.epochs=[4, 8]", "eps=0.1"]` → `[("train.epochs", [4, 8]), ("eps", [0.1])]`."""
+    grid = []
+    for item in items:
+        path, value = parse_override(item)
+        values = value if isinstance(value, list) else [value]
+        if not values:
+            raise ValueError(f"A grid axis needs at least one value. Received: {item!r}")
+        grid.append((".".join(path), values))
+    return grid
+
+
+def points(grid) -> list[list[str]]:
+    """Every combination of the grid as a list of `key=value` overrides."""
+    keys = [k for k, _ in grid]
+    combos = itertools.product(*[vals for _, vals in grid]) if grid else [()]
+    return [[f"{k}={_toml(v)}" for k, v in zip(keys, combo, strict=True)] for combo in combos]
+
+
+def _toml(value) -> str:
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    return repr(value)
+
+
+def slug(overrides: list[str]) -> str:
+    text = "_".join(overrides) or "base"
+    return re.sub(r"[^A-Za-z0-9._=@-]+", "-", text).strip("-")[:120]
+
+
+def run_sweep(
+    recipe, *, scale, grid, out, base_overrides=(), rerun=False, log=print, **kwargs
+) -> list[dict]:
+    """Runs `recipe` at every grid point; writes `out/sweep.json` and `out/sweep.md`."""
+    from tfls.recipes.runner import run_recipe
+
+    out = Path(out)
+    rows = []
+    all_points = points(grid)
+    for i, overrides in enumerate(all_points, 1):
+        folder = out / slug(overrides)
+        log(f"[{i}/{len(all_points)}] {recipe} {' '.join(overrides)}")
+        done = folder / "results.json"
+        if done.is_file() and not rerun:
+            results = json.loads(done.read_text(encoding="utf-8"))
+        else:
+            results = run_recipe(
+                recipe,
+                scale=scale,
+                out=folder,
+                overrides=[*base_overrides, *overrides],
+                log=log,
+                **kwargs,
+            )
+        rows.append(
+            {
+                "overrides": overrides,
+                "folder": str(folder),
+                "claims": {
+                    c["id"] + (f" [{c['variant']}]" if c["variant"] else ""): c["verdict"]
+                    for c in results["claims"]
+                },
+                "measures": results["measures"],
+                "wall_time_s": results.get("wall_time_s"),
+            }
+        )
+        _write(out, recipe, scale, rows, base_overrides)
+    return rows
+
+
+def _write(out: Path, recipe, scale, rows, base_overrides) -> None:
+    io.atomic_write_json(
+        out / "sweep.json",
+        {"recipe": recipe, "scale": scale, "base_overrides": list(base_overrides), "points": rows},
+    )
+    claim_ids = sorted({c for r in rows for c in r["claims"]})
+    measure_keys = sorted({(m, k) for r in rows for m, ms in r["measures"].items() for k in ms})
+    head = ["point", *claim_ids, *[f"{m}/{k}" for m, k in measure_keys], "time (s)"]
+    lines = [
+        f"# Sweep of {recipe} at scale {scale}",
+        "",
+        f"Base overrides: {list(base_overrides)}",
+        "",
+    ]
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        cells = [" ".join(r["overrides"]) or "base"]
+        cells += [r["claims"].get(c, "–") for c in claim_ids]
+        for m, k in measure_keys:
+            val = r["measures"].get(m, {}).get(k)
+            cells.append(
+                "–"
+                if val is None
+                else (
+                    f"{val:.2f}" if k.startswith(("logit", "mean_margin")) else f"{100 * val:.1f}"
+                )
+            )
+        cells.append(str(r.get("wall_time_s", "")))
+        lines.append("| " + " | ".join(cells) + " |")
+    io.atomic_write_text(out / "sweep.md", "\n".join(lines) + "\n")
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m tfls.recipes.sweep", description=__doc__.split("\n\n")[0]
+    )
+    p.add_argument("recipe", choices=RECIPES)
+    p.add_argument("--scale", choices=SCALES, default="cpu")
+    p.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="KEY=[V1,V2,...]",
+        help="one axis of the grid (values as a TOML array); repeat for more axes",
+    )
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override applied at every point",
+    )
+    p.add_argument("--out", required=True)
+    p.add_argument("--cache", default=None)
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--rerun", action="store_true", help="rerun points that already have results")
+    args = p.parse_args(argv)
+    try:
+        run_sweep(
+            args.recipe,
+            scale=args.scale,
+            grid=parse_grid(args.grid),
+            out=args.out,
+            base_overrides=args.overrides,
+            rerun=args.rerun,
+            cache_dir=args.cache,
+            data_dir=args.data_dir,
+            log=lambda line: print(line, flush=True),
+        )
+    except (ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
