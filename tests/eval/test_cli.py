@@ -1,0 +1,296 @@
+"""`tfls eval`: bad input fails before any work; SIGKILL then the same command equals one run."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import pytest
+
+from tests.conftest import REPO
+from tfls.cli.main import main
+
+
+def save_model(path, input_shape=(28, 28, 1), num_classes=10):
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input(input_shape),
+            keras.layers.Conv2D(4, 3, strides=2, activation="relu"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(num_classes),
+        ]
+    )
+    model.save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    return save_model(tmp_path_factory.mktemp("model") / "tiny.keras")
+
+
+@pytest.fixture(scope="module")
+def trained_model_file(tmp_path_factory, shared_data_dir):
+    """A few Adam steps on 1,000 training images: most test images are then attacked."""
+    import tfls.data
+
+    path = save_model(tmp_path_factory.mktemp("model") / "trained.keras")
+    model = keras.models.load_model(path)
+    x, y = tfls.data.load_arrays("fashion_mnist", "train", data_dir=shared_data_dir, limit=1000)
+    model.compile(
+        optimizer=keras.optimizers.Adam(3e-3),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    model.fit(x, y, batch_size=50, epochs=2, verbose=0)
+    model.save(path)
+    return path
+
+
+def eval_args(model, out, data_dir, *extra, attacks="fgsm,pgd10", n="40"):
+    return [
+        "eval",
+        "--model",
+        str(model),
+        "--dataset",
+        "fashion_mnist",
+        "--attacks",
+        attacks,
+        "--eps",
+        "8/255",
+        "--n",
+        n,
+        "--seed",
+        "0",
+        "--out",
+        str(out),
+        "--batch-size",
+        "10",
+        "--data-dir",
+        str(data_dir),
+        "--quiet",
+        *extra,
+    ]
+
+
+def run_cli(args, capsys):
+    code = main(args)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_eval_writes_the_three_reports(trained_model_file, shared_data_dir, tmp_path, capsys):
+    model_file = trained_model_file
+    out = tmp_path / "ev"
+    code, stdout, _ = run_cli(eval_args(model_file, out, shared_data_dir, n="30"), capsys)
+    assert code == 0
+    assert "| **worst-case** |" in stdout
+    report = json.loads((out / "report.json").read_text())
+    assert report["images"] == 30 and report["complete"]
+    assert report["clean_correct"] >= 15  # trained: the attacks have work to do
+    assert report["eps"] == pytest.approx(8 / 255)
+    assert report["meta"]["dataset"] == "fashion_mnist" and report["meta"]["seed"] == 0
+    assert set(report["attacks"]) == {"fgsm", "pgd10"}
+    assert report["attacks"]["pgd10"]["config"]["seed"] == 0
+    assert (out / "report.md").exists() and (out / "report.csv").exists()
+    # The same command again resumes: nothing left to do, same numbers.
+    before = (out / "batches.jsonl").read_text()
+    code, _, _ = run_cli(eval_args(model_file, out, shared_data_dir, n="30"), capsys)
+    assert code == 0 and (out / "batches.jsonl").read_text() == before
+    assert json.loads((out / "report.json").read_text())["worst_case"] == report["worst_case"]
+    # A different ε on the same folder is refused, naming what changed.
+    args = eval_args(model_file, out, shared_data_dir, n="30")
+    args[args.index("--eps") + 1] = "4/255"
+    code, _, err = run_cli(args, capsys)
+    assert code == 2 and "different evaluation" in err and "eps" in err
+
+
+def error_of(args, capsys, out):
+    code, stdout, err = run_cli(args, capsys)
+    assert code == 2, (stdout, err)
+    assert not out.exists(), "an error before any work must not create the output folder"
+    assert err.startswith("tfls eval: error: ") and "Traceback" not in err
+    return err
+
+
+def test_unknown_attack_lists_the_valid_ones(model_file, tmp_path, capsys):
+    import tfls.attacks
+
+    out = tmp_path / "ev"
+    err = error_of(eval_args(model_file, out, tmp_path, attacks="pgd20,nope"), capsys, out)
+    assert "Unknown attack 'nope'" in err
+    assert all(name in err for name in tfls.attacks.PRESETS)
+
+
+@pytest.mark.parametrize(
+    "flag, value, message",
+    [
+        ("--eps", "8/0", "Could not read ε"),
+        ("--eps", "8", "larger than the whole [0, 1] input range"),
+        ("--n", "0", "Received: n=0"),
+        ("--batch-size", "0", "Received: batch_size=0"),
+        ("--dataset", "imagenet", "Unknown dataset 'imagenet'"),
+        ("--norm", "l3", "Unknown norm 'l3'"),
+    ],
+)
+def test_bad_arguments(model_file, tmp_path, capsys, flag, value, message):
+    out = tmp_path / "ev"
+    args = eval_args(model_file, out, tmp_path)
+    if flag in args:
+        args[args.index(flag) + 1] = value
+    else:
+        args += [flag, value]
+    assert message in error_of(args, capsys, out)
+
+
+def test_paths_that_are_not_keras_models(tmp_path, capsys):
+    out = tmp_path / "ev"
+    missing = tmp_path / "missing.keras"
+    assert "No model at" in error_of(eval_args(missing, out, tmp_path), capsys, out)
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    assert "is not a Keras model" in error_of(eval_args(text, out, tmp_path), capsys, out)
+    fake = tmp_path / "fake.keras"
+    fake.write_text("not a zip")
+    assert "not a readable Keras model" in error_of(eval_args(fake, out, tmp_path), capsys, out)
+    folder = tmp_path / "run"
+    folder.mkdir()
+    assert "missing" in error_of(eval_args(folder, out, tmp_path), capsys, out)
+
+
+def test_dataset_missing_offline(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("TFLS_TFDS_DOWNLOAD", "0")  # never download in tests
+    monkeypatch.delenv("TFLS_DATA_DIR", raising=False)
+    model = save_model(tmp_path / "c100.keras", input_shape=(32, 32, 3), num_classes=100)
+    out = tmp_path / "ev"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    args = eval_args(model, out, empty)
+    args[args.index("--dataset") + 1] = "cifar100"
+    code, _, err = run_cli(args, capsys)
+    assert code == 2 and "cifar100" in err and not out.exists()
+
+
+def test_n_larger_than_the_split(model_file, shared_data_dir, tmp_path, capsys):
+    out = tmp_path / "ev"
+    err = error_of(eval_args(model_file, out, shared_data_dir, n="20000"), capsys, out)
+    assert "--n is larger than the fashion_mnist test split" in err and "Received: n=20000" in err
+
+
+def test_model_that_does_not_fit_the_dataset(tmp_path, shared_data_dir, capsys):
+    model = save_model(tmp_path / "c10.keras", input_shape=(32, 32, 3))
+    out = tmp_path / "ev"
+    assert "takes inputs of shape (32, 32, 3)" in error_of(
+        eval_args(model, out, shared_data_dir), capsys, out
+    )
+
+
+def records(out):
+    lines = (out / "batches.jsonl").read_text().splitlines()
+    return [
+        {k: r[k] for k in ("batch", "digest", "clean", "robust", "attacked")}
+        for r in map(json.loads, lines)
+    ]
+
+
+def test_sigkill_then_same_command_equals_uninterrupted_run(
+    trained_model_file, shared_data_dir, tmp_path, capsys
+):
+    model_file = trained_model_file
+    killed = tmp_path / "killed"
+    args = eval_args(model_file, killed, shared_data_dir, n="400", attacks="pgd10,fgsm")
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tfls.cli.main", *args],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    batches = killed / "batches.jsonl"
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            if batches.exists() and batches.read_text().count("\n") >= 3:
+                break
+            time.sleep(0.01)
+        assert proc.poll() is None, (
+            "the evaluation finished before it could be killed: "
+            + (proc.stderr.read().decode()[-2000:])
+        )
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    proc.stderr.close()
+    assert proc.returncode == -signal.SIGKILL
+    assert not (killed / "report.json").exists()
+    done = batches.read_bytes()
+    finished = done[: done.rfind(b"\n") + 1]  # a torn last line, if any, is redone
+    assert 3 <= finished.count(b"\n") < 40
+
+    assert run_cli(args, capsys)[0] == 0  # the same command resumes
+    assert batches.read_bytes().startswith(finished), "finished batches must not be redone"
+
+    straight = tmp_path / "straight"
+    assert (
+        run_cli(
+            eval_args(model_file, straight, shared_data_dir, n="400", attacks="pgd10,fgsm"), capsys
+        )[0]
+        == 0
+    )
+    assert records(killed) == records(straight)
+    a, b = (json.loads((d / "report.json").read_text()) for d in (killed, straight))
+    for key in ("images", "batches", "clean_correct", "worst_case", "fingerprint"):
+        assert a[key] == b[key], key
+    for name in ("pgd10", "fgsm"):
+        for key in ("robust", "attacked", "cumulative_robust"):
+            assert a["attacks"][name][key] == b["attacks"][name][key]
+    assert a["meta"] != {} and a["meta"]["model"] == b["meta"]["model"]
+
+
+def test_mixed_norms_and_transfer_without_source(model_file, tmp_path, capsys):
+    out = tmp_path / "ev"
+    err = error_of(eval_args(model_file, out, tmp_path, attacks="pgd20,cw-l2"), capsys, out)
+    assert "different norms" in err and "cw-l2 (l2)" in err
+    err = error_of(eval_args(model_file, out, tmp_path, attacks="transfer-fgsm"), capsys, out)
+    assert "--source" in err
+
+
+def test_transfer_preset_with_source(
+    trained_model_file, model_file, shared_data_dir, tmp_path, capsys
+):
+    out = tmp_path / "ev"
+    args = eval_args(
+        trained_model_file,
+        out,
+        shared_data_dir,
+        "--source",
+        str(model_file),
+        attacks="transfer-fgsm,fgsm",
+        n="20",
+    )
+    assert run_cli(args, capsys)[0] == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["meta"]["source"] == str(model_file.resolve())
+    assert report["attacks"]["transfer-fgsm"]["config"]["source_model"].startswith("<model ")
+
+
+def test_run_folder_supplies_the_dataset(model_file, shared_data_dir, tmp_path, capsys):
+    import shutil
+
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy(model_file, run / "model.keras")
+    (run / "run.json").write_text(json.dumps({"dataset": "fashion_mnist", "eps": 0.1}))
+    out = tmp_path / "ev"
+    args = eval_args(run, out, shared_data_dir, attacks="fgsm", n="10")
+    del args[args.index("--dataset") : args.index("--dataset") + 2]
+    assert run_cli(args, capsys)[0] == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["meta"]["dataset"] == "fashion_mnist" and report["images"] == 10

@@ -1,0 +1,258 @@
+"""`tfls eval`: worst-case robust accuracy of a trained model under a list of attack presets.
+
+Writes `report.json`, `report.md` and `report.csv` into `--out`; running the same command again
+on the same folder resumes from the batches already finished there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import zipfile
+from pathlib import Path
+
+from tfls import _validation as v
+
+
+def add_parser(sub):
+    p = sub.add_parser(
+        "eval",
+        help="Robust accuracy under attacks (per-example worst case), resumable.",
+        description="Evaluates a model under attack presets and writes report.json/.md/.csv. "
+        "Running the same command on the same --out resumes where it stopped.",
+    )
+    p.add_argument("--model", required=True, help="a tfls run folder or a .keras file")
+    p.add_argument("--dataset", help="dataset name (default: the run folder's dataset)")
+    p.add_argument("--split", default="test", help="dataset split (default: test)")
+    p.add_argument(
+        "--attacks", required=True, help="comma-separated presets, e.g. pgd20,odi,autoattack"
+    )
+    p.add_argument("--eps", required=True, help="ε, e.g. 8/255 or 0.031")
+    p.add_argument("--norm", default=None, help="threat model: linf or l2 (default: each preset's)")
+    p.add_argument("--source", default=None, help="source model of transfer-* presets")
+    p.add_argument("--n", type=int, default=None, help="evaluate the first N images (default: all)")
+    p.add_argument("--seed", type=int, default=0, help="seed of every attack's random choices")
+    p.add_argument(
+        "--out", required=True, help="output folder (resumed if it holds this evaluation)"
+    )
+    p.add_argument("--batch-size", type=int, default=100)
+    p.add_argument("--data-dir", default=None, help="offline data folder (default: $TFLS_DATA_DIR)")
+    p.add_argument(
+        "--sequential",
+        action="store_true",
+        help="run each attack only on points earlier attacks did not break (faster; per-attack "
+        "numbers become upper bounds, the worst case stays exact)",
+    )
+    p.add_argument("--overwrite", action="store_true", help="discard earlier results in --out")
+    p.add_argument("--mirrored", action="store_true", help="shard batches over all local devices")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=run)
+
+
+def parse_attack_names(text: str, presets) -> list[str]:
+    """`"pgd20, odi"` -> `["pgd20", "odi"]`; unknown or repeated names are refused by name."""
+    names = [name.strip() for name in str(text).split(",") if name.strip()]
+    if not names:
+        raise ValueError(f"--attacks needs at least one preset. Received: attacks={text!r}")
+    for name in names:
+        if name not in presets:
+            raise ValueError(
+                f"Unknown attack {name!r} in --attacks. Valid presets: "
+                f"{', '.join(sorted(presets))}. Received: attacks={text!r}"
+            )
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ValueError(f"--attacks lists {', '.join(repeated)} twice. Received: attacks={text!r}")
+    return names
+
+
+def load_model(path) -> tuple:
+    """A run folder or a `.keras` file -> `(model, run_dict)`; a clear error for anything else."""
+    import keras
+
+    import tfls  # noqa: F401  (registers custom layers)
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"No model at {str(path)!r}. Received: model={str(path)!r}")
+    if path.is_dir():
+        try:
+            from tfls.training import load_run
+        except ImportError:
+            from tfls.training.run_folder import load_run
+        return load_run(path)
+    if path.suffix != ".keras":
+        raise ValueError(
+            f"{str(path)!r} is not a Keras model: expected a tfls run folder or a .keras file. "
+            f"Received: model={str(path)!r}"
+        )
+    try:
+        return keras.models.load_model(path), {}
+    except (OSError, ValueError, TypeError, KeyError, zipfile.BadZipFile, EOFError) as e:
+        raise ValueError(
+            f"{str(path)!r} is not a readable Keras model ({type(e).__name__}: {e}). "
+            f"Received: model={str(path)!r}"
+        ) from None
+
+
+def dataset_name(name, run: dict, names) -> str:
+    if name is None:
+        name = run.get("dataset")
+        if name is None:
+            raise ValueError(
+                "--dataset is required for a .keras file (no run.json to read it from)"
+            )
+    if name not in names and str(name).replace("-", "_") in names:
+        name = str(name).replace("-", "_")
+    return v.check_choice(name, names, name="dataset")
+
+
+def check_model_fits(model, info) -> None:
+    """Refuses a model whose input or output shape does not match the dataset, before any work."""
+    try:
+        in_shape = tuple(model.input_shape[1:])
+        classes = model.output_shape[-1]
+    except (AttributeError, ValueError, TypeError):
+        return  # subclassed model without static shapes: the first batch will tell
+    if None not in in_shape and in_shape != tuple(info.input_shape):
+        raise ValueError(
+            f"The model takes inputs of shape {in_shape} but {info.name} images are "
+            f"{tuple(info.input_shape)}. Received: dataset={info.name!r}"
+        )
+    if classes is not None and classes != info.num_classes:
+        raise ValueError(
+            f"The model outputs {classes} classes but {info.name} has {info.num_classes}. "
+            f"Received: dataset={info.name!r}"
+        )
+
+
+def load_data(name, split, *, batch_size, data_dir, n, seed):
+    """`tfls.data.load` with `--n` checked against the split; returns `(dataset, images)`."""
+    import tfls.data
+
+    try:
+        ds = tfls.data.load(
+            name, split, batch_size=batch_size, data_dir=data_dir, limit=n, seed=seed
+        )
+    except ValueError as e:
+        if n is not None and "limit" in str(e):
+            raise ValueError(str(e).replace("`limit`", "--n").replace("limit=", "n=")) from None
+        raise
+    total = n if n is not None else sum(int(y.shape[0]) for _, y in ds)
+    return ds, total
+
+
+def run(args) -> int:
+    import tfls.attacks
+    import tfls.data
+
+    # Everything that can be wrong with the arguments is checked before any model or data loads.
+    names = parse_attack_names(args.attacks, tfls.attacks.PRESETS)
+    norm = None if args.norm is None else v.check_norm(args.norm)
+    norms = {name: norm or tfls.attacks.PRESETS[name].get("norm", "linf") for name in names}
+    if len(set(norms.values())) > 1:
+        listing = ", ".join(f"{k} ({n_})" for k, n_ in norms.items())
+        raise ValueError(
+            "One evaluation needs one threat model; these presets use different norms, so "
+            f"evaluate them separately or pass --norm. Received: attacks={listing}"
+        )
+    eps = v.check_eps(args.eps, norm=next(iter(norms.values())))
+    transfer = [name for name in names if name.startswith("transfer")]
+    if transfer and args.source is None:
+        raise ValueError(
+            f"{', '.join(transfer)} craft adversarial examples on another model: pass it with "
+            "--source (a run folder or a .keras file). Received: source=None"
+        )
+    n = None if args.n is None else v.check_positive_int(args.n, name="n")
+    batch_size = v.check_positive_int(args.batch_size, name="batch_size")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out must be a folder. Received: out={str(out)!r}")
+
+    strategy = None
+    if args.mirrored:
+        import tensorflow as tf
+
+        strategy = tf.distribute.MirroredStrategy()
+    scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
+    with scope:
+        model, run_dict = load_model(args.model)
+    name = dataset_name(args.dataset, run_dict, tfls.data.NAMES)
+    info = tfls.data.info(name)
+    check_model_fits(model, info)
+    dataset, total = load_data(
+        name, args.split, batch_size=batch_size, data_dir=args.data_dir, n=n, seed=args.seed
+    )
+    source = None
+    if args.source is not None:
+        with scope:
+            source, _ = load_model(args.source)
+    overrides = {"seed": args.seed} | ({"norm": norm} if norm else {})
+    attacks = {
+        name_: tfls.attacks.get(
+            name_, model, eps=eps, **overrides, **({"source": source} if name_ in transfer else {})
+        )
+        for name_ in names
+    }
+    meta = {
+        "model": str(Path(args.model).resolve()),
+        "dataset": name,
+        "split": args.split,
+        "n": total,
+        "batch_size": batch_size,
+        "seed": args.seed,
+        "eps": str(args.eps),
+    }
+    if source is not None:
+        meta["source"] = str(Path(args.source).resolve())
+    report = _evaluate_with_progress(
+        model,
+        dataset,
+        attacks,
+        out=out,
+        total=total,
+        meta=meta,
+        resume=not args.overwrite,
+        strategy=strategy,
+        individual=not args.sequential,
+        quiet=args.quiet,
+    )
+    print(report.table_markdown())
+    print(f"\nwrote {out / 'report.json'}, {out / 'report.md'}, {out / 'report.csv'}")
+    return 0 if report.complete else 1
+
+
+def _evaluate_with_progress(model, dataset, attacks, *, out, total, quiet, **kwargs):
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from tfls.eval import evaluate
+
+    if quiet:
+        return evaluate(model, dataset, attacks, out=out, n=total, **kwargs)
+    bar = Progress(
+        TextColumn("[bold]eval[/]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[numbers]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+    )
+    with bar:
+        task = bar.add_task("eval", total=total, numbers="")
+
+        def on_batch(p):
+            numbers = (
+                f"clean {100 * p.clean_accuracy:.1f}%  worst {100 * p.worst_case_accuracy:.1f}%"
+            )
+            numbers += f"  {p.images_per_s:.0f} img/s"
+            bar.update(task, completed=p.images_done, numbers=numbers)
+
+        return evaluate(model, dataset, attacks, out=out, n=total, on_batch=on_batch, **kwargs)

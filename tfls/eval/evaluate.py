@@ -1,0 +1,441 @@
+"""`evaluate(model, dataset, attacks)`: per-example worst-case robust accuracy, resumable.
+
+For every batch: predict clean; run each attack on the clean-correct points (or, with
+`individual=False`, only on points no earlier attack broke); check that every adversarial point
+lies inside the threat model; predict again; append the per-example results durably; report
+progress. Memory does not grow with the number of images: only counts are kept in memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+import time
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+import tfls
+from tfls import _validation as v
+from tfls.attacks.base import compiled
+from tfls.eval.progress import Cancelled, Progress
+from tfls.eval.report import Report, Tally
+from tfls.eval.store import BatchStore, batch_digest, encode_bits, fingerprint_digest
+
+# Float32 rounding of `x ± eps` and of L2 rescaling stays far inside these; 1/255 is 4e-3.
+EPS_RTOL = 1e-5
+ATOL = 1e-6
+
+
+class ThreatModelViolation(RuntimeError):
+    """An attack returned a point outside its ε-ball or outside [0, 1]: its numbers would lie."""
+
+
+def evaluate(
+    model,
+    dataset: Iterable,
+    attacks: Mapping[str, Callable],
+    *,
+    out: str | Path | None = None,
+    resume: bool = True,
+    strategy: tf.distribute.Strategy | None = None,
+    on_batch: Callable[[Progress], object] | None = None,
+    individual: bool = True,
+    n: int | None = None,
+    meta: Mapping | None = None,
+) -> Report:
+    """Measures clean, per-attack and worst-case robust accuracy of `model` on `dataset`.
+
+    Every attack runs only on points the model classifies correctly. With `individual=True`
+    each attack runs on all of them, so its own robust accuracy is exact; with
+    `individual=False` an attack runs only on points still robust to the earlier ones (cheaper,
+    AutoAttack-style) and the per-attack numbers are upper bounds (flagged in the report). The
+    worst case (robust only if every attack failed) is exact either way.
+
+    Args:
+        model: Keras model from [0, 1] inputs to logits. Under a `strategy`, build or load it
+            inside `strategy.scope()`.
+        dataset: iterable of `(images, labels)` batches, e.g. `tfls.data.load(...)`; the same
+            order every time it is iterated (resuming checks this batch by batch).
+        attacks: mapping name -> attack (`tfls.attacks.Attack`), run in this order. All must
+            share one threat model (`norm`, `eps`).
+        out: folder for durable per-batch results and `report.json/.md/.csv`; `None` keeps
+            everything in memory (no resume).
+        resume: continue from the finished batches in `out` (refused, with the differences
+            listed, if `out` holds a different evaluation); `False` discards them.
+        strategy: a `tf.distribute.Strategy`; each batch is split across its replicas.
+        on_batch: called with a `Progress` after every evaluated batch. Returning `False` or
+            raising `tfls.eval.Cancelled` stops after that batch; the finished batches are kept
+            and the same call resumes.
+        individual: see above.
+        n: evaluate only the first `n` images.
+        meta: JSON-able facts recorded in the report and the fingerprint (dataset name, split,
+            seed, model path, ...).
+
+    Returns:
+        A `Report` (`complete=False` if cancelled).
+
+    Raises:
+        ValueError: bad arguments or a mismatching `out` folder, before any work.
+        ThreatModelViolation: an attack returned a point outside its ε-ball or [0, 1].
+
+    Example:
+        >>> attacks = {"pgd20": tfls.attacks.get("pgd20", model, eps=8 / 255)}
+        >>> report = evaluate(model, tfls.data.load("cifar10", "test", batch_size=100),
+        ...                   attacks, out="runs/eval", n=1000)
+        >>> report.worst_case_accuracy
+    """
+    attacks = _check_attacks(attacks)
+    n = None if n is None else v.check_positive_int(n, name="n")
+    if on_batch is not None and not callable(on_batch):
+        raise ValueError(f"`on_batch` must be callable or None. Received: on_batch={on_batch!r}")
+    if strategy is not None and not isinstance(strategy, tf.distribute.Strategy):
+        raise ValueError(
+            f"`strategy` must be a tf.distribute.Strategy or None. Received: strategy={strategy!r}"
+        )
+    norm, eps = threat_model(attacks)
+    names = tuple(attacks)
+    configs = {name: attack_config(a, model) for name, a in attacks.items()}
+    meta = dict(meta or {})
+    model_info = model_fingerprint(model)
+    components = {
+        "model": model_info,
+        "attacks": configs,
+        "individual": bool(individual),
+        "n": n,
+        "meta": meta,
+    }
+    fingerprint = fingerprint_digest(components)
+    versions = library_versions()
+
+    tally = Tally(names)
+    stored_digests: list[str] = []
+    store = BatchStore(out) if out is not None else None
+    try:
+        if store is not None:
+            for record in store.open(components, resume=resume):
+                tally.add(record)
+                stored_digests.append(record["digest"])
+        restored_images = tally.images
+        complete = True
+        session_start = time.perf_counter()
+        new_images = 0
+        checked_outputs = False
+        index = -1
+        for index, (x, y) in enumerate(_batches(dataset, n)):
+            digest = batch_digest(x, y)
+            if index < len(stored_digests):
+                if digest != stored_digests[index]:
+                    raise ValueError(
+                        f"Batch {index} of `dataset` differs from the one whose results are "
+                        f"stored in {str(out)!r} (different data, order or batch size); resuming "
+                        "would mix two evaluations. Use the same dataset and batch size, or start "
+                        f"over (resume=False). Received: out={str(out)!r}"
+                    )
+                continue
+            record = evaluate_batch(
+                model,
+                x,
+                y,
+                attacks,
+                individual=individual,
+                strategy=strategy,
+                check_outputs=not checked_outputs,
+            )
+            checked_outputs = True
+            record = {"batch": index, "n": int(len(y)), "digest": digest, **record}
+            if store is not None:
+                store.append(record)
+            tally.add(record)
+            new_images += len(y)
+            if on_batch is not None:
+                elapsed = time.perf_counter() - session_start
+                rate = new_images / elapsed if elapsed > 0 else 0.0
+                total = n if n is not None else _known_size(dataset)
+                eta = (total - tally.images) / rate if (total is not None and rate > 0) else None
+                progress = Progress(
+                    images_done=tally.images,
+                    images_total=total,
+                    batches_done=tally.batches,
+                    clean_correct=tally.clean,
+                    robust=dict(tally.robust),
+                    worst_case=tally.worst,
+                    elapsed_s=elapsed,
+                    images_per_s=rate,
+                    eta_s=None if eta is None else max(0.0, eta),
+                    attacks=names,
+                    restored_images=restored_images,
+                )
+                try:
+                    keep_going = on_batch(progress)
+                except Cancelled:
+                    keep_going = False
+                if keep_going is False:
+                    complete = False
+                    break
+        if complete and index + 1 < len(stored_digests):
+            raise ValueError(
+                f"`dataset` has {index + 1} batches but {str(out)!r} holds results for "
+                f"{len(stored_digests)}: it is not the dataset those results came from. "
+                f"Received: out={str(out)!r}"
+            )
+        if complete and n is not None and tally.images < n:
+            raise ValueError(
+                f"`dataset` has only {tally.images} images, fewer than requested. Received: n={n}"
+            )
+        report = tally.report(
+            configs=configs,
+            individual=individual,
+            complete=complete,
+            norm=norm,
+            eps=eps,
+            meta=meta,
+            model={"name": getattr(model, "name", "?"), **model_info},
+            versions=versions,
+            fingerprint=fingerprint,
+        )
+        if out is not None:
+            report.write(out)
+        return report
+    finally:
+        if store is not None:
+            store.close()
+
+
+def evaluate_batch(
+    model, x, y, attacks, *, individual=True, strategy=None, check_outputs=True
+) -> dict:
+    """Evaluates one batch; returns per-example bits (`clean`, `robust[name]`) and timings."""
+    v.check_images(x)
+    start = time.perf_counter()
+    predict = predictor(model)
+    (logits,) = run_sharded(strategy, lambda xs: (predict(xs),), x)
+    if check_outputs:
+        v.check_logits(logits, name=getattr(model, "name", "model"))
+    v.check_labels(y, num_classes=int(logits.shape[-1]), batch_size=len(x))
+    clean = np.argmax(logits, axis=-1) == y
+    seconds = {"clean": time.perf_counter() - start}
+    still_robust = clean.copy()
+    robust_bits, attacked = {}, {}
+    for name, attack in attacks.items():
+        start = time.perf_counter()
+        targets = np.flatnonzero(clean if individual else still_robust)
+        # individual=False: points skipped because an earlier attack broke them are not known to
+        # fool this one, so they count as robust to it (an upper bound, flagged in the report).
+        robust = np.zeros_like(clean) if individual else clean.copy()
+        if targets.size:
+            xs, ys = x[targets], y[targets]
+
+            def attack_and_predict(xb, yb, attack=attack):
+                x_adv = attack(xb, yb)
+                return x_adv, predict(x_adv)
+
+            x_adv, adv_logits = run_sharded(strategy, attack_and_predict, xs, ys)
+            check_threat_model(name, attack, xs, x_adv)
+            robust[targets] = np.argmax(adv_logits, axis=-1) == ys
+        still_robust &= robust
+        robust_bits[name] = encode_bits(robust)
+        attacked[name] = int(targets.size)
+        seconds[name] = time.perf_counter() - start
+    return {
+        "clean": encode_bits(clean),
+        "robust": robust_bits,
+        "attacked": attacked,
+        "seconds": seconds,
+    }
+
+
+def predictor(model):
+    """`model(x, training=False)` as one cached `tf.function` (an eager Keras call costs ~10 ms)."""
+    return compiled(model, ("eval-predict",), lambda: lambda x: model(x, training=False), False)
+
+
+def run_sharded(strategy, fn, *arrays) -> tuple[np.ndarray, ...]:
+    """Runs `fn(*tensors)` with the rows of `arrays` split across `strategy`'s replicas.
+
+    Returns `fn`'s outputs (a tuple of tensors) gathered back into numpy arrays in row order.
+    Without a strategy, or with fewer rows than replicas, `fn` runs once on everything.
+    """
+    replicas = 1 if strategy is None else strategy.num_replicas_in_sync
+    rows = len(arrays[0])
+    if replicas == 1 or rows < replicas:
+        return tuple(np.asarray(o) for o in fn(*[tf.convert_to_tensor(a) for a in arrays]))
+    bounds = np.linspace(0, rows, replicas + 1).astype(int)
+
+    def shard(ctx):
+        i = ctx.replica_id_in_sync_group
+        return tuple(tf.convert_to_tensor(a[bounds[i] : bounds[i + 1]]) for a in arrays)
+
+    distributed = strategy.experimental_distribute_values_from_function(shard)
+    outputs = strategy.run(lambda *t: tuple(fn(*t)), args=tuple(distributed))
+    return tuple(
+        np.concatenate([np.asarray(p) for p in strategy.experimental_local_results(o)], axis=0)
+        for o in outputs
+    )
+
+
+def check_threat_model(name, attack, x, x_adv) -> None:
+    """Raises `ThreatModelViolation` unless every `x_adv` is in [0, 1] and its ε-ball around `x`."""
+    x_adv = np.asarray(x_adv)
+    if x_adv.shape != x.shape:
+        raise ThreatModelViolation(
+            f"Attack {name!r} returned shape {x_adv.shape} for inputs of shape {x.shape}."
+        )
+    if not np.isfinite(x_adv).all():
+        raise ThreatModelViolation(f"Attack {name!r} returned non-finite values.")
+    lo, hi = float(x_adv.min()), float(x_adv.max())
+    if lo < -ATOL or hi > 1 + ATOL:
+        raise ThreatModelViolation(
+            f"Attack {name!r} left the valid input box [0, 1]: values in [{lo:.6g}, {hi:.6g}]."
+        )
+    delta = (x_adv.astype(np.float64) - x.astype(np.float64)).reshape(len(x), -1)
+    dist = np.abs(delta).max(axis=1) if attack.norm == "linf" else np.sqrt((delta**2).sum(axis=1))
+    limit = attack.eps * (1 + EPS_RTOL) + ATOL
+    if dist.size and float(dist.max()) > limit:
+        worst = int(np.argmax(dist))
+        raise ThreatModelViolation(
+            f"Attack {name!r} left its {attack.norm} ball: perturbation {float(dist[worst]):.6g} > "
+            f"eps={attack.eps:.6g} (example {worst} of the attacked subset). Its robust accuracy "
+            "would be meaningless."
+        )
+
+
+def threat_model(attacks: Mapping) -> tuple[str | None, float | None]:
+    """The one (norm, eps) all attacks share; a worst case over different balls means nothing."""
+    models = {(a.norm, float(a.eps)) for a in attacks.values()}
+    if len(models) > 1:
+        listing = ", ".join(f"{k}: {a.norm} eps={float(a.eps):.6g}" for k, a in attacks.items())
+        raise ValueError(
+            "All attacks of one evaluation must share a threat model (norm and eps); evaluate "
+            f"each separately. Received: {listing}"
+        )
+    return next(iter(models)) if models else (None, None)
+
+
+def attack_config(attack, model) -> dict:
+    """The attack's `get_config()` with serialized models replaced by a short description.
+
+    A model other than the evaluated one (a transfer attack's source) is described by its
+    weights hash, so that its identity is part of the fingerprint. Layer names ("pgd_3") and
+    `trainable` are dropped at every level: Keras numbers unnamed layers per process, and
+    neither says anything about what was computed, so both would only break resuming.
+    """
+    config = dict(attack.get_config()) if hasattr(attack, "get_config") else {}
+    config.setdefault("eps", float(attack.eps))
+    config.setdefault("norm", attack.norm)
+    config = {"class": type(attack).__name__, **config}
+    for key in list(config):
+        held = getattr(attack, key, None)
+        if held is model:
+            config[key] = "<the evaluated model>"
+        elif isinstance(held, keras.Model):
+            info = model_fingerprint(held)
+            config[key] = f"<model {info['class']} sha256:{info['weights_sha256'][:16]}>"
+    return _without_models_and_names(config)
+
+
+def _without_models_and_names(value):
+    if isinstance(value, dict):
+        if _is_serialized_model(value):
+            return "<model>"
+        return {
+            k: _without_models_and_names(v)
+            for k, v in value.items()
+            if k not in ("name", "trainable")
+        }
+    if isinstance(value, (list, tuple)):
+        return [_without_models_and_names(v) for v in value]
+    return value
+
+
+def _is_serialized_model(value: dict) -> bool:
+    if "class_name" not in value or "config" not in value:
+        return False
+    if value["class_name"] in ("Sequential", "Functional", "Model"):
+        return True
+    registered = value.get("registered_name")
+    cls = keras.saving.get_registered_object(registered) if isinstance(registered, str) else None
+    return isinstance(cls, type) and issubclass(cls, keras.Model)
+
+
+def model_fingerprint(model) -> dict:
+    """Class, parameter count and a SHA-256 over every weight's shape, dtype and values.
+
+    Names are left out on purpose: Keras numbers unnamed models and layers per process
+    ("sequential_5/dense_7/kernel"), so the same weights must hash the same whatever they are
+    called.
+    """
+    h = hashlib.sha256()
+    params = 0
+    for w in getattr(model, "weights", []):
+        value = np.asarray(w.numpy() if hasattr(w, "numpy") else keras.ops.convert_to_numpy(w))
+        h.update(f"{value.dtype.str}{value.shape}".encode())
+        h.update(np.ascontiguousarray(value).tobytes())
+        params += value.size
+    return {
+        "class": type(model).__name__,
+        "params": int(params),
+        "weights_sha256": h.hexdigest(),
+    }
+
+
+def library_versions() -> dict:
+    return {
+        "tfls": tfls.__version__,
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def _check_attacks(attacks) -> dict:
+    if not isinstance(attacks, Mapping):
+        raise ValueError(
+            "`attacks` must be a mapping name -> attack, e.g. "
+            "{'pgd20': tfls.attacks.get('pgd20', model, eps=8/255)}. "
+            f"Received: attacks={attacks!r}"
+        )
+    for name, attack in attacks.items():
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"Attack names must be non-empty strings. Received: name={name!r}")
+        if name in ("clean", "worst-case"):
+            raise ValueError(
+                f"Attack name {name!r} is reserved for the report. Received: name={name!r}"
+            )
+        if not callable(attack) or not hasattr(attack, "eps") or not hasattr(attack, "norm"):
+            raise ValueError(
+                f"Attack {name!r} must be callable as attack(x, y) and have `eps` and `norm` "
+                f"attributes (a tfls.attacks.Attack). Received: {attack!r}"
+            )
+        v.check_norm(attack.norm)
+        v.check_eps(attack.eps, norm=attack.norm)
+    return dict(attacks)
+
+
+def _batches(dataset, n):
+    """Yields `(x, y)` numpy batches, truncated to the first `n` images."""
+    seen = 0
+    for element in dataset:
+        if not isinstance(element, (tuple, list)) or len(element) != 2:
+            raise ValueError(
+                "`dataset` must yield (images, labels) batches. Received an element of type "
+                f"{type(element).__name__}"
+            )
+        x, y = (np.asarray(t) for t in element)
+        if n is not None:
+            if seen >= n:
+                return
+            x, y = x[: n - seen], y[: n - seen]
+        seen += len(y)
+        yield x, y
+
+
+def _known_size(dataset) -> int | None:
+    try:
+        return sum(len(y) for _, y in dataset) if isinstance(dataset, (list, tuple)) else None
+    except TypeError:
+        return None

@@ -1,0 +1,65 @@
+"""What `tfls.eval.evaluate` tells its caller after every batch: counts so far, speed, ETA."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+class Cancelled(Exception):
+    """Raise from `on_batch` (or return `False`) to stop an evaluation after the current batch.
+
+    The finished batches stay on disk and the same call resumes from them.
+    """
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A snapshot of a running evaluation, passed to `on_batch` after every batch.
+
+    Counts include batches restored from a previous (interrupted) run of the same evaluation;
+    `images_per_s` and `eta_s` are measured on this session's work only.
+
+    Attributes:
+        images_done: images evaluated so far (restored + new).
+        images_total: images the evaluation will cover, or `None` when the dataset's size is
+            unknown.
+        batches_done: batches evaluated so far.
+        clean_correct: images the model classifies correctly without attack.
+        robust: per attack name, images on which that attack failed (and clean was correct).
+        worst_case: images on which every attack failed.
+        elapsed_s: seconds spent in this session.
+        images_per_s: this session's throughput.
+        eta_s: estimated seconds left, or `None` when unknown.
+        attacks: the attack names, in the order they run.
+        restored_images: images taken from a previous run's results instead of recomputed.
+    """
+
+    images_done: int
+    images_total: int | None
+    batches_done: int
+    clean_correct: int
+    robust: dict[str, int] = field(default_factory=dict)
+    worst_case: int = 0
+    elapsed_s: float = 0.0
+    images_per_s: float = 0.0
+    eta_s: float | None = None
+    attacks: tuple[str, ...] = ()
+    restored_images: int = 0
+
+    @property
+    def fraction(self) -> float | None:
+        """Share of the evaluation done, in [0, 1], or `None` if the total is unknown."""
+        if not self.images_total:
+            return None
+        return min(1.0, self.images_done / self.images_total)
+
+    @property
+    def clean_accuracy(self) -> float:
+        return self.clean_correct / self.images_done if self.images_done else 0.0
+
+    @property
+    def worst_case_accuracy(self) -> float:
+        return self.worst_case / self.images_done if self.images_done else 0.0
+
+    def robust_accuracy(self, name: str) -> float:
+        return self.robust[name] / self.images_done if self.images_done else 0.0

@@ -1,0 +1,284 @@
+"""The evaluation report: counts, accuracies with Wilson intervals, timings and configuration.
+
+`Tally` folds per-batch records into counts (constant memory); `Report` is the finished result
+with JSON, Markdown and CSV writers (all written atomically).
+"""
+
+from __future__ import annotations
+
+import csv
+import io as _io
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from tfls import io
+from tfls.eval.stats import wilson_interval
+from tfls.eval.store import decode_bits
+
+REPORT_FILES = ("report.json", "report.md", "report.csv")
+
+
+@dataclass
+class AttackResult:
+    """One attack's numbers.
+
+    Attributes:
+        name: the attack's name in the evaluation.
+        robust: images correctly classified both clean and after this attack.
+        robust_accuracy: `robust / images`.
+        interval: Wilson 95% interval of `robust_accuracy`.
+        attacked: images this attack was run on.
+        seconds: wall time spent in this attack (attack + prediction + checks).
+        images_per_s: `attacked / seconds`.
+        cumulative_robust: images robust to this attack and every earlier one (AutoAttack's
+            running number); the last attack's value equals the worst case.
+        exact: `False` when the attack skipped points already broken by earlier attacks
+            (`individual=False`); `robust` is then an upper bound of its own robust accuracy.
+        config: the attack's `get_config()` without serialized models.
+    """
+
+    name: str
+    robust: int
+    robust_accuracy: float
+    interval: tuple[float, float]
+    attacked: int
+    seconds: float
+    images_per_s: float
+    cumulative_robust: int
+    exact: bool
+    config: dict = field(default_factory=dict)
+
+
+@dataclass
+class Report:
+    """Result of `tfls.eval.evaluate`.
+
+    Accuracies are fractions of all `images` (a misclassified clean image is never robust).
+    `worst_case` counts images on which every attack failed: the number to publish.
+    `complete` is `False` for a cancelled evaluation (the numbers cover `images` so far).
+    """
+
+    images: int
+    clean_correct: int
+    clean_accuracy: float
+    clean_interval: tuple[float, float]
+    worst_case: int
+    worst_case_accuracy: float
+    worst_case_interval: tuple[float, float]
+    attacks: dict[str, AttackResult]
+    individual: bool
+    complete: bool
+    norm: str | None
+    eps: float | None
+    batches: int
+    seconds: float
+    meta: dict = field(default_factory=dict)
+    model: dict = field(default_factory=dict)
+    versions: dict = field(default_factory=dict)
+    fingerprint: str = ""
+
+    # -- serialisation -----------------------------------------------------------------------
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Report:
+        d = dict(d)
+        d["attacks"] = {
+            k: AttackResult(**{**a, "interval": tuple(a["interval"])})
+            for k, a in d["attacks"].items()
+        }
+        d["clean_interval"] = tuple(d["clean_interval"])
+        d["worst_case_interval"] = tuple(d["worst_case_interval"])
+        return cls(**d)
+
+    @classmethod
+    def load(cls, path) -> Report:
+        """Reads `report.json` (or the folder holding it)."""
+        path = Path(path)
+        if path.is_dir():
+            path = path / "report.json"
+        return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
+
+    def rows(self) -> list[dict]:
+        """One row per measure (clean, each attack, worst case): the CSV and Markdown table."""
+
+        def row(measure, count, interval, **extra):
+            return {
+                "measure": measure,
+                "count": count,
+                "images": self.images,
+                "accuracy": count / self.images if self.images else 0.0,
+                "ci95_low": interval[0],
+                "ci95_high": interval[1],
+                "attacked": extra.get("attacked", ""),
+                "seconds": extra.get("seconds", ""),
+                "images_per_s": extra.get("images_per_s", ""),
+                "exact": extra.get("exact", True),
+            }
+
+        rows = [row("clean", self.clean_correct, self.clean_interval)]
+        for a in self.attacks.values():
+            rows.append(
+                row(
+                    a.name,
+                    a.robust,
+                    a.interval,
+                    attacked=a.attacked,
+                    seconds=round(a.seconds, 3),
+                    images_per_s=round(a.images_per_s, 1),
+                    exact=a.exact,
+                )
+            )
+        rows.append(row("worst-case", self.worst_case, self.worst_case_interval))
+        return rows
+
+    def to_csv(self) -> str:
+        buf = _io.StringIO()
+        rows = self.rows()
+        writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        return buf.getvalue()
+
+    def table_markdown(self) -> str:
+        """The results table alone (clean, each attack, worst case) in Markdown."""
+        lines = []
+        lines += [
+            "| measure | correct / robust | accuracy | 95% CI (Wilson) | attacked | time (s) "
+            "| images/s |",
+            "|---|---:|---:|---|---:|---:|---:|",
+        ]
+        for r in self.rows():
+            mark = "" if r["exact"] else " †"
+            measure = f"**{r['measure']}**" if r["measure"] == "worst-case" else r["measure"]
+            lines.append(
+                f"| {measure}{mark} | {r['count']} / {r['images']} | {100 * r['accuracy']:.2f}% | "
+                f"[{100 * r['ci95_low']:.1f}%, {100 * r['ci95_high']:.1f}%] | {r['attacked']} | "
+                f"{r['seconds']} | {r['images_per_s']} |"
+            )
+        return "\n".join(lines)
+
+    def to_markdown(self) -> str:
+        title = "Robustness report" + (
+            "" if self.complete else " (PARTIAL: evaluation not finished)"
+        )
+        lines = [f"# {title}", ""]
+        threat = f"{self.norm} ε = {self.eps:.6g}" if self.eps is not None else "no attacks"
+        if self.eps is not None and self.norm == "linf":
+            threat += f" (= {self.eps * 255:.4g}/255)"
+        facts = [f"**Threat model:** {threat}", f"**Images:** {self.images}"]
+        facts += [f"**{k}:** {v}" for k, v in self.meta.items()]
+        lines += ["  \n".join(facts), ""]
+        lines += self.table_markdown().splitlines()
+        lines.append("")
+        lines.append(
+            "Worst-case: an image counts as robust only if it is classified correctly clean and "
+            "after every attack."
+        )
+        if not self.individual and self.attacks:
+            lines.append(
+                "† Upper bound: attacks ran in order, each only on images no earlier attack had "
+                "broken (AutoAttack-style). The worst case is exact."
+            )
+        lines += ["", "## Attacks", ""]
+        for a in self.attacks.values():
+            config = ", ".join(
+                f"{k}={v!r}" for k, v in a.config.items() if k not in ("trainable", "dtype")
+            )
+            lines.append(f"- `{a.name}`: {config}")
+        lines += ["", "## Environment", ""]
+        lines.append(", ".join(f"{k} {v}" for k, v in self.versions.items()))
+        lines.append("")
+        lines.append(
+            f"Model: {self.model.get('name', '?')} ({self.model.get('params', '?')} parameters, "
+            f"weights sha256 {str(self.model.get('weights_sha256', '?'))[:16]}…). "
+            f"Fingerprint {self.fingerprint[:16]}…"
+        )
+        return "\n".join(lines) + "\n"
+
+    def write(self, out) -> dict[str, Path]:
+        """Writes `report.json`, `report.md` and `report.csv` into `out`, each atomically."""
+        out = Path(out)
+        paths = {name: out / name for name in REPORT_FILES}
+        io.atomic_write_json(paths["report.json"], self.to_dict())
+        io.atomic_write_text(paths["report.md"], self.to_markdown())
+        io.atomic_write_text(paths["report.csv"], self.to_csv())
+        return paths
+
+
+class Tally:
+    """Running counts over batch records: memory does not grow with the number of images."""
+
+    def __init__(self, names):
+        self.names = tuple(names)
+        self.images = 0
+        self.batches = 0
+        self.clean = 0
+        self.worst = 0
+        self.robust = dict.fromkeys(self.names, 0)
+        self.cumulative = dict.fromkeys(self.names, 0)
+        self.attacked = dict.fromkeys(self.names, 0)
+        self.seconds = {"clean": 0.0, **dict.fromkeys(self.names, 0.0)}
+
+    def add(self, record: dict) -> None:
+        clean = decode_bits(record["clean"])
+        running = clean.copy()
+        for name in self.names:
+            bits = decode_bits(record["robust"][name])
+            self.robust[name] += int(bits.sum())
+            running &= bits
+            self.cumulative[name] += int(running.sum())
+            self.attacked[name] += int(record["attacked"][name])
+        for key, s in record["seconds"].items():
+            self.seconds[key] = self.seconds.get(key, 0.0) + float(s)
+        self.images += int(record["n"])
+        self.batches += 1
+        self.clean += int(clean.sum())
+        self.worst += int(running.sum())
+
+    def report(
+        self, *, configs, individual, complete, norm, eps, meta, model, versions, fingerprint
+    ) -> Report:
+        n = self.images
+
+        def acc(k):
+            return k / n if n else 0.0
+
+        attacks = {}
+        for name in self.names:
+            sec = self.seconds[name]
+            attacks[name] = AttackResult(
+                name=name,
+                robust=self.robust[name],
+                robust_accuracy=acc(self.robust[name]),
+                interval=wilson_interval(self.robust[name], n),
+                attacked=self.attacked[name],
+                seconds=sec,
+                images_per_s=self.attacked[name] / sec if sec > 0 else 0.0,
+                cumulative_robust=self.cumulative[name],
+                exact=bool(individual),
+                config=configs[name],
+            )
+        return Report(
+            images=n,
+            clean_correct=self.clean,
+            clean_accuracy=acc(self.clean),
+            clean_interval=wilson_interval(self.clean, n),
+            worst_case=self.worst,
+            worst_case_accuracy=acc(self.worst),
+            worst_case_interval=wilson_interval(self.worst, n),
+            attacks=attacks,
+            individual=bool(individual),
+            complete=bool(complete),
+            norm=norm,
+            eps=eps,
+            batches=self.batches,
+            seconds=float(sum(self.seconds.values())),
+            meta=dict(meta),
+            model=dict(model),
+            versions=dict(versions),
+            fingerprint=fingerprint,
+        )
