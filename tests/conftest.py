@@ -54,3 +54,41 @@ def tiny_batch():
     x = rng.random((16, 8, 8, 1), dtype=np.float32)
     y = rng.integers(0, 10, 16).astype(np.int32)
     return x, y
+
+
+def make_prototype_data(n, *, seed, num_classes=10, shape=(8, 8, 1), noise=0.25):
+    """Synthetic images: a fixed random prototype per class plus Gaussian noise, clipped to [0, 1]."""
+    protos = np.random.default_rng(12345).uniform(0.2, 0.8, (num_classes, *shape)).astype(np.float32)
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, num_classes, n).astype(np.int32)
+    x = np.clip(protos[y] + noise * rng.normal(size=(n, *shape)), 0.0, 1.0).astype(np.float32)
+    return x, y
+
+
+_TRAINED: dict = {}
+
+
+def trained_tiny_mlp(seed=0, hidden=32, epochs=10):
+    """A small MLP trained in-process (~1-2 s, cached per arguments) on `make_prototype_data`:
+    ~95% clean accuracy, and breakable by small perturbations, so attack strength is visible."""
+    key = (seed, hidden, epochs)
+    if key not in _TRAINED:
+        import keras
+
+        keras.utils.set_random_seed(seed)
+        x, y = make_prototype_data(512, seed=1)
+        model = keras.Sequential(
+            [
+                keras.Input((8, 8, 1)),
+                keras.layers.Flatten(),
+                keras.layers.Dense(hidden, activation="relu"),
+                keras.layers.Dense(10),
+            ]
+        )
+        model.compile(
+            keras.optimizers.Adam(0.01),
+            keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        )
+        model.fit(x, y, epochs=epochs, batch_size=64, verbose=0)
+        _TRAINED[key] = model
+    return _TRAINED[key]

@@ -8,8 +8,21 @@ from tfls.attacks.base import Attack
 from tfls.attacks.fgsm import FGSM, fgsm
 from tfls.attacks.pgd import PGD, pgd
 from tfls.attacks.presets import PRESETS
+from tfls.attacks.multitargeted import MultiTargeted, multitargeted
+from tfls.attacks.odi import ODI, odi
+from tfls.attacks.cw import CarliniWagnerL2, carlini_wagner_l2
+from tfls.attacks.tanh_linf import TanhLinf, tanh_linf
+from tfls.attacks.transfer import TransferAttack
+from tfls.attacks.apgd import APGD, apgd
+from tfls.attacks.fab import FAB, fab
+from tfls.attacks.square import Square, square
+from tfls.attacks.autoattack import AutoAttack, autoattack
 
 ATTACKS: dict[str, type[Attack]] = {cls.__name__: cls for cls in (FGSM, PGD)}
+ATTACKS.update(
+    {cls.__name__: cls for cls in (MultiTargeted, ODI, CarliniWagnerL2, TanhLinf, TransferAttack)}
+)
+ATTACKS.update({cls.__name__: cls for cls in (APGD, FAB, Square, AutoAttack)})
 
 
 def get(name: str, model, *, eps, **overrides) -> Attack:
@@ -25,7 +38,11 @@ def get(name: str, model, *, eps, **overrides) -> Attack:
         ratio = spec.pop("step_size_eps")
         spec.setdefault("step_size", ratio * eps)
     spec.update(overrides)
-    return cls(model, eps=eps, name=name.replace("-", "_"), **spec)
+    build = getattr(cls, "from_preset", cls)  # e.g. TransferAttack: `model` is the target
+    return build(model, eps=eps, name=name.replace("-", "_"), **spec)
 
 
 __all__ = ["ATTACKS", "Attack", "FGSM", "PGD", "PRESETS", "fgsm", "get", "losses", "pgd"]
+__all__ += ["MultiTargeted", "ODI", "CarliniWagnerL2", "TanhLinf", "TransferAttack"]
+__all__ += ["multitargeted", "odi", "carlini_wagner_l2", "tanh_linf"]
+__all__ += ["APGD", "FAB", "Square", "AutoAttack", "apgd", "fab", "square", "autoattack"]
