@@ -1,0 +1,319 @@
+"""Auto-PGD (Croce & Hein, 2020): PGD with momentum and a parameter-free step-size schedule.
+
+APGD-CE maximises cross-entropy; APGD-DLR the difference-of-logits ratio; APGD-T the targeted DLR
+towards each of the top non-true classes in turn. The whole trajectory is one compiled loop with a
+static trip count; every per-example decision (step halving, restarts from the best point) is a
+`tf.where` mask.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfls import _validation as v
+from tfls.attacks import losses
+from tfls.attacks.base import (
+    Attack,
+    ascent_direction,
+    compiled,
+    expand_to,
+    loss_and_grad,
+    misclassified,
+    project,
+    random_start,
+    resolve_jit,
+    run_on_robust,
+)
+from tfls.attacks.pgd import track_best
+
+APGD_LOSSES = ("ce", "dlr")
+
+
+def checkpoints(steps: int) -> list[int]:
+    """Iteration counts after which APGD checks its step size: `⌈p_j · steps⌉` for the paper's p_j.
+
+    p_0 = 0, p_1 = 0.22, p_{j+1} = p_j + max(p_j − p_{j−1} − 0.03, 0.06). Intervals are at least one
+    iteration long, so tiny step budgets still get checkpoints.
+    """
+    p_prev, p = 0.0, 0.22
+    points, last = [], 0
+    while p <= 1.0:
+        w = max(int(np.ceil(p * steps - 1e-6)), last + 1)  # tolerance: 0.41 * 100 is 41.000…01
+        if w > steps:
+            break
+        points.append(w)
+        last = w
+        p_prev, p = p, p + max(p - p_prev - 0.03, 0.06)
+    return points
+
+
+def make_apgd_loop(model, loss_fn, *, norm: str, steps: int, rho: float):
+    """Builds the compiled APGD run: `(x, y, x_start, target, eps) -> (x_adv, found, best_loss)`.
+
+    `steps` gradient steps after one evaluation of the start. The returned point is the last
+    misclassified point visited where there is one, else the highest-loss point.
+    """
+    marks = checkpoints(steps)
+    is_check = np.zeros(steps, bool)
+    interval = np.ones(steps, np.float32)
+    prev = 0
+    for w in marks:
+        is_check[w - 1] = True  # checked after the w-th step, i.e. at loop index w - 1
+        interval[w - 1] = w - prev
+        prev = w
+
+    def loop(x, y, x_start, target, eps):
+        # Constants are made here, inside the traced graph, not when the loop is built (which may
+        # happen inside a caller's temporary graph).
+        is_check_t = tf.constant(is_check)
+        interval_t = tf.constant(interval)
+        batch = tf.shape(x)[0]
+        logits, loss, grad = loss_and_grad(model, loss_fn, x_start, y, target)
+        # (first misclassified point, found, highest-loss point x_max, its loss)
+        state = track_best(
+            (x_start, tf.zeros([batch], tf.bool), x_start, tf.fill([batch], float("-inf"))),
+            x_start,
+            logits,
+            loss,
+            y,
+        )
+        grad_best = grad
+        x_cur, x_prev = x_start, x_start
+        prev_loss = loss
+        step = tf.fill([batch], 2.0) * eps
+        increases = tf.zeros([batch], tf.float32)
+        reduced_last = tf.ones([batch], tf.bool)  # no "unchanged step" test at the first check
+        x_best, best_loss = state[2], state[3]
+        best_at_last_check = best_loss
+        for i in tf.range(steps):
+            momentum = tf.where(i > 0, 0.75, 1.0)
+            z = project(x_cur + expand_to(step, x) * ascent_direction(grad, norm), x, eps, norm)
+            x_next = project(
+                x_cur + momentum * (z - x_cur) + (1.0 - momentum) * (x_cur - x_prev), x, eps, norm
+            )
+            x_prev, x_cur = x_cur, x_next
+
+            logits, loss, grad = loss_and_grad(model, loss_fn, x_cur, y, target)
+            improved = loss > state[3]
+            grad_best = tf.where(expand_to(improved, x), grad, grad_best)
+            state = track_best(state, x_cur, logits, loss, y)
+            x_best, best_loss = state[2], state[3]
+            increases += tf.cast(loss > prev_loss, tf.float32)
+            prev_loss = loss
+
+            # Checkpoint: halve the step where progress stalled, and restart there from x_max.
+            check = tf.gather(is_check_t, i)
+            # Condition 1 as in the paper: fewer than ρ·(w_j − w_{j−1}) increases (the public
+            # reference code uses ≤). Condition 2: step unchanged and x_max unchanged since then.
+            few_increases = increases < rho * tf.gather(interval_t, i)
+            stuck = tf.logical_and(tf.logical_not(reduced_last), best_at_last_check >= best_loss)
+            reduce = tf.logical_and(check, tf.logical_or(few_increases, stuck))
+            step = tf.where(reduce, step / 2.0, step)
+            x_cur = tf.where(expand_to(reduce, x), x_best, x_cur)
+            grad = tf.where(expand_to(reduce, x), grad_best, grad)
+            reduced_last = tf.where(check, reduce, reduced_last)
+            best_at_last_check = tf.where(check, best_loss, best_at_last_check)
+            increases = tf.where(check, tf.zeros_like(increases), increases)
+        x_found, found, x_best, best_loss = state
+        return tf.where(expand_to(found, x), x_found, x_best), found, best_loss
+
+    return loop
+
+
+def apgd(
+    model,
+    x,
+    y,
+    *,
+    eps,
+    steps=100,
+    restarts=1,
+    loss="ce",
+    targeted=False,
+    n_targets=9,
+    rho=0.75,
+    norm="linf",
+    seed=0,
+    jit_compile="auto",
+):
+    """Runs Auto-PGD and returns adversarial examples (one tensor shaped like `x`).
+
+    Args:
+        model: Keras model from [0, 1] inputs to logits.
+        x: float32 inputs in [0, 1]. y: int labels.
+        eps: ball radius. steps: iterations per run (100 in AutoAttack).
+        restarts: random restarts per run; each runs only on points still correctly classified.
+        loss: `"ce"` or `"dlr"` (maximised).
+        targeted: if True, run the targeted loss towards each of the `n_targets` classes with the
+            highest clean logits after the top one (APGD-T: `loss="dlr"`, 9 targets), each target
+            only on points still robust.
+        n_targets: number of target classes (capped at `num_classes - 1`).
+        rho: step halving threshold on the fraction of loss increases between checkpoints.
+        norm: `"linf"` or `"l2"`. seed: fixes random starts.
+        jit_compile: `True`, `False` or `"auto"`.
+
+    Returns:
+        A tensor of `x`'s shape inside the ε-ball and [0, 1]: a misclassified point where one was
+        found, else the highest-loss point visited.
+
+    Reference:
+        Croce & Hein, "Reliable evaluation of adversarial robustness with an ensemble of diverse
+        parameter-free attacks", ICML 2020.
+    """
+    norm = v.check_norm(norm)
+    eps = v.check_eps(eps, norm=norm)
+    steps = v.check_positive_int(steps, name="steps")
+    restarts = v.check_positive_int(restarts, name="restarts")
+    n_targets = v.check_positive_int(n_targets, name="n_targets")
+    v.check_choice(loss, APGD_LOSSES, name="loss")
+    rho = float(rho)
+    if not 0.0 < rho <= 1.0:
+        raise ValueError(f"`rho` must lie in (0, 1]. Received: rho={rho}")
+    loss_fn = losses.get(loss)
+
+    x = tf.convert_to_tensor(x, tf.float32)
+    y = tf.cast(y, tf.int32)
+    if eps == 0.0:
+        return tf.identity(x)
+    clean_logits = model(x, training=False)
+    num_classes = int(clean_logits.shape[-1])
+    _check_classes(loss, targeted, num_classes)
+
+    key = ("apgd", loss, norm, steps, rho, targeted)
+    loop = compiled(
+        model,
+        key,
+        lambda: make_apgd_loop(model, loss_fn, norm=norm, steps=steps, rho=rho),
+        jit_compile,
+    )
+    eps_t = tf.constant(eps, tf.float32)
+
+    def run(xs, ys, starts, *maybe_target):
+        return loop(xs, ys, starts, maybe_target[0] if maybe_target else None, eps_t)
+
+    # Target k is the class with the (k+1)-th highest clean logit; on still-robust points the top
+    # one is the true class.
+    ranked = tf.cast(
+        tf.argsort(clean_logits, axis=-1, direction="DESCENDING", stable=True), tf.int32
+    )
+    targets = (
+        [ranked[:, k] for k in range(1, min(n_targets, num_classes - 1) + 1)]
+        if targeted
+        else [None]
+    )
+
+    batch = tf.shape(x)[0]
+    x_adv = x
+    best_loss = tf.fill([batch], float("-inf"))
+    robust = tf.logical_not(misclassified(clean_logits, y))
+    bucket = resolve_jit(jit_compile)
+    counter = 0
+    for target in targets:
+        for _ in range(restarts):
+            if tf.executing_eagerly() and not bool(tf.reduce_any(robust)):
+                return x_adv
+            # Uniform in the ball (shared tfls helper); the reference draws on the ball's surface.
+            start = random_start(x, eps, norm, [seed, counter])
+            counter += 1
+            inputs = (x, y, start) + (() if target is None else (target,))
+            cand, found, cand_loss = run_on_robust(
+                run, robust, inputs, (x_adv, tf.zeros_like(robust), best_loss), bucket=bucket
+            )
+            take = tf.logical_and(robust, tf.logical_or(found, cand_loss > best_loss))
+            x_adv = tf.where(expand_to(take, x), cand, x_adv)
+            best_loss = tf.where(take, cand_loss, best_loss)
+            robust = tf.logical_and(robust, tf.logical_not(found))
+    return x_adv
+
+
+def _check_classes(loss, targeted, num_classes):
+    needed = 4 if (loss == "dlr" and targeted) else 3 if loss == "dlr" else 2
+    if num_classes < needed:
+        kind = "targeted DLR" if targeted else "DLR"
+        raise ValueError(
+            f"The {kind} loss needs a model with at least {needed} classes. "
+            f"Received: a model with num_classes={num_classes}"
+        )
+
+
+@keras.saving.register_keras_serializable(package="tfls")
+class APGD(Attack):
+    """Auto-PGD as a Keras layer (APGD-CE, APGD-DLR, or APGD-T with `targeted=True`).
+
+    Args:
+        model: Keras model from [0, 1] inputs to logits.
+        eps: ball radius (`8/255`). steps: iterations per run (100).
+        restarts: random restarts per run (per target when targeted).
+        loss: `"ce"` or `"dlr"`. targeted: run the targeted loss over `n_targets` target classes.
+        n_targets: target classes for `targeted=True` (9 in AutoAttack).
+        rho: step-halving threshold (0.75). norm: `"linf"` or `"l2"`. seed: fixes random starts.
+        jit_compile: `True`, `False` or `"auto"`.
+
+    Call arguments:
+        x: inputs in [0, 1]. y: integer labels.
+
+    Returns:
+        Adversarial inputs of `x`'s shape.
+
+    Example:
+        >>> x_adv = APGD(model, eps=8 / 255, loss="dlr", targeted=True)(x, y)  # APGD-T
+
+    Reference:
+        Croce & Hein, "Reliable evaluation of adversarial robustness with an ensemble of diverse
+        parameter-free attacks", ICML 2020.
+    """
+
+    def __init__(
+        self,
+        model,
+        eps=8 / 255,
+        steps=100,
+        restarts=1,
+        loss="ce",
+        targeted=False,
+        n_targets=9,
+        rho=0.75,
+        norm="linf",
+        seed=0,
+        jit_compile="auto",
+        **kwargs,
+    ):
+        super().__init__(model, eps=eps, norm=norm, seed=seed, jit_compile=jit_compile, **kwargs)
+        self.steps = v.check_positive_int(steps, name="steps")
+        self.restarts = v.check_positive_int(restarts, name="restarts")
+        self.loss = v.check_choice(loss, APGD_LOSSES, name="loss")
+        self.targeted = bool(targeted)
+        self.n_targets = v.check_positive_int(n_targets, name="n_targets")
+        if not 0.0 < float(rho) <= 1.0:
+            raise ValueError(f"`rho` must lie in (0, 1]. Received: rho={rho}")
+        self.rho = float(rho)
+
+    def generate(self, x, y):
+        return apgd(
+            self.model,
+            x,
+            y,
+            eps=self.eps,
+            steps=self.steps,
+            restarts=self.restarts,
+            loss=self.loss,
+            targeted=self.targeted,
+            n_targets=self.n_targets,
+            rho=self.rho,
+            norm=self.norm,
+            seed=self.seed,
+            jit_compile=self.jit_compile,
+        )
+
+    def get_config(self):
+        config = {
+            "steps": self.steps,
+            "restarts": self.restarts,
+            "loss": self.loss,
+            "targeted": self.targeted,
+            "n_targets": self.n_targets,
+            "rho": self.rho,
+        }
+        return {**super().get_config(), **config}

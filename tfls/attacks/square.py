@@ -1,0 +1,404 @@
+"""Square Attack (Andriushchenko et al., 2020): a score-based random search that needs no gradients.
+
+It only queries the model's logits, so gradient masking (zeroed, shattered or obfuscated
+gradients) does not fool it: when Square beats the gradient attacks, the gradients are lying.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from tfls import _validation as v
+from tfls.attacks import losses
+from tfls.attacks.base import (
+    Attack,
+    compiled,
+    expand_to,
+    l2_norm,
+    misclassified,
+    resolve_jit,
+    run_on_robust,
+)
+
+# The published schedule for the fraction p of pixels a square covers, written for 10,000 queries
+# and rescaled to the actual budget: p halves after each of these (rescaled) iteration counts.
+_P_HALVINGS = (10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000)
+
+
+def p_schedule(i, n_queries: int, p_init: float):
+    """Square-size fraction at iteration `i` (a tensor) for a budget of `n_queries`."""
+    it = tf.floor(tf.cast(i, tf.float32) / float(n_queries) * 10000.0)
+    halvings = tf.reduce_sum(tf.cast(it > tf.constant(_P_HALVINGS, tf.float32), tf.float32))
+    return p_init * tf.pow(0.5, halvings)
+
+
+def _margin(logits, y):
+    """z_y − max_{i≠y} z_i: positive while correctly classified; Square minimises it."""
+    return -losses.margin(logits, y)
+
+
+def _window(rows, cols, top, left, side):
+    """Mask `(batch, height, width, 1)` of the `side`-square at per-example `(top, left)`."""
+    top, left = top[:, None, None, None], left[:, None, None, None]
+    return tf.logical_and(
+        tf.logical_and(rows >= top, rows < top + side),
+        tf.logical_and(cols >= left, cols < left + side),
+    )
+
+
+def _corner(u, length, side):
+    """Uniform integer in [0, length − side] from uniforms `u`."""
+    pos = tf.cast(tf.floor(u * tf.cast(length - side + 1, tf.float32)), tf.int32)
+    return tf.minimum(pos, length - side)
+
+
+def _linf_start(x, eps, seed):
+    """Vertical stripes: one random ±ε per column and channel, equal down each column."""
+    shape = tf.shape(x)
+    stripes = tf.random.stateless_uniform([shape[0], 1, shape[2], shape[3]], seed) < 0.5
+    return tf.clip_by_value(x + eps * tf.where(stripes, -1.0, 1.0), 0.0, 1.0)
+
+
+def _linf_proposal(x, x_best, eps, side, key, rows, cols):
+    """Redraws one square per example at ±ε around x (one random sign per channel)."""
+    shape = tf.shape(x)
+    u = tf.random.stateless_uniform([shape[0], 2 + shape[3]], key)
+    inside = _window(
+        rows, cols, _corner(u[:, 0], shape[1], side), _corner(u[:, 1], shape[2], side), side
+    )
+    signs = tf.where(u[:, 2:] < 0.5, -1.0, 1.0)[:, None, None, :]
+    x_new = tf.where(inside, x_best + 2.0 * eps * signs, x_best)
+    return tf.clip_by_value(tf.clip_by_value(x_new, x - eps, x + eps), 0.0, 1.0)
+
+
+def _inverse_square_sums(n):
+    """`table[k] = Σ_{q=1..k} 1/q²` for k = 0..n."""
+    q = tf.cast(tf.range(1, n + 1), tf.float32)
+    return tf.concat([[0.0], tf.cumsum(1.0 / tf.square(q))], axis=0)
+
+
+def _eta(side, size):
+    """Square's L2 update pattern of side `side`, unit norm, zero-padded to `(size, size)`.
+
+    Two opposite-signed halves, each a stack of concentric rectangles weighted 1/(k+1)² (a
+    pixel's value is the sum over the rectangles containing it), each half normalised. The
+    fixed `size` (the image's smaller side) keeps shapes static for XLA.
+    """
+    table = _inverse_square_sums(size + 2)
+    i = tf.range(size)[:, None]
+    j = tf.range(size)[None, :]
+    valid = tf.logical_and(i < side, j < side)
+    half = side // 2
+    top = tf.logical_and(valid, i < half)
+    bottom = tf.logical_and(valid, i >= half)
+    rows_in_half = tf.where(i < half, half, side - half)
+    r = tf.where(i < half, i, i - half)
+    ring = tf.maximum(tf.abs(r - rows_in_half // 2), tf.abs(j - side // 2))
+    rings = tf.maximum(rows_in_half // 2 + 1, side // 2 + 1)
+    ring = tf.clip_by_value(ring, 0, size + 2)
+    value = tf.gather(table, rings) - tf.gather(table, ring)  # Σ_{k=ring}^{rings−1} 1/(k+1)²
+    value = tf.where(valid, value, 0.0)
+    top_norm = tf.sqrt(tf.reduce_sum(tf.where(top, tf.square(value), 0.0)))
+    bottom_norm = tf.sqrt(tf.reduce_sum(tf.where(bottom, tf.square(value), 0.0)))
+    pattern = tf.where(
+        top, value / tf.maximum(top_norm, 1e-12), -value / tf.maximum(bottom_norm, 1e-12)
+    )
+    return pattern / tf.maximum(tf.sqrt(tf.reduce_sum(tf.square(pattern))), 1e-12)
+
+
+def _place(pattern, side, local_i, local_j, transpose):
+    """Reads `pattern` at per-pixel local coordinates (clipped), transposed per example."""
+    local_i, local_j = local_i + 0 * local_j, local_j + 0 * local_i  # broadcast to one shape
+    local_i = tf.clip_by_value(local_i, 0, side - 1)
+    local_j = tf.clip_by_value(local_j, 0, side - 1)
+    idx = tf.where(
+        transpose[..., None],
+        tf.stack([local_j, local_i], axis=-1),
+        tf.stack([local_i, local_j], axis=-1),
+    )
+    return tf.gather_nd(pattern, idx)
+
+
+def _unit_l2(t):
+    return t / expand_to(tf.maximum(l2_norm(t), 1e-12), t)
+
+
+def _l2_start(x, eps, seed):
+    """A grid of η patterns (tiles of side ⌊min(h, w)/5⌋), random sign per tile and channel."""
+    shape = tf.shape(x)
+    batch, height, width, channels = shape[0], shape[1], shape[2], shape[3]
+    side = tf.maximum(tf.minimum(height, width) // 5, 1)
+    n_h, n_w = height // side, width // side
+    off_h, off_w = (height - side * n_h) // 2, (width - side * n_w) // 2
+    r = tf.range(height)[None, :, None] - off_h
+    c = tf.range(width)[None, None, :] - off_w
+    inside = tf.logical_and(
+        tf.logical_and(r >= 0, r < side * n_h), tf.logical_and(c >= 0, c < side * n_w)
+    )
+    tile_r = tf.clip_by_value(r // side, 0, n_h - 1)
+    tile_c = tf.clip_by_value(c // side, 0, n_w - 1)
+    u = tf.random.stateless_uniform([batch, n_h, n_w, channels + 1], seed)
+    tiles = tf.broadcast_to(
+        tf.stack([tile_r + 0 * c, tile_c + 0 * r], -1), [batch, height, width, 2]
+    )
+    per_pixel = tf.gather_nd(u, tiles, batch_dims=1)  # (batch, h, w, channels + 1)
+    pattern = _place(
+        _eta(side, tf.minimum(height, width)),
+        side,
+        tf.broadcast_to(r % side, [batch, height, width]),
+        tf.broadcast_to(c % side, [batch, height, width]),
+        per_pixel[..., -1] < 0.5,
+    )
+    delta = tf.where(
+        inside[..., None], pattern[..., None] * tf.where(per_pixel[..., :-1] < 0.5, -1.0, 1.0), 0.0
+    )
+    return tf.clip_by_value(x + eps * _unit_l2(delta), 0.0, 1.0)
+
+
+def _l2_proposal(x, x_best, eps, side, key, rows, cols):
+    """Moves the perturbation's mass from one random window into another, as a fresh η pattern.
+
+    Window 1 gets `η·sign + δ₁/‖δ₁‖` rescaled per channel so that its norm absorbs window 2's
+    old mass and any unused budget; window 2 is zeroed; the whole δ is then rescaled to ε.
+    """
+    shape = tf.shape(x)
+    batch, height, width, channels = shape[0], shape[1], shape[2], shape[3]
+    u = tf.random.stateless_uniform([batch, 5 + channels], key)
+    top1, left1 = _corner(u[:, 0], height, side), _corner(u[:, 1], width, side)
+    top2, left2 = _corner(u[:, 2], height, side), _corner(u[:, 3], width, side)
+    in1 = _window(rows, cols, top1, left1, side)
+    in2 = _window(rows, cols, top2, left2, side)
+    delta = x_best - x
+    pattern = _place(
+        _eta(side, tf.minimum(height, width)),
+        side,
+        rows[..., 0] - top1[:, None, None],
+        cols[..., 0] - left1[:, None, None],
+        tf.broadcast_to((u[:, 4] < 0.5)[:, None, None], [batch, height, width]),
+    )[..., None]
+    signs = tf.where(u[:, 5:] < 0.5, -1.0, 1.0)[:, None, None, :]
+    old1 = tf.where(in1, delta, 0.0)
+    old1_norm = tf.sqrt(tf.reduce_sum(tf.square(old1), axis=[1, 2], keepdims=True))
+    new = tf.where(in1, pattern * signs + old1 / (old1_norm + 1e-12), 0.0)
+    new_norm = tf.sqrt(tf.reduce_sum(tf.square(new), axis=[1, 2], keepdims=True))
+    image_norm = l2_norm(delta)
+    windows_norm = l2_norm(tf.where(tf.logical_or(in1, in2), delta, 0.0))
+    budget = tf.sqrt(
+        tf.maximum(eps**2 - tf.square(image_norm), 0.0) / tf.cast(channels, tf.float32)
+        + tf.square(windows_norm)
+    )
+    new = new / (new_norm + 1e-12) * budget[:, None, None, None]
+    delta = tf.where(in1, new, tf.where(in2, 0.0, delta))
+    return tf.clip_by_value(x + eps * _unit_l2(delta), 0.0, 1.0)
+
+
+def make_square_loop(model, *, norm: str, n_queries: int, p_init: float):
+    """Builds the compiled Square run: `(x, y, eps, seed) -> (x_adv, found)`.
+
+    One query evaluates the start (L∞: vertical stripes; L2: a grid of η patterns); each of the
+    `n_queries − 1` iterations then draws one proposal per example (a square of side from
+    `p_schedule` at a random position) and keeps it if the margin drops. The loop stops early
+    once every example is misclassified.
+    """
+    start, propose = (_linf_start, _linf_proposal) if norm == "linf" else (_l2_start, _l2_proposal)
+
+    def loop(x, y, eps, seed):
+        shape = tf.shape(x)
+        height, width, channels = shape[1], shape[2], shape[3]
+        x_best = start(x, eps, seed)
+        margin_min = _margin(model(x_best, training=False), y)
+        area = tf.cast(height * width, tf.float32)
+        max_side = tf.minimum(height, width)
+        rows = tf.range(height)[None, :, None, None]
+        cols = tf.range(width)[None, None, :, None]
+
+        def cond(i, x_best, margin_min):
+            return tf.logical_and(i < n_queries - 1, tf.reduce_any(margin_min > 0.0))
+
+        def body(i, x_best, margin_min):
+            active = margin_min > 0.0
+            side = tf.cast(tf.round(tf.sqrt(p_schedule(i, n_queries, p_init) * area)), tf.int32)
+            if norm == "l2":
+                side = tf.maximum(side, 3)
+                side = side + 1 - side % 2  # odd, as in the reference implementation
+            side = tf.clip_by_value(side, 1, max_side)
+            key = tf.random.experimental.stateless_fold_in(seed, i)
+            x_new = propose(x, x_best, eps, side, key, rows, cols)
+            x_new = tf.ensure_shape(x_new, x.shape)
+            margin = _margin(model(x_new, training=False), y)
+            accept = tf.logical_and(active, margin < margin_min)
+            x_best = tf.where(expand_to(accept, x), x_new, x_best)
+            margin_min = tf.where(accept, margin, margin_min)
+            return i + 1, x_best, margin_min
+
+        del channels
+        _, x_best, margin_min = tf.while_loop(cond, body, (tf.constant(0), x_best, margin_min))
+        return x_best, misclassified(model(x_best, training=False), y)
+
+    return loop
+
+
+def square(
+    model,
+    x,
+    y,
+    *,
+    eps,
+    n_queries=5000,
+    p_init=0.8,
+    restarts=1,
+    norm="linf",
+    seed=0,
+    jit_compile="auto",
+):
+    """Runs the Square Attack (L∞ or L2); returns adversarial examples shaped like `x`.
+
+    Args:
+        model: Keras model from [0, 1] inputs to logits (only its outputs are used).
+        x: float32 images in [0, 1], `(batch, height, width, channels)` (or without channels).
+        y: int labels.
+        eps: radius. n_queries: model evaluations per example and restart (5000).
+        p_init: initial fraction of pixels a square covers (0.8), halved on the published
+            schedule rescaled to `n_queries`.
+        restarts: independent runs, each on the points still robust.
+        norm: `"linf"` or `"l2"`.
+        seed: fixes every random draw.
+        jit_compile: `True`, `False` or `"auto"`.
+
+    Returns:
+        A tensor of `x`'s shape inside the ε-ball and [0, 1]: misclassified where the search found
+        such a point, else the lowest-margin point visited.
+
+    Reference:
+        Andriushchenko et al., "Square Attack: a query-efficient black-box adversarial attack via
+        random search", ECCV 2020.
+    """
+    norm = v.check_norm(norm)
+    eps = v.check_eps(eps, norm=norm)
+    n_queries = v.check_positive_int(n_queries, name="n_queries")
+    restarts = v.check_positive_int(restarts, name="restarts")
+    p_init = _check_p_init(p_init)
+
+    x = tf.convert_to_tensor(x, tf.float32)
+    y = tf.cast(y, tf.int32)
+    rank = x.shape.rank
+    if rank not in (3, 4):
+        raise ValueError(
+            "Square Attack perturbs square image patches: inputs must be (batch, height, width"
+            f"[, channels]). Received: x.shape={tuple(x.shape)}"
+        )
+    if eps == 0.0:
+        return tf.identity(x)
+    images = x if rank == 4 else x[..., None]
+
+    def model_4d(t):
+        return model(t if rank == 4 else t[..., 0], training=False)
+
+    key = ("square", norm, n_queries, p_init, rank)
+    loop = compiled(
+        model,
+        key,
+        lambda: make_square_loop(_Wrapped(model_4d), norm=norm, n_queries=n_queries, p_init=p_init),
+        jit_compile,
+    )
+    eps_t = tf.constant(eps, tf.float32)
+
+    x_adv = images
+    robust = tf.logical_not(misclassified(model_4d(images), y))
+    bucket = resolve_jit(jit_compile)
+    for r in range(restarts):
+        if tf.executing_eagerly() and not bool(tf.reduce_any(robust)):
+            break
+        seed_t = tf.constant([seed, r], tf.int32)
+        cand, found = run_on_robust(
+            lambda xs, ys, seed_t=seed_t: loop(xs, ys, eps_t, seed_t),
+            robust,
+            (images, y),
+            (x_adv, tf.zeros_like(robust)),
+            bucket=bucket,
+        )
+        # A later restart replaces the answer only where it succeeds (margins across runs are not
+        # tracked; the first run's lowest-margin point stays for points nobody fooled).
+        take = tf.logical_and(robust, tf.logical_or(found, r == 0))
+        x_adv = tf.where(expand_to(take, images), cand, x_adv)
+        robust = tf.logical_and(robust, tf.logical_not(found))
+    return x_adv if rank == 4 else x_adv[..., 0]
+
+
+class _Wrapped:
+    """Calls `fn(x)` with the `model(x, training=False)` signature the loop uses."""
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def __call__(self, x, training=False):
+        return self.fn(x)
+
+
+def _check_p_init(p_init):
+    p_init = float(p_init)
+    if not 0.0 < p_init <= 1.0:
+        raise ValueError(f"`p_init` must lie in (0, 1]. Received: p_init={p_init}")
+    return p_init
+
+
+@keras.saving.register_keras_serializable(package="tfls")
+class Square(Attack):
+    """The Square Attack (L∞ or L2) as a Keras layer: score-based, gradient-free.
+
+    Args:
+        model: Keras model from [0, 1] inputs to logits.
+        eps: radius (`8/255`). n_queries: queries per example and restart (5000).
+        p_init: initial square-area fraction (0.8). restarts: runs on still-robust points.
+        norm: `"linf"` or `"l2"`. seed: fixes every random draw.
+        jit_compile: `True`, `False` or `"auto"`.
+
+    Call arguments:
+        x: images in [0, 1]. y: integer labels.
+
+    Returns:
+        Adversarial inputs of `x`'s shape.
+
+    Example:
+        >>> x_adv = Square(model, eps=8 / 255, n_queries=5000)(x, y)
+
+    Reference:
+        Andriushchenko et al., "Square Attack: a query-efficient black-box adversarial attack via
+        random search", ECCV 2020.
+    """
+
+    def __init__(
+        self,
+        model,
+        eps=8 / 255,
+        n_queries=5000,
+        p_init=0.8,
+        restarts=1,
+        norm="linf",
+        seed=0,
+        jit_compile="auto",
+        **kwargs,
+    ):
+        super().__init__(model, eps=eps, norm=norm, seed=seed, jit_compile=jit_compile, **kwargs)
+        self.n_queries = v.check_positive_int(n_queries, name="n_queries")
+        self.p_init = _check_p_init(p_init)
+        self.restarts = v.check_positive_int(restarts, name="restarts")
+
+    def generate(self, x, y):
+        return square(
+            self.model,
+            x,
+            y,
+            eps=self.eps,
+            n_queries=self.n_queries,
+            p_init=self.p_init,
+            restarts=self.restarts,
+            norm=self.norm,
+            seed=self.seed,
+            jit_compile=self.jit_compile,
+        )
+
+    def get_config(self):
+        config = {"n_queries": self.n_queries, "p_init": self.p_init, "restarts": self.restarts}
+        return {**super().get_config(), **config}
