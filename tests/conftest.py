@@ -57,8 +57,9 @@ def tiny_batch():
 
 
 def make_prototype_data(n, *, seed, num_classes=10, shape=(8, 8, 1), noise=0.25):
-    """Synthetic images: a fixed random prototype per class plus Gaussian noise, clipped to [0, 1]."""
-    protos = np.random.default_rng(12345).uniform(0.2, 0.8, (num_classes, *shape)).astype(np.float32)
+    """Synthetic images: a fixed random prototype per class plus Gaussian noise, in [0, 1]."""
+    protos = np.random.default_rng(12345).uniform(0.2, 0.8, (num_classes, *shape))
+    protos = protos.astype(np.float32)
     rng = np.random.default_rng(seed)
     y = rng.integers(0, num_classes, n).astype(np.int32)
     x = np.clip(protos[y] + noise * rng.normal(size=(n, *shape)), 0.0, 1.0).astype(np.float32)

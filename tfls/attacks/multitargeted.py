@@ -1,0 +1,194 @@
+"""MultiTargeted PGD (Gowal et al., 2019): restarts that each push toward one other class.
+
+Also home of `restart_search`, the restart driver shared by the PGD-like attacks that vary
+something per restart (the target class here, the ODI start in `tfls.attacks.odi`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import keras
+import tensorflow as tf
+
+from tfls import _validation as v
+from tfls.attacks import losses
+from tfls.attacks.base import (
+    Attack,
+    compiled,
+    misclassified,
+    random_start,
+    resolve_jit,
+    run_on_robust,
+)
+from tfls.attacks.pgd import _mask, make_pgd_loop
+
+
+def restart_search(x, y, logits, *, restarts: int, attempt: Callable, bucket: bool):
+    """Runs `restarts` attempts, each only on points still correctly classified.
+
+    `attempt(r)` returns `(fn, inputs)`: full-batch tensors `inputs` whose rows are gathered for
+    the still-robust points and passed to `fn`, which returns `(x_cand, found, score)` with
+    `score` an untargeted "how adversarial" value comparable across restarts. Per example, the
+    answer is the first restart's success, or else the highest-scoring candidate. Randomness must
+    be drawn on the full batch inside `attempt`, so a point's draw never depends on which other
+    points are still robust, and restart `r`'s draw never depends on the total count.
+    """
+    batch = tf.shape(x)[0]
+    x_adv = x
+    best = tf.fill([batch], float("-inf"))
+    robust = tf.logical_not(misclassified(logits, y))
+    for r in range(restarts):
+        if not bool(tf.reduce_any(robust)):
+            break
+        fn, inputs = attempt(r)
+        cand, found, score = run_on_robust(
+            fn, robust, inputs, (x_adv, tf.zeros_like(robust), best), bucket=bucket
+        )
+        take = tf.logical_and(robust, tf.logical_or(found, score > best))
+        x_adv = tf.where(_mask(take, x), cand, x_adv)
+        best = tf.where(take, score, best)
+        robust = tf.logical_and(robust, tf.logical_not(found))
+    return x_adv
+
+
+def target_schedule(logits, y, restarts: int):
+    """Target class of every restart, `(restarts, batch)`: the K−1 other classes, most likely first
+    by clean logit, cycling when `restarts > K − 1`."""
+    num_classes = tf.shape(logits)[-1]
+    onehot = tf.equal(tf.range(num_classes)[None, :], tf.cast(y, tf.int32)[:, None])
+    others = tf.where(onehot, tf.fill(tf.shape(logits), float("-inf")), logits)
+    order = tf.argsort(others, axis=-1, direction="DESCENDING", stable=True)[:, :-1]
+    cols = tf.range(restarts) % (num_classes - 1)
+    return tf.transpose(tf.gather(order, cols, axis=1))
+
+
+def multitargeted(
+    model,
+    x,
+    y,
+    *,
+    eps,
+    restarts=18,
+    steps=20,
+    step_size=None,
+    norm="linf",
+    seed=0,
+    jit_compile="auto",
+):
+    """Runs MultiTargeted PGD and returns adversarial examples shaped like `x`.
+
+    Restart `r` starts uniformly in the ε-ball (seed `[seed, r]`, as `pgd` draws its starts) and
+    runs `steps` PGD steps maximising the targeted margin `z_t − z_y`, with `t` the `r mod (K−1)`-th
+    most likely other class on the clean input. Each restart runs only on points not yet
+    misclassified. A point never broken gets the visited point with the highest untargeted margin.
+
+    Args:
+        model: Keras model from [0, 1] inputs to logits.
+        x: float32 inputs in [0, 1]. y: int labels.
+        eps: ball radius. restarts: number of restarts (the paper's Table 3: 18).
+        steps: PGD steps per restart. step_size: default `eps / 10` (Table 3).
+        norm: `"linf"` or `"l2"`. seed: fixes the random starts.
+        jit_compile: `True`, `False` or `"auto"`.
+
+    Returns:
+        A tensor of `x`'s shape inside the ε-ball and [0, 1].
+
+    Reference:
+        Gowal et al., "An Alternative Surrogate Loss for PGD-based Adversarial Testing", 2019.
+    """
+    norm = v.check_norm(norm)
+    eps = v.check_eps(eps, norm=norm)
+    restarts = v.check_positive_int(restarts, name="restarts")
+    steps = v.check_positive_int(steps, name="steps")
+    step_size = eps / 10 if step_size is None else v.check_nonnegative(step_size, name="step_size")
+    x = tf.convert_to_tensor(x, tf.float32)
+    y = tf.cast(y, tf.int32)
+    if eps == 0.0:
+        return tf.identity(x)
+
+    def make():
+        loop = make_pgd_loop(model, losses.margin, norm=norm, steps=steps, keep_best=True)
+
+        def attempt(xs, ys, start, target, eps_t, step_t):
+            x_cand, found, _ = loop(xs, ys, start, target, eps_t, step_t)
+            # Targeted losses of different restarts are not comparable; the untargeted margin is.
+            return x_cand, found, losses.margin(model(x_cand, training=False), ys)
+
+        return attempt
+
+    run = compiled(model, ("multitargeted", norm, steps), make, jit_compile)
+    eps_t = tf.constant(eps, tf.float32)
+    step_t = tf.constant(step_size, tf.float32)
+    logits = model(x, training=False)
+    targets = target_schedule(logits, y, restarts)
+
+    def attempt(r):
+        start = random_start(x, eps, norm, [seed, r])
+        return (lambda *t: run(*t, eps_t, step_t)), (x, y, start, targets[r])
+
+    return restart_search(
+        x, y, logits, restarts=restarts, attempt=attempt, bucket=resolve_jit(jit_compile)
+    )
+
+
+@keras.saving.register_keras_serializable(package="tfls")
+class MultiTargeted(Attack):
+    """MultiTargeted PGD as a Keras layer: one target class per restart, cycling.
+
+    Args:
+        model: Keras model from [0, 1] inputs to logits.
+        eps: ball radius. restarts: restarts, each with the next target class (default 18, the
+            paper's Table 3). steps: PGD steps per restart. step_size: default `eps / 10`.
+        norm: `"linf"` or `"l2"`. seed: fixes the random starts.
+        jit_compile: `True`, `False` or `"auto"`.
+
+    Call arguments:
+        x: inputs in [0, 1]. y: integer labels.
+
+    Returns:
+        Adversarial inputs of `x`'s shape.
+
+    Example:
+        >>> x_adv = MultiTargeted(model, eps=8 / 255)(x, y)
+
+    Reference:
+        Gowal et al., "An Alternative Surrogate Loss for PGD-based Adversarial Testing", 2019.
+    """
+
+    def __init__(
+        self,
+        model,
+        eps=8 / 255,
+        restarts=18,
+        steps=20,
+        step_size=None,
+        norm="linf",
+        seed=0,
+        jit_compile="auto",
+        **kwargs,
+    ):
+        super().__init__(model, eps=eps, norm=norm, seed=seed, jit_compile=jit_compile, **kwargs)
+        self.restarts = v.check_positive_int(restarts, name="restarts")
+        self.steps = v.check_positive_int(steps, name="steps")
+        self.step_size = (
+            None if step_size is None else v.check_nonnegative(step_size, name="step_size")
+        )
+
+    def generate(self, x, y):
+        return multitargeted(
+            self.model,
+            x,
+            y,
+            eps=self.eps,
+            restarts=self.restarts,
+            steps=self.steps,
+            step_size=self.step_size,
+            norm=self.norm,
+            seed=self.seed,
+            jit_compile=self.jit_compile,
+        )
+
+    def get_config(self):
+        config = {"restarts": self.restarts, "steps": self.steps, "step_size": self.step_size}
+        return {**super().get_config(), **config}

@@ -1,0 +1,215 @@
+"""Output Diversified Initialization (Tashiro et al., 2020): PGD restarts from diversified starts.
+
+Each restart first takes a few steps that maximise a random direction `wᵀf(x)` in logit space,
+which scatters the starting points far more than uniform noise in the ε-ball does, then runs PGD.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from tfls import _validation as v
+from tfls.attacks import losses
+from tfls.attacks.base import (
+    Attack,
+    ascent_direction,
+    compiled,
+    project,
+    random_start,
+    resolve_jit,
+)
+from tfls.attacks.multitargeted import restart_search
+from tfls.attacks.pgd import make_pgd_loop
+
+
+def odi_direction(model, x, w):
+    """∇ₓ Σᵢ wᵢᵀ f(xᵢ): the gradient of the logits projected on the random direction `w`."""
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        logits = model(x, training=False)
+        objective = tf.reduce_sum(logits * w, axis=-1)
+    return tape.gradient(objective, x)
+
+
+def odi_init(model, x, x_start, w, *, eps, odi_steps, odi_step_size, norm):
+    """`odi_steps` steps of `odi_step_size` along sign ∇ wᵀf (L∞) or its L2 direction, projected."""
+    x = tf.convert_to_tensor(x, tf.float32)
+    x_cur = tf.convert_to_tensor(x_start, tf.float32)
+    w = tf.convert_to_tensor(w, tf.float32)
+    for _ in tf.range(odi_steps):
+        grad = odi_direction(model, x_cur, w)
+        x_cur = project(x_cur + odi_step_size * ascent_direction(grad, norm), x, eps, norm)
+    return x_cur
+
+
+def odi(
+    model,
+    x,
+    y,
+    *,
+    eps,
+    restarts=20,
+    odi_steps=2,
+    odi_step_size=None,
+    steps=20,
+    step_size=None,
+    loss="margin",
+    norm="linf",
+    seed=0,
+    jit_compile="auto",
+):
+    """Runs ODI-PGD and returns adversarial examples shaped like `x`.
+
+    Restart `r`: a uniform random start in the ε-ball (seed `[seed, r]`), `odi_steps` ODI steps of
+    size `odi_step_size` (default ε) along the sign of ∇ₓ wᵀf(x) with `w ~ U(−1, 1)^K` drawn per
+    example and per restart (seed `[seed, r + 1_000_003]`), each projected onto the ball and
+    [0, 1]; then `steps` PGD steps of `step_size` (default ε/10) on `loss`. Each restart runs only
+    on points not yet misclassified; a point never broken gets its highest-loss visited point.
+
+    Args:
+        model: Keras model from [0, 1] inputs to logits.
+        x: float32 inputs in [0, 1]. y: int labels.
+        eps: ball radius. restarts: number of restarts (the paper's Table 3: 20).
+        odi_steps: diversification steps per restart (Tashiro et al.: 2).
+        odi_step_size: default `eps`. steps: PGD steps. step_size: default `eps / 10`.
+        loss: untargeted PGD loss name (default the margin, as in Tashiro et al.).
+        norm: `"linf"` or `"l2"`. seed: fixes the random starts and directions.
+        jit_compile: `True`, `False` or `"auto"`.
+
+    Returns:
+        A tensor of `x`'s shape inside the ε-ball and [0, 1].
+
+    Reference:
+        Tashiro, Song & Ermon, "Diversity can be Transferred: Output Diversification for White-
+        and Black-box Attacks", NeurIPS 2020.
+    """
+    norm = v.check_norm(norm)
+    eps = v.check_eps(eps, norm=norm)
+    restarts = v.check_positive_int(restarts, name="restarts")
+    odi_steps = v.check_positive_int(odi_steps, name="odi_steps", minimum=0)
+    steps = v.check_positive_int(steps, name="steps")
+    odi_step_size = (
+        eps if odi_step_size is None else v.check_nonnegative(odi_step_size, name="odi_step_size")
+    )
+    step_size = eps / 10 if step_size is None else v.check_nonnegative(step_size, name="step_size")
+    loss_fn = losses.get(v.check_choice(loss, losses.LOSSES, name="loss"))
+    x = tf.convert_to_tensor(x, tf.float32)
+    y = tf.cast(y, tf.int32)
+    if eps == 0.0:
+        return tf.identity(x)
+
+    def make():
+        loop = make_pgd_loop(model, loss_fn, norm=norm, steps=steps, keep_best=True)
+
+        def attempt(xs, ys, start, w, eps_t, odi_step_t, step_t):
+            x_odi = odi_init(
+                model,
+                xs,
+                start,
+                w,
+                eps=eps_t,
+                odi_steps=odi_steps,
+                odi_step_size=odi_step_t,
+                norm=norm,
+            )
+            return loop(xs, ys, x_odi, None, eps_t, step_t)
+
+        return attempt
+
+    run = compiled(model, ("odi", loss, norm, odi_steps, steps), make, jit_compile)
+    consts = [tf.constant(c, tf.float32) for c in (eps, odi_step_size, step_size)]
+    logits = model(x, training=False)
+
+    def attempt(r):
+        start = random_start(x, eps, norm, [seed, r])
+        w = tf.random.stateless_uniform(tf.shape(logits), [seed, r + 1_000_003], -1.0, 1.0)
+        return (lambda *t: run(*t, *consts)), (x, y, start, w)
+
+    return restart_search(
+        x, y, logits, restarts=restarts, attempt=attempt, bucket=resolve_jit(jit_compile)
+    )
+
+
+@keras.saving.register_keras_serializable(package="tfls")
+class ODI(Attack):
+    """ODI-PGD as a Keras layer: restarts from output-diversified starting points.
+
+    Args:
+        model: Keras model from [0, 1] inputs to logits.
+        eps: ball radius. restarts: default 20 (the paper's Table 3).
+        odi_steps: diversification steps per restart (2). odi_step_size: default `eps`.
+        steps: PGD steps per restart (20). step_size: default `eps / 10`.
+        loss: PGD loss (default `"margin"`). norm: `"linf"` or `"l2"`.
+        seed: fixes the random starts and directions. jit_compile: `True`, `False` or `"auto"`.
+
+    Call arguments:
+        x: inputs in [0, 1]. y: integer labels.
+
+    Returns:
+        Adversarial inputs of `x`'s shape.
+
+    Example:
+        >>> x_adv = ODI(model, eps=8 / 255)(x, y)
+
+    Reference:
+        Tashiro, Song & Ermon, "Diversity can be Transferred: Output Diversification for White-
+        and Black-box Attacks", NeurIPS 2020.
+    """
+
+    def __init__(
+        self,
+        model,
+        eps=8 / 255,
+        restarts=20,
+        odi_steps=2,
+        odi_step_size=None,
+        steps=20,
+        step_size=None,
+        loss="margin",
+        norm="linf",
+        seed=0,
+        jit_compile="auto",
+        **kwargs,
+    ):
+        super().__init__(model, eps=eps, norm=norm, seed=seed, jit_compile=jit_compile, **kwargs)
+        self.restarts = v.check_positive_int(restarts, name="restarts")
+        self.odi_steps = v.check_positive_int(odi_steps, name="odi_steps", minimum=0)
+        self.odi_step_size = (
+            None
+            if odi_step_size is None
+            else v.check_nonnegative(odi_step_size, name="odi_step_size")
+        )
+        self.steps = v.check_positive_int(steps, name="steps")
+        self.step_size = (
+            None if step_size is None else v.check_nonnegative(step_size, name="step_size")
+        )
+        self.loss = v.check_choice(loss, losses.LOSSES, name="loss")
+
+    def generate(self, x, y):
+        return odi(
+            self.model,
+            x,
+            y,
+            eps=self.eps,
+            restarts=self.restarts,
+            odi_steps=self.odi_steps,
+            odi_step_size=self.odi_step_size,
+            steps=self.steps,
+            step_size=self.step_size,
+            loss=self.loss,
+            norm=self.norm,
+            seed=self.seed,
+            jit_compile=self.jit_compile,
+        )
+
+    def get_config(self):
+        config = {
+            "restarts": self.restarts,
+            "odi_steps": self.odi_steps,
+            "odi_step_size": self.odi_step_size,
+            "steps": self.steps,
+            "step_size": self.step_size,
+            "loss": self.loss,
+        }
+        return {**super().get_config(), **config}
