@@ -1,0 +1,137 @@
+"""The library calls the app makes, in one class so tests can substitute fakes.
+
+Every method runs in a worker thread (never on the UI thread) and imports `tfls` lazily: loading
+TensorFlow takes seconds, and the interface must stay responsive meanwhile.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tui.plan import PARAMS
+
+
+@dataclass(frozen=True)
+class Library:
+    """What the form offers, read from `tfls` once it is loaded."""
+
+    presets: dict[str, dict]
+    params: dict[str, tuple[str, ...]]  # preset -> editable parameters it accepts
+    losses: tuple[str, ...]
+    datasets: tuple[str, ...] = ()
+    models: tuple[str, ...] = ()
+    methods: tuple[str, ...] = ("natural", "madry", "trades")
+    defaults: dict[str, dict[str, Any]] = field(default_factory=dict)  # preset -> shown defaults
+
+
+@dataclass(frozen=True)
+class TrainRequest:
+    """The "train a quick model" form."""
+
+    name: str
+    dataset: str
+    model: str
+    method: str = "natural"
+    label_smoothing: float = 0.0
+    epochs: int = 1
+    limit: int | None = 2000
+    seed: int = 0
+
+
+class Backend:
+    """The real thing: `tfls.training`, `tfls.data`, `tfls.attacks` and `tfls.eval.evaluate`.
+
+    Args:
+        data_dir: offline data folder for `tfls.data.load` (default: `$TFLS_DATA_DIR`).
+    """
+
+    def __init__(self, data_dir: str | Path | None = None) -> None:
+        self.data_dir = data_dir
+
+    def load_library(self) -> Library:
+        import tfls.attacks
+        from tfls.attacks.losses import LOSSES
+
+        datasets: tuple[str, ...] = ()
+        models: tuple[str, ...] = ()
+        try:
+            from tfls.training.config import DATASET_FAMILIES
+
+            datasets = tuple(DATASET_FAMILIES)
+        except ImportError:
+            pass
+        try:
+            import tfls.models
+
+            models = tuple(getattr(tfls.models, "NAMES", ()))
+        except ImportError:
+            pass
+        presets = {name: dict(spec) for name, spec in tfls.attacks.PRESETS.items()}
+        params = {name: _editable(spec, tfls.attacks.ATTACKS) for name, spec in presets.items()}
+        defaults = {name: _shown_defaults(spec) for name, spec in presets.items()}
+        return Library(presets, params, tuple(LOSSES), datasets, models, defaults=defaults)
+
+    def load_run(self, path: Path):
+        from tfls.training import load_run
+
+        return load_run(path)
+
+    def load_data(self, run: dict, n: int, batch_size: int):
+        import tfls.data
+
+        return tfls.data.load(
+            run["dataset"], "test", batch_size=batch_size, data_dir=self.data_dir, limit=n
+        )
+
+    def build_attack(self, name: str, model, *, eps: float, norm: str, overrides: dict):
+        import tfls.attacks
+
+        spec = tfls.attacks.PRESETS[name]
+        extra = {} if "norm" in spec else {"norm": norm}
+        return tfls.attacks.get(name, model, eps=eps, **extra, **overrides)
+
+    def evaluate(
+        self, model, dataset, attacks: dict, *, out: Path, on_batch: Callable, n: int, meta: dict
+    ):
+        from tfls.eval import evaluate
+
+        return evaluate(
+            model, dataset, attacks, out=out, resume=True, on_batch=on_batch, n=n, meta=meta
+        )
+
+    def train(self, request: TrainRequest, out: Path, *, on_epoch: Callable[[int, dict], None]):
+        from tfls.training import TrainConfig, train
+
+        config = TrainConfig(
+            request.dataset,
+            request.model,
+            method=request.method,
+            label_smoothing=request.label_smoothing,
+            epochs=request.epochs,
+            limit=request.limit,
+            seed=request.seed,
+            data_dir=None if self.data_dir is None else str(self.data_dir),
+        )
+        return train(config, out, on_epoch=on_epoch)
+
+
+def _editable(spec: dict, classes: dict) -> tuple[str, ...]:
+    """The parameters of `PARAMS` the preset's attack class accepts (by its signature)."""
+    cls = classes.get(spec.get("attack"))
+    accepted = set(spec) | ({"step_size"} if "step_size_eps" in spec else set())
+    if spec.get("attack") == "TransferAttack":
+        return ("source",)  # the inner preset's parameters are fixed by the preset
+    if cls is not None:
+        accepted |= set(inspect.signature(cls.__init__).parameters)
+    return tuple(p for p in PARAMS if p in accepted)
+
+
+def _shown_defaults(spec: dict) -> dict[str, Any]:
+    shown = {p: spec[p] for p in PARAMS if p in spec}
+    if "step_size_eps" in spec:
+        shown["step_size"] = f"ε×{spec['step_size_eps']:g}"
+    return shown

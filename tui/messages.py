@@ -1,0 +1,81 @@
+"""Messages posted by the app's worker threads to the screens (dataclasses, handled with `@on`).
+
+Workers never touch widgets: they post one of these and the screen updates itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from textual.message import Message
+
+
+@dataclass
+class LibraryLoaded(Message):
+    """`tfls` is imported; the form can offer its presets."""
+
+    library: Any  # tui.backend.Library
+
+
+@dataclass
+class EvalStarted(Message):
+    """Evaluation of one (defense, ε) began; results go to `out`."""
+
+    defense: int
+    eps_index: int
+    out: Path
+
+
+@dataclass
+class BatchDone(Message):
+    """One batch finished: the evaluator's `Progress` snapshot."""
+
+    defense: int
+    eps_index: int
+    progress: Any  # tfls.eval.progress.Progress
+
+
+@dataclass
+class EvalFinished(Message):
+    """One (defense, ε) ended; `complete` is False when it was cancelled (results kept)."""
+
+    defense: int
+    eps_index: int
+    complete: bool
+    report: dict | None = None
+
+
+@dataclass
+class EvalFailed(Message):
+    """One (defense, ε) could not be evaluated; the message names the problem."""
+
+    defense: int
+    eps_index: int
+    error: str
+
+
+@dataclass
+class PlanFinished(Message):
+    cancelled: bool
+
+
+@dataclass
+class TrainEpoch(Message):
+    name: str
+    epoch: int
+    epochs: int
+    logs: dict
+
+
+@dataclass
+class TrainFinished(Message):
+    name: str
+    path: Path
+
+
+@dataclass
+class TrainFailed(Message):
+    name: str
+    error: str

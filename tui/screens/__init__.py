@@ -1,0 +1,1 @@
+"""The app's screens: setup (main), live run, saved results, training form, help."""

@@ -1,0 +1,50 @@
+"""The `?` help screen: what each key does and what the numbers mean."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Markdown
+
+HELP = """\
+# tfls-tui
+
+**Setup screen**
+- `Tab` / `Shift+Tab` move between the defenses, attacks and threat-model fields.
+- `Space` selects a defense (several to compare) or an attack preset.
+- The fields under the attacks edit the *highlighted* preset: steps, step size (`2/255` works),
+  restarts, loss. Blank keeps the preset's value.
+- `ε` takes `8/255` or `0.031`; *sweep ε* takes a list (`2/255, 4/255`) to plot accuracy vs ε.
+- `r` (or `Enter` in a field) runs · `t` trains a quick model · `o` reopens saved results ·
+  `F5` rescans the runs folder.
+
+**Run screen**
+- One panel per defense: clean accuracy, each attack's robust accuracy and the **worst case**
+  (images that survive every attack: the number to report), updated after every batch.
+- `Esc` cancels after the current batch; finished batches stay on disk and `r` resumes them.
+
+Results are written by `tfls.eval.evaluate` to `<run>/results/<attacks>_<norm>_eps…_n…/`.
+
+`?`, `q` or `Esc` closes this help; `q` on the setup screen quits.
+"""
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,question_mark,q", "dismiss", "Close")]
+
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen VerticalScroll {
+        width: 90%; max-width: 100; height: 90%;
+        border: round $primary; background: $surface; padding: 0 1;
+    }
+    """
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll():
+            yield Markdown(HELP)
+
+    def action_dismiss(self) -> None:
+        self.dismiss(None)

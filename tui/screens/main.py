@@ -1,0 +1,246 @@
+"""The setup screen: defenses, attacks with their parameters, the threat model; r runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Input, Label, ProgressBar
+from textual.worker import Worker, WorkerState, get_current_worker
+
+from tui.messages import LibraryLoaded, TrainEpoch, TrainFinished
+from tui.plan import AttackChoice, EvalPlan, make_plan
+from tui.runs import SavedResult, discover_runs, read_run, saved_results
+from tui.screens.run import RunScreen
+from tui.screens.saved import SavedResultsScreen
+from tui.screens.train import TrainScreen
+from tui.widgets.attack_picker import AttackPicker
+from tui.widgets.defense_list import DefenseList
+from tui.widgets.eps_input import ThreatModelForm
+
+
+class TrainingCancelled(Exception):
+    """Raised from the training callback when the app closes the training worker."""
+
+
+class MainScreen(Screen):
+    """Choose what to evaluate. Loading `tfls` and training run in workers, never here."""
+
+    BINDINGS = [
+        Binding("r", "run", "Run"),
+        Binding("t", "train", "Train"),
+        Binding("o", "open_saved", "Results"),
+        Binding("f5", "rescan", "Rescan"),
+        Binding("q", "app.quit", "Quit"),
+    ]
+
+    DEFAULT_CSS = """
+    MainScreen #top { height: 1fr; }
+    MainScreen #message { height: auto; padding: 0 1; }
+    MainScreen #message.error { color: $error; }
+    MainScreen #training { height: auto; padding: 0 1; display: none; }
+    MainScreen #training.active { display: block; }
+    MainScreen #training Label { width: 1fr; }
+    """
+
+    def __init__(self, runs_dir: Path, backend) -> None:
+        super().__init__()
+        self.runs_dir = Path(runs_dir)
+        self.backend = backend
+        self.library = None
+        self._training: Worker | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="top"):
+            yield DefenseList(id="defenses")
+            yield AttackPicker(id="attacks")
+        yield ThreatModelForm(id="threat")
+        yield Label("Loading tfls (TensorFlow)…", id="message")
+        with Vertical(id="training"):
+            yield Label("", id="train-label")
+            yield ProgressBar(total=None, show_eta=False, id="train-bar")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = str(self.runs_dir)
+        self.query_one(DefenseList).border_title = f"Defenses ({self.runs_dir})"
+        self.action_rescan()
+        self.load_library()
+
+    def message(self, text: str, *, error: bool = False) -> None:
+        label = self.query_one("#message", Label)
+        label.update(text)
+        label.set_class(error, "error")
+
+    # --- loading -------------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="load")
+    def load_library(self) -> None:
+        """Imports tfls (seconds: TensorFlow) off the UI thread."""
+        self.post_message(LibraryLoaded(self.backend.load_library()))
+
+    @on(LibraryLoaded)
+    def _library_loaded(self, event: LibraryLoaded) -> None:
+        self.library = event.library
+        self.query_one(AttackPicker).set_library(event.library)
+        if self.query_one(DefenseList).runs:
+            self.message("Ready: space selects, r runs, ? shows help.")
+
+    def action_rescan(self) -> None:
+        """Re-reads the runs folder (fast: a few small JSON files)."""
+        defenses = self.query_one(DefenseList)
+        keep = {r.name for r in defenses.selected_runs}
+        try:
+            runs = discover_runs(self.runs_dir)
+        except FileNotFoundError as e:
+            defenses.set_runs([])
+            self.message(
+                f"{e}. Start with --runs DIR, or press t to train a quick model.", error=True
+            )
+            return
+        defenses.set_runs(runs, keep=keep)
+        self.query_one(AttackPicker).sources = tuple(r.name for r in runs if not r.error)
+        if not runs:
+            self.message(
+                f"No trained models in {self.runs_dir}: press t to train a quick one.", error=True
+            )
+        elif self.library is not None:
+            self.message(f"{len(runs)} runs found: space selects, r runs.")
+
+    # --- run -----------------------------------------------------------------------------
+
+    def plan(self) -> EvalPlan:
+        """The form as an `EvalPlan`; raises `ValueError` naming the first bad field."""
+        if self.library is None:
+            raise ValueError("tfls is still loading; try again in a moment.")
+        attacks = self.query_one(AttackPicker).choices()
+        plan = make_plan(
+            self.query_one(DefenseList).selected_runs,
+            attacks,
+            **self.query_one(ThreatModelForm).texts(),
+        )
+        for choice in plan.attacks:
+            fixed = self.library.presets[choice.name].get("norm")
+            if fixed and fixed != plan.norm:
+                raise ValueError(
+                    f"{choice.name} is an {fixed} attack; choose norm {fixed} for it. "
+                    f"Received: norm={plan.norm!r}"
+                )
+        return plan
+
+    def action_run(self) -> None:
+        try:
+            plan = self.plan()
+        except ValueError as e:
+            self.message(str(e), error=True)
+            return
+        self.message(f"Running {len(plan.defenses)} defense(s) × {len(plan.attacks)} attack(s).")
+        self.app.push_screen(RunScreen(plan, self.backend))
+
+    @on(Input.Submitted, "ThreatModelForm Input, AttackPicker Input")
+    def _submitted(self) -> None:
+        self.action_run()
+
+    # --- saved results -------------------------------------------------------------------
+
+    def action_open_saved(self) -> None:
+        results = [
+            r
+            for run in self.query_one(DefenseList).runs
+            if not run.error
+            for r in saved_results(run.path)
+        ]
+        self.app.push_screen(SavedResultsScreen(results), self._open_result)
+
+    def _open_result(self, result: SavedResult | None) -> None:
+        if result is None:
+            return
+        session = result.session
+        try:
+            plan = EvalPlan(
+                defenses=(read_run(result.run_path),),
+                attacks=tuple(
+                    AttackChoice(a["name"], dict(a.get("overrides") or {}))
+                    for a in session["attacks"]
+                ),
+                eps_values=(float(session["eps"]),),
+                eps_labels=(str(session.get("eps_label", session["eps"])),),
+                norm=session.get("norm", "linf"),
+                n=int(session["n"]),
+                batch_size=int(session.get("batch_size", 50)),
+            )
+        except (KeyError, TypeError, ValueError) as e:
+            self.message(f"Cannot reopen {result.folder}: {type(e).__name__}: {e}", error=True)
+            return
+        saved = {(0, 0): result.report} if result.report else {}
+        self.app.push_screen(RunScreen(plan, self.backend, saved=saved, autostart=False))
+
+    # --- training ------------------------------------------------------------------------
+
+    def action_train(self) -> None:
+        if self.library is None:
+            self.message("tfls is still loading; try again in a moment.", error=True)
+            return
+        if self._training is not None and self._training.state == WorkerState.RUNNING:
+            self.message("A model is already training.", error=True)
+            return
+        existing = {r.name for r in self.query_one(DefenseList).runs}
+        self.app.push_screen(TrainScreen(self.library, existing), self._start_training)
+
+    def _start_training(self, request) -> None:
+        if request is None:
+            return
+        self.query_one("#training").add_class("active")
+        self.query_one("#train-label", Label).update(f"Training {request.name}: loading data…")
+        self.query_one("#train-bar", ProgressBar).update(total=request.epochs, progress=0)
+        self._training = self.train_model(request)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="train")
+    def train_model(self, request) -> None:
+        worker = get_current_worker()
+
+        def on_epoch(epoch: int, logs: dict) -> None:
+            self.post_message(
+                TrainEpoch(request.name, epoch, int(logs.get("epochs", request.epochs)), dict(logs))
+            )
+            if worker.is_cancelled:
+                raise TrainingCancelled(f"training of {request.name} cancelled after epoch {epoch}")
+
+        out = self.runs_dir / request.name
+        self.backend.train(request, out, on_epoch=on_epoch)
+        self.post_message(TrainFinished(request.name, out))
+
+    @on(TrainEpoch)
+    def _epoch(self, event: TrainEpoch) -> None:
+        metrics = "  ".join(
+            f"{k} {v:.3f}"
+            for k, v in event.logs.items()
+            if isinstance(v, float) and k != "wall_time_s"
+        )
+        self.query_one("#train-label", Label).update(
+            f"Training {event.name}: epoch {event.epoch}/{event.epochs}  {metrics}"
+        )
+        self.query_one("#train-bar", ProgressBar).update(total=event.epochs, progress=event.epoch)
+
+    @on(TrainFinished)
+    def _trained(self, event: TrainFinished) -> None:
+        self.query_one("#training").remove_class("active")
+        self.action_rescan()
+        self.message(f"Trained {event.name}: added to the defenses.")
+
+    @on(Worker.StateChanged)
+    def _worker_failed(self, event: Worker.StateChanged) -> None:
+        if event.state != WorkerState.ERROR:
+            return
+        error = event.worker.error
+        what = {"train": "Training failed", "load": "Could not load tfls"}.get(
+            event.worker.group, "Failed"
+        )
+        if event.worker.group == "train":
+            self.query_one("#training").remove_class("active")
+        self.message(f"{what}: {type(error).__name__}: {error}", error=True)

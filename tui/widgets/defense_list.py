@@ -1,0 +1,57 @@
+"""The list of trained models (run folders) with what their run.json says; space selects."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import SelectionList
+from textual.widgets.selection_list import Selection
+
+from tui.runs import RunInfo
+
+
+class DefenseList(SelectionList[int]):
+    """Multi-select of `RunInfo`s: select one to evaluate, several to compare side by side."""
+
+    DEFAULT_CSS = """
+    DefenseList {
+        height: 1fr;
+        border: round $primary 50%;
+        border-title-color: $text;
+    }
+    DefenseList:focus { border: round $primary; }
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.runs: list[RunInfo] = []
+        self.border_title = "Defenses"
+
+    def set_runs(self, runs: list[RunInfo], *, keep: set[str] | None = None) -> None:
+        """Replaces the list; runs whose names are in `keep` stay selected."""
+        keep = keep or set()
+        self.runs = list(runs)
+        self.clear_options()
+        self.add_options(
+            [
+                Selection(self._prompt(run), i, run.name in keep, disabled=bool(run.error))
+                for i, run in enumerate(self.runs)
+            ]
+        )
+        if self.runs:
+            self.highlighted = 0  # so that the first Space selects the first run
+
+    @property
+    def selected_runs(self) -> list[RunInfo]:
+        return [self.runs[i] for i in sorted(self.selected)]
+
+    @staticmethod
+    def _prompt(run: RunInfo) -> Text:
+        text = Text(run.name, style="bold")
+        if run.error:
+            text.append("  unreadable run.json", style="red")
+            return text
+        # α and clean accuracy first: they are what tells defenses apart in a narrow terminal.
+        text.append(f"  α={run.alpha_text}", style="cyan")
+        text.append(f"  {run.clean_text}", style="green")
+        text.append(f"  {run.dataset or '?'} {run.model or '?'} {run.method or '?'}", style="dim")
+        return text
