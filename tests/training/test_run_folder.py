@@ -1,0 +1,215 @@
+"""`tfls.training.train` end to end on a few hundred Fashion-MNIST images: the run folder, resume,
+overwrite, failure clean-up and `load_run`'s errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from tfls.training import TrainConfig, load_run, train
+from tfls.training import run_folder as rf
+
+RUN_KEYS = {
+    "dataset", "model", "method", "label_smoothing", "eps", "epochs", "seed", "batch_size",
+    "num_classes", "input_shape", "clean_accuracy", "logit_stats", "versions", "wall_time_s",
+    "created",
+}  # fmt: skip
+
+
+def tiny_config(data_dir, **changes):
+    base = dict(
+        dataset="fashion_mnist",
+        model="cnn4",
+        label_smoothing=0.5,
+        epochs=2,
+        batch_size=64,
+        limit=256,
+        seed=3,
+        data_dir=str(data_dir),
+    )
+    return TrainConfig(**{**base, **changes})
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory, shared_data_dir):
+    out = tmp_path_factory.mktemp("runs") / "ls05"
+    seen = []
+    result = train(
+        tiny_config(shared_data_dir), out, on_epoch=lambda e, logs: seen.append((e, logs))
+    )
+    return out, result, seen
+
+
+def test_run_folder_is_complete(finished_run):
+    out, result, seen = finished_run
+    assert {p.name for p in out.iterdir()} == {
+        "model.keras",
+        "run.json",
+        "config.json",
+        "checkpoints",
+        "logs",
+    }
+    run = json.loads((out / "run.json").read_text())
+    assert RUN_KEYS <= set(run)
+    assert (
+        run["label_smoothing"] == 0.5 and run["epochs"] == 2 and run["input_shape"] == [28, 28, 1]
+    )
+    assert 0.0 <= run["clean_accuracy"] <= 1.0 and run["wall_time_s"] > 0
+    stats = run["logit_stats"]
+    assert stats["min"] < stats["max"] and stats["mean_margin"] >= 0
+    assert [p.name for p in rf.list_checkpoints(out)] == ["epoch-0001.npz", "epoch-0002.npz"]
+    assert list((out / "logs").rglob("events.out.tfevents*"))
+    assert [e for e, _ in seen] == [1, 2] and {"loss", "accuracy", "epochs"} <= set(seen[0][1])
+    assert [h["epoch"] for h in run["history"]] == [1, 2]
+
+
+def test_load_run_gives_the_trained_model(finished_run, shared_data_dir):
+    from tfls import data
+    from tfls.analysis import accuracy_and_logit_stats
+
+    out, result, _ = finished_run
+    model, run = load_run(out)
+    assert run == json.loads((out / "run.json").read_text())
+    test = data.load("fashion_mnist", "test", batch_size=100, limit=256, data_dir=shared_data_dir)
+    accuracy, stats = accuracy_and_logit_stats(model, test)
+    assert accuracy == pytest.approx(run["clean_accuracy"])
+    assert stats == pytest.approx(run["logit_stats"], rel=1e-5)
+
+
+def test_model_loads_in_a_fresh_process(finished_run):
+    out, _, _ = finished_run
+    code = (
+        "import tfls, keras, sys; m = keras.models.load_model(sys.argv[1]); print(m.output_shape)"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(out / "model.keras")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "(None, 10)" in proc.stdout
+
+
+def test_interrupted_then_resumed_equals_uninterrupted(finished_run, shared_data_dir, tmp_path):
+    _, full, _ = finished_run
+    out = tmp_path / "run"
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_first(epoch, logs):
+        if epoch == 1:
+            raise Stop
+
+    with pytest.raises(Stop):
+        train(tiny_config(shared_data_dir), out, on_epoch=stop_after_first)
+    assert not (out / "run.json").exists() and rf.latest_checkpoint(out).name == "epoch-0001.npz"
+    with pytest.raises(FileNotFoundError, match="--resume"):
+        load_run(out)
+    resumed = train(None, out, resume=True)
+    assert [h["epoch"] for h in resumed.run["history"]] == [1, 2]
+    for a, b in zip(full.model.weights, resumed.model.weights, strict=True):
+        np.testing.assert_allclose(
+            keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b), rtol=1e-5, atol=1e-6
+        )
+    assert resumed.run["clean_accuracy"] == pytest.approx(full.run["clean_accuracy"])
+
+
+def test_existing_folder_needs_resume_or_overwrite(finished_run, shared_data_dir, tmp_path):
+    out, _, _ = finished_run
+    with pytest.raises(FileExistsError, match="--resume"):
+        train(tiny_config(shared_data_dir), out)
+    with pytest.raises(ValueError, match="not both"):
+        train(tiny_config(shared_data_dir), out, resume=True, overwrite=True)
+    with pytest.raises(ValueError, match="different configuration.*label_smoothing=0.9"):
+        train(tiny_config(shared_data_dir, label_smoothing=0.9), out, resume=True)
+    foreign = tmp_path / "home"
+    foreign.mkdir()
+    (foreign / "thesis.tex").write_text("precious")
+    with pytest.raises(ValueError, match="does not look like a tfls run folder"):
+        train(tiny_config(shared_data_dir), foreign, overwrite=True)
+    assert (foreign / "thesis.tex").read_text() == "precious"
+
+
+def test_overwrite_replaces_a_run(shared_data_dir, tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "run.json").write_text("{}")
+    (out / "logs").mkdir()
+    result = train(tiny_config(shared_data_dir, epochs=1, limit=64), out, overwrite=True)
+    assert json.loads((out / "run.json").read_text())["epochs"] == 1 == result.run["epochs"]
+
+
+def test_failure_before_the_first_checkpoint_leaves_nothing(shared_data_dir, tmp_path, monkeypatch):
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(rf, "save_checkpoint", broken)
+    out = tmp_path / "run"
+    with pytest.raises(OSError, match="disk full"):
+        train(tiny_config(shared_data_dir, epochs=1, limit=64), out)
+    assert not out.exists()
+
+
+def test_bad_input_is_refused_before_anything_is_written(shared_data_dir, tmp_path):
+    out = tmp_path / "run"
+    with pytest.raises(ValueError, match="Unknown model 'resnet9000'"):
+        train(tiny_config(shared_data_dir, model="resnet9000"), out)
+    with pytest.raises(ValueError, match="label_smoothing=1.0"):
+        train(tiny_config(shared_data_dir, label_smoothing=1.0), out)
+    with pytest.raises(ValueError, match="strategy='tpu'"):
+        train(tiny_config(shared_data_dir), out, strategy="tpu")
+    with pytest.raises(FileNotFoundError, match="Nothing to resume"):
+        train(None, out, resume=True)
+    assert not out.exists()
+
+
+def test_corrupt_checkpoint_and_run_files_are_named(finished_run, tmp_path):
+    import shutil
+
+    src, _, _ = finished_run
+    out = tmp_path / "copy"
+    shutil.copytree(src, out)
+    (out / "run.json").write_text("{not json")
+    with pytest.raises(ValueError, match="run.json is corrupt"):
+        load_run(out)
+    (out / "run.json").unlink()
+    rf.latest_checkpoint(out).write_bytes(b"garbage")
+    with pytest.raises(ValueError, match="epoch-0002.npz is corrupt"):
+        train(None, out, resume=True)
+    (out / "model.keras").write_bytes(b"garbage")
+    (out / "run.json").write_text("{}")
+    with pytest.raises(ValueError, match="model.keras is corrupt"):
+        load_run(out)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_run(tmp_path / "nowhere")
+
+
+def test_checkpoint_restores_optimizer_state(tmp_path):
+    from tests.conftest import make_tiny_cnn
+
+    net = make_tiny_cnn()
+    opt = keras.optimizers.SGD(0.1, momentum=0.9)
+    opt.build(net.trainable_variables)
+    opt.iterations.assign(7)
+    for v in opt.variables[2:]:
+        v.assign(np.full(v.shape, 0.25, np.float32))
+    path = rf.save_checkpoint(tmp_path, 3, net, opt, {"history": [], "wall_time_s": 1.0})
+    net2 = make_tiny_cnn(seed=1)
+    opt2 = keras.optimizers.SGD(0.1, momentum=0.9)
+    opt2.build(net2.trainable_variables)
+    state = rf.load_checkpoint(path, net2, opt2)
+    assert state["epoch"] == 3 and int(opt2.iterations) == 7
+    for a, b in zip(net.weights + opt.variables, net2.weights + opt2.variables, strict=True):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
+    other = keras.Sequential(
+        [keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(10)]
+    )
+    with pytest.raises(ValueError, match="does not match the network"):
+        rf.load_checkpoint(path, other, opt2)

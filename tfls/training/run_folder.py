@@ -1,0 +1,231 @@
+"""The run folder: `model.keras`, `run.json`, `config.json`, `checkpoints/`, `logs/`.
+
+Every file is written atomically (`tfls.io`): a crash leaves the previous complete version or
+nothing. A checkpoint is one `.npz` file holding the network's variables, the optimizer's
+variables (so its step counter, momenta and LR-schedule position) and the finished epoch.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from tfls.io import atomic_path, atomic_write_json
+
+MODEL_FILE = "model.keras"
+RUN_FILE = "run.json"
+CONFIG_FILE = "config.json"
+CHECKPOINT_DIR = "checkpoints"
+LOG_DIR = "logs"
+KEEP_CHECKPOINTS = 2
+# What a run folder may contain; `overwrite` refuses to delete a folder holding anything else.
+_KNOWN = {MODEL_FILE, RUN_FILE, CONFIG_FILE, CHECKPOINT_DIR, LOG_DIR}
+
+
+def prepare(out: Path, *, resume: bool, overwrite: bool) -> bool:
+    """Checks `out` against the flags before any work. Returns True if a run is to be resumed.
+
+    An existing non-empty `out` is refused unless `resume` (it must then hold a checkpoint or a
+    finished run) or `overwrite` (it must look like a tfls run folder; its contents are deleted).
+    """
+    if resume and overwrite:
+        raise ValueError(
+            "Pass either resume or overwrite, not both. Received: resume=True, overwrite=True"
+        )
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"The output path exists and is not a folder. Received: out={str(out)!r}")
+    existing = sorted(p.name for p in out.iterdir()) if out.exists() else []
+    if not existing:
+        if resume:
+            raise FileNotFoundError(
+                f"Nothing to resume: {out} holds no checkpoint. Received: out={str(out)!r}"
+            )
+        return False
+    if resume:
+        if latest_checkpoint(out) is None:
+            raise FileNotFoundError(
+                f"Nothing to resume: {out / CHECKPOINT_DIR} holds no checkpoint. "
+                f"Received: out={str(out)!r}"
+            )
+        return True
+    if not overwrite:
+        raise FileExistsError(
+            f"The output folder {out} already exists; pass --resume to continue it or --overwrite "
+            f"to replace it. Received: out={str(out)!r}"
+        )
+    foreign = [name for name in existing if name not in _KNOWN and not name.startswith(".")]
+    if foreign:
+        raise ValueError(
+            f"Refusing to overwrite {out}: it does not look like a tfls run folder (it holds "
+            f"{', '.join(foreign[:5])}). Received: out={str(out)!r}"
+        )
+    return False
+
+
+def clear(out: Path) -> None:
+    """Deletes a run folder's contents (after `prepare(..., overwrite=True)` accepted it)."""
+    for child in out.iterdir():
+        if child.is_dir():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
+
+
+# --------------------------------------------------------------------------------------------
+# Checkpoints
+
+
+def checkpoint_path(out: Path, epoch: int) -> Path:
+    return out / CHECKPOINT_DIR / f"epoch-{epoch:04d}.npz"
+
+
+def list_checkpoints(out: Path) -> list[Path]:
+    folder = Path(out) / CHECKPOINT_DIR
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.glob("epoch-*.npz") if p.stem[6:].isdigit())
+
+
+def latest_checkpoint(out: Path) -> Path | None:
+    found = list_checkpoints(out)
+    return found[-1] if found else None
+
+
+def save_checkpoint(out: Path, epoch: int, network, optimizer, state: dict) -> Path:
+    """Writes `checkpoints/epoch-NNNN.npz` atomically and keeps the last `KEEP_CHECKPOINTS`."""
+    arrays = {f"network/{i:05d}": np.asarray(v) for i, v in enumerate(_values(network.variables))}
+    arrays.update(
+        {f"optimizer/{i:05d}": np.asarray(v) for i, v in enumerate(_values(optimizer.variables))}
+    )
+    arrays["state"] = np.frombuffer(
+        json.dumps({**state, "epoch": int(epoch)}).encode(), dtype=np.uint8
+    )
+    path = checkpoint_path(out, epoch)
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+    for old in list_checkpoints(out)[:-KEEP_CHECKPOINTS]:
+        old.unlink(missing_ok=True)
+    return path
+
+
+def load_checkpoint(path: Path, network, optimizer) -> dict:
+    """Restores `network` and `optimizer` variables from `path`; returns the saved state dict.
+
+    Raises ValueError naming the file when it is unreadable or does not match the model.
+    """
+    try:
+        with np.load(path) as data:
+            arrays = {k: data[k] for k in data.files}
+        state = json.loads(arrays.pop("state").tobytes().decode())
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as e:
+        raise ValueError(
+            f"Checkpoint {path} is corrupt or unreadable ({e}). Received: checkpoint={str(path)!r}"
+        ) from None
+    _assign(path, "network", network.variables, arrays)
+    _assign(path, "optimizer", optimizer.variables, arrays)
+    return state
+
+
+def _values(variables):
+    return [v.numpy() if hasattr(v, "numpy") else np.asarray(v) for v in variables]
+
+
+def _assign(path, prefix, variables, arrays):
+    saved = sorted(k for k in arrays if k.startswith(prefix + "/"))
+    if len(saved) != len(variables):
+        raise ValueError(
+            f"Checkpoint {path} does not match the {prefix}: it holds {len(saved)} variables, the "
+            f"{prefix} has {len(variables)}. Received: checkpoint={str(path)!r}"
+        )
+    for key, var in zip(saved, variables, strict=True):
+        value = arrays[key]
+        if tuple(value.shape) != tuple(var.shape):
+            raise ValueError(
+                f"Checkpoint {path} does not match the {prefix}: "
+                f"{var.path if hasattr(var, 'path') else var.name} "
+                f"has shape {tuple(var.shape)}, the checkpoint {tuple(value.shape)}. "
+                f"Received: checkpoint={str(path)!r}"
+            )
+    for key, var in zip(saved, variables, strict=True):
+        var.assign(arrays[key])
+
+
+# --------------------------------------------------------------------------------------------
+# Finished runs
+
+
+def write_config(out: Path, config_dict: dict) -> None:
+    atomic_write_json(out / CONFIG_FILE, config_dict)
+
+
+def read_config(out: Path) -> dict:
+    path = Path(out) / CONFIG_FILE
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f"{path} is missing: {out} is not a tfls run folder. Received: out={str(out)!r}"
+        ) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path} is corrupt ({e}). Received: out={str(out)!r}") from None
+
+
+def save_model(out: Path, network) -> None:
+    with atomic_path(out / MODEL_FILE) as tmp:
+        network.save(tmp)
+
+
+def write_run(out: Path, run: dict) -> None:
+    atomic_write_json(out / RUN_FILE, run)
+
+
+def load_run(path) -> tuple:
+    """Loads a finished run folder → `(model, run_dict)`.
+
+    Args:
+        path: the run folder (holding `model.keras` and `run.json`), or one of those two files.
+
+    Raises:
+        FileNotFoundError: the folder, its `model.keras` or its `run.json` is missing.
+        ValueError: a file is corrupt.
+
+    Example:
+        >>> model, run = tfls.training.load_run("runs/ls09")
+        >>> run["clean_accuracy"]
+    """
+    import keras
+
+    import tfls  # noqa: F401  (registers custom layers before loading)
+
+    folder = Path(path)
+    if folder.is_file() and folder.name in (MODEL_FILE, RUN_FILE):
+        folder = folder.parent
+    if not folder.is_dir():
+        raise FileNotFoundError(f"Run folder {folder} does not exist. Received: path={str(path)!r}")
+    run_file, model_file = folder / RUN_FILE, folder / MODEL_FILE
+    for needed in (run_file, model_file):
+        if not needed.is_file():
+            hint = (
+                " (training may be unfinished; resume it with --resume)"
+                if latest_checkpoint(folder)
+                else ""
+            )
+            raise FileNotFoundError(f"{needed} is missing{hint}. Received: path={str(path)!r}")
+    try:
+        run = json.loads(run_file.read_text(encoding="utf-8"))
+        if not isinstance(run, dict):
+            raise ValueError("not a JSON object")
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as e:
+        raise ValueError(f"{run_file} is corrupt ({e}). Received: path={str(path)!r}") from None
+    try:
+        model = keras.models.load_model(model_file)
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
+        raise ValueError(
+            f"{model_file} is corrupt or unreadable ({e}). Received: path={str(path)!r}"
+        ) from None
+    return model, run

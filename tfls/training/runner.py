@@ -1,0 +1,294 @@
+"""`train(config, out)`: data → model → `AdversarialTrainer.fit`, epoch by epoch, into a run folder.
+
+Each epoch is one `fit` call on a freshly seeded data pipeline (`seed`, epoch) and ends with an
+atomic checkpoint, so a resumed run sees exactly the batches, random starts and learning rates the
+uninterrupted run would have seen.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import math
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from tfls import distribute
+from tfls.analysis import accuracy_and_logit_stats
+from tfls.training import run_folder as rf
+from tfls.training.config import TrainConfig
+from tfls.training.trainer import build_trainer
+
+EVAL_BATCH_SIZE = 256
+
+
+@dataclasses.dataclass
+class RunResult:
+    """What `train` returns: the run folder, the trained network and the `run.json` contents."""
+
+    out: Path
+    model: Any
+    run: dict
+    history: list[dict]
+
+
+def train(
+    config: TrainConfig | None,
+    out,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    strategy="auto",
+    on_epoch: Callable[[int, dict], None] | None = None,
+    verbose=0,
+) -> RunResult:
+    """Trains `config.model` on `config.dataset` with `config.method`; writes the run folder `out`.
+
+    Args:
+        config: a `TrainConfig` (unset fields take the papers' defaults). May be None with
+            `resume=True`: the run folder's `config.json` is used.
+        out: the run folder. An existing non-empty one is refused unless `resume` or `overwrite`.
+        resume: continue from the last checkpoint (weights, optimizer state, epoch, history).
+        overwrite: delete an existing run folder first.
+        strategy: a `tfls.distribute.strategy` name or a `tf.distribute.Strategy`.
+        on_epoch: called as `on_epoch(epoch, logs)` after each epoch's checkpoint is written;
+            `epoch` counts finished epochs (1-based), `logs` holds `loss`, `accuracy`, `epochs`,
+            `wall_time_s`.
+        verbose: Keras `fit` verbosity (1 = progress bar).
+
+    Returns:
+        A `RunResult`; `out` then holds `model.keras`, `run.json`, `config.json`,
+        `checkpoints/` and `logs/`.
+
+    Example:
+        >>> config = TrainConfig("fashion_mnist", "cnn4", label_smoothing=0.9, epochs=1)
+        >>> result = train(config, "runs/ls09")
+        >>> result.run["clean_accuracy"]
+    """
+    from tfls import data as tfls_data
+    from tfls import models as tfls_models
+
+    out = Path(out)
+    if config is not None:
+        if not isinstance(config, TrainConfig):
+            raise ValueError(f"`config` must be a TrainConfig. Received: config={config!r}")
+        config.resolved()
+    if isinstance(strategy, tf.distribute.Strategy):
+        chief = distribute.is_chief(strategy)
+    else:
+        distribute.check_name(strategy)
+        chief = strategy != "multi_worker" or distribute.is_chief(None)
+    # Non-chief workers write nothing into `out` (the chief may be creating it right now).
+    if chief:
+        resuming = rf.prepare(out, resume=resume, overwrite=overwrite)
+    else:
+        resuming = resume
+    config = _resume_config(config, out) if resuming else config
+    if config is None:
+        raise ValueError("`config` is required unless resuming a run. Received: config=None")
+    config = config.resolved()
+
+    # Everything that can fail on bad input happens before the folder is touched.
+    info = tfls_data.info(config.dataset)
+    strat = distribute.strategy(strategy)
+    # Before any dataset or weight exists, so a resumed run derives the same random streams.
+    keras.utils.set_random_seed(config.seed)
+
+    def load(split, epoch=0, *, batch_size=config.batch_size, shuffle=True):
+        # `limit` caps the test split too (quick runs), at most at its standard size.
+        limit = config.limit
+        size = dict(info.split_sizes).get(split)
+        if limit is not None and split == "test" and size:
+            limit = min(limit, size)
+        ds = tfls_data.load(
+            config.dataset,
+            split,
+            batch_size=batch_size,
+            data_dir=config.data_dir,
+            shuffle=shuffle,
+            augment=config.augment and split == "train",
+            limit=limit,
+            seed=config.seed * 10_007 + epoch,
+        )
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = (
+            tf.data.experimental.AutoShardPolicy.DATA
+        )
+        return ds.with_options(options)
+
+    first = load("train", 0)
+    steps_per_epoch = _count_batches(first)
+    with strat.scope():
+        network = tfls_models.build(
+            config.model,
+            num_classes=info.num_classes,
+            input_shape=tuple(info.input_shape),
+            seed=config.seed,
+        )
+        trainer = build_trainer(
+            network, config, num_classes=info.num_classes, steps_per_epoch=steps_per_epoch
+        )
+
+    created_folder = not out.exists()
+    scratch = (
+        None
+        if chief
+        else Path(tempfile.mkdtemp(prefix=f"tfls-worker{distribute.worker_index(strat)}-"))
+    )
+    write_dir = out if chief else scratch
+    try:
+        return _run(
+            config,
+            out,
+            write_dir,
+            chief,
+            resuming,
+            overwrite,
+            strat,
+            trainer,
+            network,
+            info,
+            load,
+            first,
+            steps_per_epoch,
+            on_epoch,
+            verbose,
+        )
+    except BaseException:
+        # A fresh run that failed before its first checkpoint leaves nothing behind.
+        if chief and not resuming and rf.latest_checkpoint(out) is None and out.exists():
+            if created_folder:
+                shutil.rmtree(out, ignore_errors=True)
+            else:
+                rf.clear(out)
+        raise
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _run(
+    config,
+    out,
+    write_dir,
+    chief,
+    resuming,
+    overwrite,
+    strat,
+    trainer,
+    network,
+    info,
+    load,
+    first,
+    steps_per_epoch,
+    on_epoch,
+    verbose,
+) -> RunResult:
+    history: list[dict] = []
+    elapsed = 0.0
+    start_epoch = 0
+    if resuming:
+        with strat.scope():
+            state = rf.load_checkpoint(rf.latest_checkpoint(out), network, trainer.optimizer)
+        start_epoch, history, elapsed = (
+            int(state["epoch"]),
+            list(state["history"]),
+            float(state["wall_time_s"]),
+        )
+    elif chief:
+        if overwrite and out.exists():
+            rf.clear(out)
+        out.mkdir(parents=True, exist_ok=True)
+        rf.write_config(out, config.to_dict())
+
+    tensorboard = keras.callbacks.TensorBoard(
+        log_dir=str(write_dir / rf.LOG_DIR), write_graph=False, profile_batch=0, update_freq="epoch"
+    )
+    for epoch in range(start_epoch, config.epochs):
+        ds = first if epoch == 0 else load("train", epoch)
+        t0 = time.perf_counter()
+        fit = trainer.fit(
+            ds,
+            initial_epoch=epoch,
+            epochs=epoch + 1,
+            callbacks=[tensorboard],
+            verbose=verbose,
+            shuffle=False,
+        )
+        elapsed += time.perf_counter() - t0
+        logs = {k: float(v[-1]) for k, v in fit.history.items()}
+        history.append({"epoch": epoch + 1, **logs})
+        if chief:
+            rf.save_checkpoint(
+                out,
+                epoch + 1,
+                network,
+                trainer.optimizer,
+                {"history": history, "wall_time_s": elapsed},
+            )
+        if on_epoch is not None:
+            on_epoch(epoch + 1, {**logs, "epochs": config.epochs, "wall_time_s": elapsed})
+
+    test = load("test", shuffle=False, batch_size=EVAL_BATCH_SIZE)
+    clean_accuracy, stats = accuracy_and_logit_stats(network, test)
+    run = {
+        "dataset": config.dataset,
+        "model": config.model,
+        "method": config.method,
+        "label_smoothing": config.label_smoothing,
+        "eps": config.eps,  # the inner attack's ε; for natural runs, the family's usual ε
+        "epochs": config.epochs,
+        "seed": config.seed,
+        "batch_size": config.batch_size,
+        "num_classes": int(info.num_classes),
+        "input_shape": list(info.input_shape),
+        "clean_accuracy": clean_accuracy,
+        "logit_stats": stats,
+        "versions": _versions(),
+        "wall_time_s": elapsed,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "steps_per_epoch": steps_per_epoch,
+        "num_replicas": int(strat.num_replicas_in_sync),
+        "history": history,
+        "config": config.to_dict(),
+    }
+    if chief:
+        rf.save_model(out, network)
+        rf.write_run(out, run)  # last: a run.json means the run is complete
+    return RunResult(out=out, model=network, run=run, history=history)
+
+
+def _resume_config(config, out: Path) -> TrainConfig:
+    saved = TrainConfig.from_dict(rf.read_config(out))
+    if config is None:
+        return saved
+    if not isinstance(config, TrainConfig):
+        raise ValueError(f"`config` must be a TrainConfig. Received: config={config!r}")
+    mine, theirs = config.resolved().to_dict(), saved.resolved().to_dict()
+    differ = sorted(k for k in mine if k != "data_dir" and mine[k] != theirs[k])
+    if differ:
+        detail = ", ".join(f"{k}={mine[k]!r} (saved {theirs[k]!r})" for k in differ)
+        raise ValueError(f"Cannot resume {out} with a different configuration. Received: {detail}")
+    return saved.replace(data_dir=config.data_dir)
+
+
+def _count_batches(ds) -> int:
+    n = int(ds.cardinality())
+    if n < 0:  # unknown or infinite: count once
+        n = sum(1 for _ in ds)
+    if n <= 0 or not math.isfinite(n):
+        raise ValueError("The training dataset is empty. Received: 0 batches")
+    return n
+
+
+def _versions() -> dict[str, str]:
+    import tfls
+
+    return {"tfls": tfls.__version__, "tensorflow": tf.__version__, "keras": keras.__version__}
