@@ -8,10 +8,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfls.attacks import FGSM, PGD, fgsm, pgd
+from tfls.attacks import FGSM, PGD, fgsm, losses, pgd
 from tfls.attacks.base import compiled
 from tfls.attacks.pgd import make_pgd_loop
-from tfls.attacks import losses
 
 
 def _linear_model(w, b):
@@ -103,7 +102,16 @@ def test_pgd_from_original_point_matches_cleverhans(trained_model):
     eps, step, steps = 0.05, 0.01, 10
     ours = pgd(model, x, y, eps=eps, steps=steps, step_size=step, init="none", keep_best=False)
     theirs = projected_gradient_descent(
-        model, x, eps, step, steps, np.inf, clip_min=0.0, clip_max=1.0, y=y, rand_init=False,
+        model,
+        x,
+        eps,
+        step,
+        steps,
+        np.inf,
+        clip_min=0.0,
+        clip_max=1.0,
+        y=y,
+        rand_init=False,
         sanity_checks=False,
     )
     diff = np.abs(np.asarray(ours) - np.asarray(theirs))

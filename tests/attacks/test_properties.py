@@ -33,7 +33,9 @@ CHEAP = {
 def _overrides(name):
     over = dict(CHEAP.get(name, {}))
     if over.pop("cheap", False):
-        over["overrides"] = {k: v for k, v in CHEAP.items() if k in ("apgd-ce", "apgd-t", "fab-t", "square")}
+        over["overrides"] = {
+            k: v for k, v in CHEAP.items() if k in ("apgd-ce", "apgd-t", "fab-t", "square")
+        }
     return over
 
 
@@ -42,7 +44,7 @@ def _norm_of(name):
     return spec.get("norm", "linf")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _model(channels: int, num_classes: int = 10):
     keras.utils.set_random_seed(channels)
     return keras.Sequential(

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from tfls._validation import check_choice, check_eps
 from tfls.attacks import losses
+from tfls.attacks.apgd import APGD, apgd
+from tfls.attacks.autoattack import AutoAttack, autoattack
 from tfls.attacks.base import Attack
+from tfls.attacks.cw import CarliniWagnerL2, carlini_wagner_l2
+from tfls.attacks.fab import FAB, fab
 from tfls.attacks.fgsm import FGSM, fgsm
-from tfls.attacks.pgd import PGD, pgd
-from tfls.attacks.presets import PRESETS
 from tfls.attacks.multitargeted import MultiTargeted, multitargeted
 from tfls.attacks.odi import ODI, odi
-from tfls.attacks.cw import CarliniWagnerL2, carlini_wagner_l2
+from tfls.attacks.pgd import PGD, pgd
+from tfls.attacks.presets import PRESETS
+from tfls.attacks.square import Square, square
 from tfls.attacks.tanh_linf import TanhLinf, tanh_linf
 from tfls.attacks.transfer import TransferAttack
-from tfls.attacks.apgd import APGD, apgd
-from tfls.attacks.fab import FAB, fab
-from tfls.attacks.square import Square, square
-from tfls.attacks.autoattack import AutoAttack, autoattack
 
 ATTACKS: dict[str, type[Attack]] = {cls.__name__: cls for cls in (FGSM, PGD)}
 ATTACKS.update(

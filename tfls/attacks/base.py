@@ -9,7 +9,7 @@ still correctly classified.
 from __future__ import annotations
 
 import weakref
-from typing import Callable
+from collections.abc import Callable
 
 import keras
 import numpy as np
@@ -94,7 +94,7 @@ def resolve_jit(jit_compile) -> bool:
     return jit_compile
 
 
-_COMPILED: "weakref.WeakKeyDictionary[object, dict]" = weakref.WeakKeyDictionary()
+_COMPILED: weakref.WeakKeyDictionary[object, dict] = weakref.WeakKeyDictionary()
 
 
 def compiled(model, key, make_fn: Callable[[], Callable], jit_compile) -> Callable:
@@ -142,7 +142,8 @@ def run_on_robust(fn, robust, inputs, defaults, *, bucket: bool = False):
     if not isinstance(outs, (tuple, list)):
         outs = (outs,)
     return tuple(
-        tf.tensor_scatter_nd_update(base, idx[:, None], out[:n]) for base, out in zip(defaults, outs)
+        tf.tensor_scatter_nd_update(base, idx[:, None], out[:n])
+        for base, out in zip(defaults, outs)
     )
 
 
@@ -160,7 +161,7 @@ def validate_call(model, x, y, *, num_classes: int | None = None) -> None:
     v.check_labels(y, num_classes=classes, batch_size=int(np.shape(x)[0]))
 
 
-_LOGITS_CHECKED: "weakref.WeakKeyDictionary[object, int]" = weakref.WeakKeyDictionary()
+_LOGITS_CHECKED: weakref.WeakKeyDictionary[object, int] = weakref.WeakKeyDictionary()
 
 
 def _probe_outputs(model, x):

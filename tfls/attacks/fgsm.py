@@ -21,8 +21,17 @@ def fgsm(model, x, y, *, eps, loss="ce", norm="linf", keep_best=False, jit_compi
     """
     eps = v.check_eps(eps, norm=norm)
     return pgd(
-        model, x, y, eps=eps, steps=1, step_size=2.0 * eps, loss=loss, init="none", norm=norm,
-        keep_best=keep_best, jit_compile=jit_compile,
+        model,
+        x,
+        y,
+        eps=eps,
+        steps=1,
+        step_size=2.0 * eps,
+        loss=loss,
+        init="none",
+        norm=norm,
+        keep_best=keep_best,
+        jit_compile=jit_compile,
     )
 
 
@@ -47,12 +56,22 @@ class FGSM(Attack):
         Goodfellow et al., "Explaining and Harnessing Adversarial Examples", ICLR 2015.
     """
 
-    def __init__(self, model, eps=8 / 255, loss="ce", norm="linf", seed=0, jit_compile="auto", **kwargs):
+    def __init__(
+        self, model, eps=8 / 255, loss="ce", norm="linf", seed=0, jit_compile="auto", **kwargs
+    ):
         super().__init__(model, eps=eps, norm=norm, seed=seed, jit_compile=jit_compile, **kwargs)
         self.loss = v.check_choice(loss, losses.LOSSES, name="loss")
 
     def generate(self, x, y):
-        return fgsm(self.model, x, y, eps=self.eps, loss=self.loss, norm=self.norm, jit_compile=self.jit_compile)
+        return fgsm(
+            self.model,
+            x,
+            y,
+            eps=self.eps,
+            loss=self.loss,
+            norm=self.norm,
+            jit_compile=self.jit_compile,
+        )
 
     def get_config(self):
         return {**super().get_config(), "loss": self.loss}

@@ -35,7 +35,9 @@ def _true_and_best_other(logits, y):
     num_classes = tf.shape(logits)[-1]
     onehot = tf.one_hot(y, num_classes, on_value=True, off_value=False, dtype=tf.bool)
     z_true = tf.reduce_sum(tf.where(onehot, logits, tf.zeros_like(logits)), axis=-1)
-    z_other = tf.reduce_max(tf.where(onehot, tf.fill(tf.shape(logits), logits.dtype.min), logits), -1)
+    z_other = tf.reduce_max(
+        tf.where(onehot, tf.fill(tf.shape(logits), logits.dtype.min), logits), -1
+    )
     return z_true, z_other
 
 

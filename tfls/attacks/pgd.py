@@ -115,7 +115,9 @@ def pgd(
     steps = v.check_positive_int(steps, name="steps")
     restarts = v.check_positive_int(restarts, name="restarts")
     v.check_choice(init, INITS, name="init")
-    step_size = 2.0 * eps / steps if step_size is None else v.check_nonnegative(step_size, name="step_size")
+    step_size = (
+        2.0 * eps / steps if step_size is None else v.check_nonnegative(step_size, name="step_size")
+    )
     loss_kwargs = {} if label_smoothing is None else {"label_smoothing": float(label_smoothing)}
     loss_fn = losses.get(loss, **loss_kwargs)
 
@@ -126,7 +128,10 @@ def pgd(
     targeted = target is not None
     key = ("pgd", loss, tuple(sorted(loss_kwargs.items())), norm, steps, keep_best, targeted)
     loop = compiled(
-        model, key, lambda: make_pgd_loop(model, loss_fn, norm=norm, steps=steps, keep_best=keep_best), jit_compile
+        model,
+        key,
+        lambda: make_pgd_loop(model, loss_fn, norm=norm, steps=steps, keep_best=keep_best),
+        jit_compile,
     )
     eps_t = tf.constant(eps, tf.float32)
     step_t = tf.constant(step_size, tf.float32)
@@ -204,7 +209,9 @@ class PGD(Attack):
     ):
         super().__init__(model, eps=eps, norm=norm, seed=seed, jit_compile=jit_compile, **kwargs)
         self.steps = v.check_positive_int(steps, name="steps")
-        self.step_size = None if step_size is None else v.check_nonnegative(step_size, name="step_size")
+        self.step_size = (
+            None if step_size is None else v.check_nonnegative(step_size, name="step_size")
+        )
         self.loss = v.check_choice(loss, losses.LOSSES, name="loss")
         self.init = v.check_choice(init, INITS, name="init")
         self.restarts = v.check_positive_int(restarts, name="restarts")

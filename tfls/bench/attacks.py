@@ -115,7 +115,11 @@ def bench_attack(model, name, x, y, *, eps, repeats=3, **overrides) -> dict:
     forwards = int(counter.forwards.numpy()) / len(x)
     grads = int(counter.backwards.numpy()) / len(x)
     seconds = _time(lambda: attack(x, y), repeats)
-    return {"images_per_s": len(x) / seconds, "grad_evals_per_image": grads, "forwards_per_image": forwards}
+    return {
+        "images_per_s": len(x) / seconds,
+        "grad_evals_per_image": grads,
+        "forwards_per_image": forwards,
+    }
 
 
 def cleverhans_pgd_rate(model, x, y, *, eps, steps=20, repeats=3) -> float:
@@ -123,8 +127,17 @@ def cleverhans_pgd_rate(model, x, y, *, eps, steps=20, repeats=3) -> float:
 
     def run():
         return projected_gradient_descent(
-            model, x, eps, 2 * eps / steps, steps, np.inf, clip_min=0.0, clip_max=1.0, y=y,
-            rand_init=True, sanity_checks=False,
+            model,
+            x,
+            eps,
+            2 * eps / steps,
+            steps,
+            np.inf,
+            clip_min=0.0,
+            clip_max=1.0,
+            y=y,
+            rand_init=True,
+            sanity_checks=False,
         )
 
     return len(x) / _time(run, repeats)
@@ -152,9 +165,23 @@ def run(
         ch = cleverhans_pgd_rate(model, x, y, eps=eps, repeats=repeats)
         for name in names:
             m = bench_attack(model, name, x, y, eps=eps, repeats=repeats, **overrides.get(name, {}))
-            eff = m["images_per_s"] * m["grad_evals_per_image"] / limit if m["grad_evals_per_image"] else float("nan")
+            eff = (
+                m["images_per_s"] * m["grad_evals_per_image"] / limit
+                if m["grad_evals_per_image"]
+                else float("nan")
+            )
             vs = m["images_per_s"] / ch if name == "pgd20" else None
-            rows.append(Row(model_name, name, m["images_per_s"], m["grad_evals_per_image"], m["forwards_per_image"], eff, vs))
+            rows.append(
+                Row(
+                    model_name,
+                    name,
+                    m["images_per_s"],
+                    m["grad_evals_per_image"],
+                    m["forwards_per_image"],
+                    eff,
+                    vs,
+                )
+            )
             if progress:
                 progress(rows[-1])
         rows.append(Row(model_name, "cleverhans-pgd20", ch, 20.0, 20.0, ch * 20 / limit, 1.0))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import platform
 from pathlib import Path
 
@@ -12,12 +11,20 @@ from tfls._validation import parse_eps
 def add_parser(sub):
     p = sub.add_parser("bench", help="Benchmarks (ratios measured in one process).")
     what = p.add_subparsers(dest="what", metavar="WHAT", required=True)
-    a = what.add_parser("attacks", help="Attack images/s and efficiency vs forward+backward and cleverhans.")
-    a.add_argument("--attacks", default="fgsm,pgd10,pgd20,pgd40,pgd-cw", help="comma-separated presets")
+    a = what.add_parser(
+        "attacks", help="Attack images/s and efficiency vs forward+backward and cleverhans."
+    )
+    a.add_argument(
+        "--attacks", default="fgsm,pgd10,pgd20,pgd40,pgd-cw", help="comma-separated presets"
+    )
     a.add_argument("--batch-size", type=int, default=256)
     a.add_argument("--eps", default="0.1", help="ε, e.g. 0.1 or 8/255")
     a.add_argument("--repeats", type=int, default=3)
-    a.add_argument("--out", default="bench-attacks.json", help="JSON output path (a .md table is written beside it)")
+    a.add_argument(
+        "--out",
+        default="bench-attacks.json",
+        help="JSON output path (a .md table is written beside it)",
+    )
     a.set_defaults(run=run)
 
 
@@ -33,12 +40,19 @@ def run(args) -> int:
     names = [n.strip() for n in args.attacks.split(",") if n.strip()]
     for name in names:
         if name not in attacks.PRESETS:
-            raise ValueError(f"Unknown attack {name!r}. Expected one of: {', '.join(attacks.PRESETS)}")
+            raise ValueError(
+                f"Unknown attack {name!r}. Expected one of: {', '.join(attacks.PRESETS)}"
+            )
     console = Console(stderr=True)
     with console.status("benchmarking...") as status:
         rows = bench.run(
-            names, batch_size=args.batch_size, eps=parse_eps(args.eps), repeats=args.repeats,
-            progress=lambda r: status.update(f"{r.model}/{r.attack}: {r.images_per_s:,.0f} images/s"),
+            names,
+            batch_size=args.batch_size,
+            eps=parse_eps(args.eps),
+            repeats=args.repeats,
+            progress=lambda r: status.update(
+                f"{r.model}/{r.attack}: {r.images_per_s:,.0f} images/s"
+            ),
         )
     table = bench.to_markdown(rows)
     out = Path(args.out)

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+
+# TensorFlow's C++ start-up chatter drowns the CLI's own output; users can still raise it.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 # command name -> module under tfls.cli; each module defines add_parser(subparsers) and run(args).
 COMMANDS = {
@@ -21,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
         "adversarial robustness honestly.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name, module_name in COMMANDS.items():
+    for module_name in COMMANDS.values():
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as e:
