@@ -24,7 +24,7 @@ from tfls.attacks.base import (
     project,
     random_start,
     resolve_jit,
-    run_on_robust,
+    restart_search,
 )
 from tfls.attacks.pgd import track_best
 
@@ -204,28 +204,20 @@ def apgd(
         else [None]
     )
 
-    batch = tf.shape(x)[0]
-    x_adv = x
-    best_loss = tf.fill([batch], float("-inf"))
+    def attempt(r):
+        # Uniform in the ball (shared tfls helper); the reference draws on the ball's surface.
+        start = random_start(x, eps, norm, [seed, r])
+        target = targets[r // restarts]
+        return run, (x, y, start) + (() if target is None else (target,))
+
     robust = tf.logical_not(misclassified(clean_logits, y))
-    bucket = resolve_jit(jit_compile)
-    counter = 0
-    for target in targets:
-        for _ in range(restarts):
-            if tf.executing_eagerly() and not bool(tf.reduce_any(robust)):
-                return x_adv
-            # Uniform in the ball (shared tfls helper); the reference draws on the ball's surface.
-            start = random_start(x, eps, norm, [seed, counter])
-            counter += 1
-            inputs = (x, y, start) + (() if target is None else (target,))
-            cand, found, cand_loss = run_on_robust(
-                run, robust, inputs, (x_adv, tf.zeros_like(robust), best_loss), bucket=bucket
-            )
-            take = tf.logical_and(robust, tf.logical_or(found, cand_loss > best_loss))
-            x_adv = tf.where(expand_to(take, x), cand, x_adv)
-            best_loss = tf.where(take, cand_loss, best_loss)
-            robust = tf.logical_and(robust, tf.logical_not(found))
-    return x_adv
+    return restart_search(
+        x,
+        robust,
+        restarts=len(targets) * restarts,
+        attempt=attempt,
+        bucket=resolve_jit(jit_compile),
+    )
 
 
 def _check_classes(loss, targeted, num_classes):

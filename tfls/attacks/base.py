@@ -147,6 +147,32 @@ def run_on_robust(fn, robust, inputs, defaults, *, bucket: bool = False):
     )
 
 
+def restart_search(x, robust, *, restarts: int, attempt: Callable, bucket: bool):
+    """Runs `restarts` attempts, each only on the points where `robust` is still True.
+
+    `attempt(r)` returns `(fn, inputs)`: full-batch tensors `inputs` whose rows are gathered for
+    the still-robust points and passed to `fn`, which returns `(x_cand, found, score)` with
+    `score` a "how adversarial" value comparable across attempts. Per example, the answer is the
+    first attempt's success, or else the highest-scoring candidate. Randomness must be drawn on
+    the full batch inside `attempt`, so a point's draw never depends on which other points are
+    still robust. This is the restart driver of PGD, APGD, MultiTargeted and ODI.
+    """
+    x_adv = x
+    best = tf.fill(tf.shape(robust), float("-inf"))
+    for r in range(restarts):
+        if tf.executing_eagerly() and not bool(tf.reduce_any(robust)):
+            break
+        fn, inputs = attempt(r)
+        cand, found, score = run_on_robust(
+            fn, robust, inputs, (x_adv, tf.zeros_like(robust), best), bucket=bucket
+        )
+        take = tf.logical_and(robust, tf.logical_or(found, score > best))
+        x_adv = tf.where(_expand(take, x), cand, x_adv)
+        best = tf.where(take, score, best)
+        robust = tf.logical_and(robust, tf.logical_not(found))
+    return x_adv
+
+
 # --------------------------------------------------------------------------------------------
 # Checks
 

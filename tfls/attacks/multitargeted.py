@@ -1,12 +1,6 @@
-"""MultiTargeted PGD (Gowal et al., 2019): restarts that each push toward one other class.
-
-Also home of `restart_search`, the restart driver shared by the PGD-like attacks that vary
-something per restart (the target class here, the ODI start in `tfls.attacks.odi`).
-"""
+"""MultiTargeted PGD (Gowal et al., 2019): restarts that each push toward one other class."""
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 import keras
 import tensorflow as tf
@@ -19,37 +13,9 @@ from tfls.attacks.base import (
     misclassified,
     random_start,
     resolve_jit,
-    run_on_robust,
+    restart_search,
 )
-from tfls.attacks.pgd import _mask, make_pgd_loop
-
-
-def restart_search(x, y, logits, *, restarts: int, attempt: Callable, bucket: bool):
-    """Runs `restarts` attempts, each only on points still correctly classified.
-
-    `attempt(r)` returns `(fn, inputs)`: full-batch tensors `inputs` whose rows are gathered for
-    the still-robust points and passed to `fn`, which returns `(x_cand, found, score)` with
-    `score` an untargeted "how adversarial" value comparable across restarts. Per example, the
-    answer is the first restart's success, or else the highest-scoring candidate. Randomness must
-    be drawn on the full batch inside `attempt`, so a point's draw never depends on which other
-    points are still robust, and restart `r`'s draw never depends on the total count.
-    """
-    batch = tf.shape(x)[0]
-    x_adv = x
-    best = tf.fill([batch], float("-inf"))
-    robust = tf.logical_not(misclassified(logits, y))
-    for r in range(restarts):
-        if not bool(tf.reduce_any(robust)):
-            break
-        fn, inputs = attempt(r)
-        cand, found, score = run_on_robust(
-            fn, robust, inputs, (x_adv, tf.zeros_like(robust), best), bucket=bucket
-        )
-        take = tf.logical_and(robust, tf.logical_or(found, score > best))
-        x_adv = tf.where(_mask(take, x), cand, x_adv)
-        best = tf.where(take, score, best)
-        robust = tf.logical_and(robust, tf.logical_not(found))
-    return x_adv
+from tfls.attacks.pgd import make_pgd_loop
 
 
 def target_schedule(logits, y, restarts: int):
@@ -127,8 +93,9 @@ def multitargeted(
         start = random_start(x, eps, norm, [seed, r])
         return (lambda *t: run(*t, eps_t, step_t)), (x, y, start, targets[r])
 
+    robust = tf.logical_not(misclassified(logits, y))
     return restart_search(
-        x, y, logits, restarts=restarts, attempt=attempt, bucket=resolve_jit(jit_compile)
+        x, robust, restarts=restarts, attempt=attempt, bucket=resolve_jit(jit_compile)
     )
 
 

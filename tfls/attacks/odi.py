@@ -15,11 +15,12 @@ from tfls.attacks.base import (
     Attack,
     ascent_direction,
     compiled,
+    misclassified,
     project,
     random_start,
     resolve_jit,
+    restart_search,
 )
-from tfls.attacks.multitargeted import restart_search
 from tfls.attacks.pgd import make_pgd_loop
 
 
@@ -126,8 +127,9 @@ def odi(
         w = tf.random.stateless_uniform(tf.shape(logits), [seed, r + 1_000_003], -1.0, 1.0)
         return (lambda *t: run(*t, *consts)), (x, y, start, w)
 
+    robust = tf.logical_not(misclassified(logits, y))
     return restart_search(
-        x, y, logits, restarts=restarts, attempt=attempt, bucket=resolve_jit(jit_compile)
+        x, robust, restarts=restarts, attempt=attempt, bucket=resolve_jit(jit_compile)
     )
 
 

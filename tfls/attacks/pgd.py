@@ -14,12 +14,13 @@ from tfls.attacks.base import (
     Attack,
     ascent_direction,
     compiled,
+    expand_to,
     loss_and_grad,
     misclassified,
     project,
     random_start,
     resolve_jit,
-    run_on_robust,
+    restart_search,
 )
 
 INITS = ("random", "none")
@@ -30,16 +31,12 @@ def track_best(state, x_cand, logits, loss, y):
     x_found, found, x_best, best_loss = state
     wrong = misclassified(logits, y)
     newly = tf.logical_and(wrong, tf.logical_not(found))
-    x_found = tf.where(_mask(newly, x_cand), x_cand, x_found)
+    x_found = tf.where(expand_to(newly, x_cand), x_cand, x_found)
     found = tf.logical_or(found, wrong)
     better = loss > best_loss
-    x_best = tf.where(_mask(better, x_cand), x_cand, x_best)
+    x_best = tf.where(expand_to(better, x_cand), x_cand, x_best)
     best_loss = tf.where(better, loss, best_loss)
     return x_found, found, x_best, best_loss
-
-
-def _mask(m, like):
-    return tf.reshape(m, tf.concat([tf.shape(m), tf.ones([tf.rank(like) - 1], tf.int32)], 0))
 
 
 def make_pgd_loop(model, loss_fn, *, norm: str, steps: int, keep_best: bool):
@@ -65,7 +62,7 @@ def make_pgd_loop(model, loss_fn, *, norm: str, steps: int, keep_best: bool):
         if not keep_best:
             return x_cur, misclassified(logits, y), loss
         x_found, found, x_best, best_loss = track_best(state, x_cur, logits, loss, y)
-        return tf.where(_mask(found, x_found), x_found, x_best), found, best_loss
+        return tf.where(expand_to(found, x_found), x_found, x_best), found, best_loss
 
     return loop
 
@@ -141,28 +138,16 @@ def pgd(
         tgt = maybe_target[0] if maybe_target else None
         return loop(xs, ys, starts, tgt, eps_t, step_t)
 
-    batch = tf.shape(x)[0]
-    x_adv = x
-    best_loss = tf.fill([batch], float("-inf"))
+    def attempt(r):
+        start = random_start(x, eps, norm, [seed, r]) if init == "random" else x
+        return run, (x, y, start) + ((target_t,) if targeted else ())
+
     # The first run covers every point (as cleverhans does: a transfer attack needs points its
     # source already misclassifies); each restart then runs only on points not yet broken.
-    robust = tf.ones([batch], tf.bool)
-    bucket = resolve_jit(jit_compile)
-    for r in range(restarts):
-        if tf.executing_eagerly() and not bool(tf.reduce_any(robust)):
-            break
-        start = random_start(x, eps, norm, [seed, r]) if init == "random" else x
-        inputs = (x, y, start) + ((target_t,) if targeted else ())
-        cand, found, cand_loss = run_on_robust(
-            run, robust, inputs, (x_adv, tf.zeros_like(robust), best_loss), bucket=bucket
-        )
-        # A restart replaces the previous answer where it succeeds, or (for points still robust)
-        # where it reached a higher loss: the best-so-far over all restarts.
-        take = tf.logical_and(robust, tf.logical_or(found, cand_loss > best_loss))
-        x_adv = tf.where(_mask(take, x), cand, x_adv)
-        best_loss = tf.where(take, cand_loss, best_loss)
-        robust = tf.logical_and(robust, tf.logical_not(found))
-    return x_adv
+    robust = tf.ones(tf.shape(x)[:1], tf.bool)
+    return restart_search(
+        x, robust, restarts=restarts, attempt=attempt, bucket=resolve_jit(jit_compile)
+    )
 
 
 @keras.saving.register_keras_serializable(package="tfls")
