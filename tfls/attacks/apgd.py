@@ -216,7 +216,7 @@ def apgd(
         robust,
         restarts=len(targets) * restarts,
         attempt=attempt,
-        bucket=resolve_jit(jit_compile),
+        bucket=resolve_jit(jit_compile, model),
     )
 
 

@@ -41,6 +41,9 @@ def l2_norm(t):
 
 def _expand(per_example, like):
     """Reshapes a `(batch,)` tensor to broadcast against `like`."""
+    rank = like.shape.rank
+    if rank is not None:  # static rank: one reshape, no shape arithmetic inside hot loops
+        return tf.reshape(per_example, [-1] + [1] * (rank - 1))
     shape = tf.concat([tf.shape(per_example), tf.ones([tf.rank(like) - 1], tf.int32)], axis=0)
     return tf.reshape(per_example, shape)
 
@@ -85,13 +88,36 @@ def misclassified(logits, y):
 # Compilation
 
 
-def resolve_jit(jit_compile) -> bool:
-    """`"auto"` compiles with XLA on accelerators only: on CPU, XLA made PGD ~3× slower here."""
+def resolve_jit(jit_compile, model=None) -> bool:
+    """Whether to compile attack loops with XLA.
+
+    `"auto"` picks per device and, on CPU, per model, from measurements on a two-core machine
+    (`tfls bench attacks`, `results/bench/`): on GPUs and TPUs XLA is used; on CPU XLA made PGD-20
+    on a small conv net about 8× slower than plain `tf.function` but on a small MLP about 1.4×
+    faster, so it is used on CPU only for models without convolutions.
+    """
     if jit_compile == "auto":
-        return bool(tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU"))
+        if tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU"):
+            return True
+        return model is not None and not _has_convolutions(model)
     if not isinstance(jit_compile, bool):
         raise ValueError(f"`jit_compile` must be True, False or 'auto'. Received: {jit_compile!r}")
     return jit_compile
+
+
+def _has_convolutions(model) -> bool:
+    layers = getattr(model, "_flatten_layers", None)
+    if layers is None:  # a plain callable: assume the expensive case
+        return True
+    conv = (
+        keras.layers.Conv1D,
+        keras.layers.Conv2D,
+        keras.layers.Conv3D,
+        keras.layers.DepthwiseConv2D,
+        keras.layers.SeparableConv2D,
+        keras.layers.Conv2DTranspose,
+    )
+    return any(isinstance(layer, conv) for layer in layers(include_self=False, recursive=True))
 
 
 _COMPILED: weakref.WeakKeyDictionary[object, dict] = weakref.WeakKeyDictionary()
@@ -104,7 +130,7 @@ def compiled(model, key, make_fn: Callable[[], Callable], jit_compile) -> Callab
     dimension free. `reduce_retracing` keeps one trace across batch sizes without XLA; with XLA a
     new batch size is a new compilation (which is inherent to XLA).
     """
-    jit = resolve_jit(jit_compile)
+    jit = resolve_jit(jit_compile, model)
     per_model = _COMPILED.setdefault(model, {})
     full_key = (key, jit)
     if full_key not in per_model:

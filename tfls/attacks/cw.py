@@ -183,7 +183,9 @@ def cw_l2_search(
     # Points already misclassified need no search: distance 0.
     robust = tf.logical_not(misclassified(model(x, training=False), y))
     initial_l2 = tf.where(robust, float("inf"), 0.0)
-    return run_on_robust(search, robust, (x, y), (x, initial_l2), bucket=resolve_jit(jit_compile))
+    return run_on_robust(
+        search, robust, (x, y), (x, initial_l2), bucket=resolve_jit(jit_compile, model)
+    )
 
 
 def carlini_wagner_l2(

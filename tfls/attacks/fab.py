@@ -215,7 +215,7 @@ def fab(
     )
     x_adv = x
     robust = tf.logical_not(misclassified(clean_logits, y))
-    bucket = resolve_jit(jit_compile)
+    bucket = resolve_jit(jit_compile, model)
     counter = 0
     for k in range(1, min(n_targets, num_classes - 1) + 1):
         for r in range(restarts):

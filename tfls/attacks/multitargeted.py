@@ -95,7 +95,7 @@ def multitargeted(
 
     robust = tf.logical_not(misclassified(logits, y))
     return restart_search(
-        x, robust, restarts=restarts, attempt=attempt, bucket=resolve_jit(jit_compile)
+        x, robust, restarts=restarts, attempt=attempt, bucket=resolve_jit(jit_compile, model)
     )
 
 

@@ -129,7 +129,7 @@ def odi(
 
     robust = tf.logical_not(misclassified(logits, y))
     return restart_search(
-        x, robust, restarts=restarts, attempt=attempt, bucket=resolve_jit(jit_compile)
+        x, robust, restarts=restarts, attempt=attempt, bucket=resolve_jit(jit_compile, model)
     )
 
 

@@ -39,6 +39,20 @@ def track_best(state, x_cand, logits, loss, y):
     return x_found, found, x_best, best_loss
 
 
+def track_answer(state, x_cand, logits, loss, y):
+    """`track_best` reduced to the point an attack returns: `(x_ret, found, best_loss)`.
+
+    Until a point is misclassified, `x_ret` follows the highest loss seen; the first misclassified
+    point is then frozen. One select per step instead of two: this runs every iteration.
+    """
+    x_ret, found, best_loss = state
+    wrong = misclassified(logits, y)
+    update = tf.logical_and(tf.logical_not(found), tf.logical_or(wrong, loss > best_loss))
+    x_ret = tf.where(expand_to(update, x_cand), x_cand, x_ret)
+    best_loss = tf.where(update, loss, best_loss)
+    return x_ret, tf.logical_or(found, wrong), best_loss
+
+
 def make_pgd_loop(model, loss_fn, *, norm: str, steps: int, keep_best: bool):
     """Builds the compiled PGD trajectory: `(x, y, x_start, target, eps, step) -> (x_adv, found, loss)`.
 
@@ -50,19 +64,25 @@ def make_pgd_loop(model, loss_fn, *, norm: str, steps: int, keep_best: bool):
     def loop(x, y, x_start, target, eps, step_size):
         tgt = None if target is None else target
         batch = tf.shape(x)[0]
-        state = (x_start, tf.zeros([batch], tf.bool), x_start, tf.fill([batch], float("-inf")))
+        state = (x_start, tf.zeros([batch], tf.bool), tf.fill([batch], float("-inf")))
         x_cur = x_start
+        if norm == "linf":
+            # The ε-ball ∩ [0, 1] is a box: one clip per step projects onto it.
+            lo, hi = tf.maximum(x - eps, 0.0), tf.minimum(x + eps, 1.0)
         for _ in tf.range(steps):
             logits, loss, grad = loss_and_grad(model, loss_fn, x_cur, y, tgt)
             if keep_best:
-                state = track_best(state, x_cur, logits, loss, y)
-            x_cur = project(x_cur + step_size * ascent_direction(grad, norm), x, eps, norm)
+                state = track_answer(state, x_cur, logits, loss, y)
+            x_next = x_cur + step_size * ascent_direction(grad, norm)
+            if norm == "linf":
+                x_cur = tf.clip_by_value(x_next, lo, hi)
+            else:
+                x_cur = project(x_next, x, eps, norm)
         logits = model(x_cur, training=False)
         loss = loss_fn(logits, y, tgt)
         if not keep_best:
             return x_cur, misclassified(logits, y), loss
-        x_found, found, x_best, best_loss = track_best(state, x_cur, logits, loss, y)
-        return tf.where(expand_to(found, x_found), x_found, x_best), found, best_loss
+        return track_answer(state, x_cur, logits, loss, y)
 
     return loop
 
@@ -146,7 +166,7 @@ def pgd(
     # source already misclassifies); each restart then runs only on points not yet broken.
     robust = tf.ones(tf.shape(x)[:1], tf.bool)
     return restart_search(
-        x, robust, restarts=restarts, attempt=attempt, bucket=resolve_jit(jit_compile)
+        x, robust, restarts=restarts, attempt=attempt, bucket=resolve_jit(jit_compile, model)
     )
 
 

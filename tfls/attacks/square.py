@@ -306,7 +306,7 @@ def square(
 
     x_adv = images
     robust = tf.logical_not(misclassified(model_4d(images), y))
-    bucket = resolve_jit(jit_compile)
+    bucket = resolve_jit(jit_compile, model)
     for r in range(restarts):
         if tf.executing_eagerly() and not bool(tf.reduce_any(robust)):
             break

@@ -91,7 +91,11 @@ def tanh_linf(model, x, y, *, eps, steps=500, step_size=0.1, loss="ce", seed=0, 
     consts = (tf.constant(eps, tf.float32), tf.constant(step_size, tf.float32))
     robust = tf.logical_not(misclassified(model(x, training=False), y))
     (x_adv,) = run_on_robust(
-        lambda xs, ys: run(xs, ys, *consts), robust, (x, y), (x,), bucket=resolve_jit(jit_compile)
+        lambda xs, ys: run(xs, ys, *consts),
+        robust,
+        (x, y),
+        (x,),
+        bucket=resolve_jit(jit_compile, model),
     )
     # Eq. 15 keeps every iterate in the box up to rounding; clip so the contract holds exactly.
     return tf.clip_by_value(x_adv, tf.maximum(x - eps, 0.0), tf.minimum(x + eps, 1.0))
