@@ -12,14 +12,11 @@ import tensorflow as tf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.attacks.helpers import accuracy as _accuracy
+from tests.attacks.helpers import distance as _distance
 from tfls.attacks import APGD, apgd, get, pgd
 from tfls.attacks.apgd import checkpoints
 from tfls.attacks.base import compiled
-
-
-def _distance(x_adv, x, norm):
-    d = (np.asarray(x_adv, np.float64) - np.asarray(x, np.float64)).reshape(len(x), -1)
-    return np.abs(d).max(axis=1) if norm == "linf" else np.sqrt((d**2).sum(axis=1))
 
 
 @functools.cache
@@ -56,10 +53,6 @@ def _trained():
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.fit(x, y, epochs=8, batch_size=64, verbose=0)
     return model, x[:128], y[:128]
-
-
-def _accuracy(model, x, y):
-    return float(np.mean(np.argmax(model(x), -1) == y))
 
 
 def test_checkpoints_follow_the_papers_recursion():

@@ -9,6 +9,7 @@ import keras
 import numpy as np
 import pytest
 
+from tests.attacks.helpers import accuracy as _accuracy
 from tfls.attacks import APGD, FAB, AutoAttack, Square, apgd, autoattack, fab, get, square
 from tfls.attacks.autoattack import build_components
 
@@ -41,10 +42,6 @@ def _trained():
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.fit(x, y, epochs=8, batch_size=64, verbose=0)
     return model, x[:64], y[:64]
-
-
-def _accuracy(model, x, y):
-    return float(np.mean(np.argmax(model(x), -1) == y))
 
 
 def test_standard_version_is_the_published_protocol():

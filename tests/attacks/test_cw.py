@@ -10,21 +10,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tfls.attacks as attacks
+from tests.attacks.helpers import small_conv as _model
 from tests.conftest import make_prototype_data, trained_tiny_mlp
 from tfls.attacks import CarliniWagnerL2, carlini_wagner_l2
 from tfls.attacks.cw import ZERO_START_PIXEL, cw_l2_search, cw_objective_f
-
-
-def _model(seed=0):
-    keras.utils.set_random_seed(seed)
-    return keras.Sequential(
-        [
-            keras.Input((None, None, 1)),
-            keras.layers.Conv2D(4, 3, padding="same", activation="relu"),
-            keras.layers.GlobalAveragePooling2D(),
-            keras.layers.Dense(10),
-        ]
-    )
 
 
 def _l2(x_adv, x):

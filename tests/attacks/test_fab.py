@@ -13,13 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy.optimize import linprog, lsq_linear
 
+from tests.attacks.helpers import distance as _distance
 from tfls.attacks import FAB, fab, get, pgd
 from tfls.attacks.fab import project_hyperplane_box
-
-
-def _distance(x_adv, x, norm):
-    d = (np.asarray(x_adv, np.float64) - np.asarray(x, np.float64)).reshape(len(x), -1)
-    return np.abs(d).max(axis=1) if norm == "linf" else np.sqrt((d**2).sum(axis=1))
 
 
 def _linf_reference(t, w, c):

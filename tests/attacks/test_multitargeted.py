@@ -10,30 +10,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tfls.attacks as attacks
+from tests.attacks.helpers import accuracy as _accuracy
+from tests.attacks.helpers import distance as _distance
+from tests.attacks.helpers import small_conv as _model
 from tests.conftest import make_prototype_data, trained_tiny_mlp
 from tfls.attacks import PGD, MultiTargeted, multitargeted
 from tfls.attacks.multitargeted import target_schedule
-
-
-def _model(channels=1, seed=0):
-    keras.utils.set_random_seed(seed)
-    return keras.Sequential(
-        [
-            keras.Input((None, None, channels)),
-            keras.layers.Conv2D(4, 3, padding="same", activation="relu"),
-            keras.layers.GlobalAveragePooling2D(),
-            keras.layers.Dense(10),
-        ]
-    )
-
-
-def _distance(x_adv, x, norm):
-    d = (np.asarray(x_adv, np.float64) - np.asarray(x, np.float64)).reshape(len(x), -1)
-    return np.abs(d).max(1) if norm == "linf" else np.sqrt((d**2).sum(1))
-
-
-def _accuracy(model, x, y):
-    return float(np.mean(np.argmax(model(x), -1) == y))
 
 
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])

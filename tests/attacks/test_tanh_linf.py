@@ -10,21 +10,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tfls.attacks as attacks
+from tests.attacks.helpers import small_conv as _model
 from tests.conftest import make_prototype_data, trained_tiny_mlp
 from tfls.attacks import TanhLinf, tanh_linf
 from tfls.attacks.tanh_linf import tanh_box
-
-
-def _model(seed=0):
-    keras.utils.set_random_seed(seed)
-    return keras.Sequential(
-        [
-            keras.Input((None, None, 1)),
-            keras.layers.Conv2D(4, 3, padding="same", activation="relu"),
-            keras.layers.GlobalAveragePooling2D(),
-            keras.layers.Dense(10),
-        ]
-    )
 
 
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
