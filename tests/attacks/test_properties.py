@@ -27,6 +27,7 @@ CHEAP = {
     "autoattack": {"cheap": True},
     "cw-l2": {"max_iterations": 10, "binary_search_steps": 2},
     "tanh-linf": {"steps": 5},
+    "tanh-linf-adam": {"steps": 5},
 }
 
 

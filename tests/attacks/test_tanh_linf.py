@@ -106,3 +106,26 @@ def test_breaks_a_trained_model():
         np.mean(np.argmax(model(attacks.get("tanh-linf", model, eps=0.1)(x, y)), -1) == y)
     )
     assert robust <= clean - 0.2, (clean, robust)
+
+
+def test_one_adam_step_moves_w_by_eta_along_the_gradient_sign():
+    # Adam's first step is η·m̂/√v̂ = η·sign(g): on the linear margin, w₁ = η·sign(w_lin).
+    d, eps, eta = 8, 0.05, 0.5
+    model, w = _two_class_linear(d, seed=1)
+    x = np.random.default_rng(2).uniform(0.2, 0.8, (3, d)).astype(np.float32)
+    got = tanh_linf(
+        model, x, np.zeros(3, np.int32), eps=eps, steps=1, step_size=eta, loss="margin",
+        optimizer="adam",
+    )
+    np.testing.assert_allclose(np.asarray(got), x + eps * np.tanh(eta * np.sign(w)), atol=1e-5)
+
+
+def test_adam_reading_is_stronger_at_a_fifth_of_the_steps():
+    model = trained_tiny_mlp()
+    x, y = make_prototype_data(128, seed=6)
+
+    def robust(name):
+        x_adv = attacks.get(name, model, eps=0.1)(x, y)
+        return float(np.mean(np.argmax(model(x_adv), -1) == y))
+
+    assert robust("tanh-linf-adam") < robust("tanh-linf")

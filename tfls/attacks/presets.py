@@ -57,6 +57,14 @@ PRESETS["cw-l2"] = {
 # Algorithm 1 at the paper's strongest swept setting (Fig. 3a: η = 0.1, K = 500 "to ensure
 # convergence"); plain-gradient steps on w are small, K = 100 left most points unbroken here.
 PRESETS["tanh-linf"] = {"attack": "TanhLinf", "steps": 500, "step_size": 0.1, "loss": "ce"}
+# The CW-style reading of Algorithm 1's update (Adam on w, η as its learning rate).
+PRESETS["tanh-linf-adam"] = {
+    "attack": "TanhLinf",
+    "steps": 100,
+    "step_size": 0.1,
+    "loss": "ce",
+    "optimizer": "adam",
+}
 # Transfer (Table 6): get("transfer-pgd20", target_model, eps=..., source=source_model).
 PRESETS["transfer-fgsm"] = {"attack": "TransferAttack", "inner": "fgsm"}
 PRESETS["transfer-pgd20"] = {"attack": "TransferAttack", "inner": "pgd20"}

@@ -20,7 +20,12 @@ def tanh_box(w, x_min, x_max):
     return (x_max - x_min) * (0.5 * (tf.tanh(w) + 1.0)) + x_min
 
 
-def _make_loop(model, loss_fn, steps: int):
+OPTIMIZERS = ("sgd", "adam")
+
+
+def _make_loop(model, loss_fn, steps: int, optimizer: str):
+    beta1, beta2 = 0.9, 0.999
+
     def loop(x, y, eps, step_size):
         x_min = tf.maximum(x - eps, 0.0)
         x_max = tf.minimum(x + eps, 1.0)
@@ -28,15 +33,27 @@ def _make_loop(model, loss_fn, steps: int):
         # Line 1: x_adv = x, compared by loss with every later iterate (line 7).
         logits = model(x, training=False)
         state = (x, misclassified(logits, y), x, loss_fn(logits, y, None))
-        for _ in tf.range(steps):
+        m = tf.zeros_like(x)
+        v = tf.zeros_like(x)
+        for i in tf.range(steps):
             with tf.GradientTape() as tape:
                 tape.watch(w)
                 a = tanh_box(w, x_min, x_max)
                 logits = model(a, training=False)
                 loss = loss_fn(logits, y, None)
             state = track_best(state, a, logits, loss, y)
-            # Line 5: descent on L = −loss, i.e. w ← w + η ∇_w loss (plain gradient, no sign).
-            w = w + step_size * tape.gradient(loss, w)
+            grad = tape.gradient(loss, w)
+            if optimizer == "sgd":
+                # Line 5: descent on L = −loss, i.e. w ← w + η ∇_w loss (plain gradient, no sign).
+                w = w + step_size * grad
+            else:
+                # The reading where line 5 is taken by Adam, as in the CW attack it borrows from.
+                t = tf.cast(i + 1, tf.float32)
+                m = beta1 * m + (1.0 - beta1) * grad
+                v = beta2 * v + (1.0 - beta2) * tf.square(grad)
+                m_hat = m / (1.0 - tf.pow(beta1, t))
+                v_hat = v / (1.0 - tf.pow(beta2, t))
+                w = w + step_size * m_hat / (tf.sqrt(v_hat) + 1e-8)
         a = tanh_box(w, x_min, x_max)
         logits = model(a, training=False)
         x_found, found, x_best, _ = track_best(state, a, logits, loss_fn(logits, y, None), y)
@@ -48,7 +65,19 @@ def _make_loop(model, loss_fn, steps: int):
     return loop
 
 
-def tanh_linf(model, x, y, *, eps, steps=500, step_size=0.1, loss="ce", seed=0, jit_compile="auto"):
+def tanh_linf(
+    model,
+    x,
+    y,
+    *,
+    eps,
+    steps=500,
+    step_size=0.1,
+    loss="ce",
+    optimizer="sgd",
+    seed=0,
+    jit_compile="auto",
+):
     """Runs the paper's Algorithm 1 and returns adversarial examples shaped like `x`.
 
     `w₀ = 0` (the centre of the box of Eq. 14), then `steps` plain gradient steps
@@ -63,10 +92,15 @@ def tanh_linf(model, x, y, *, eps, steps=500, step_size=0.1, loss="ce", seed=0, 
     common PyTorch code uses, would shrink every step by the batch size again.) Points
     misclassified on the clean input are returned unchanged.
 
+    `optimizer="adam"` is a second reading of line 5: the attack "uses the idea of variable
+    substitution in CW", whose optimiser is Adam, and the paper's η range 0.01–0.1 is the range of
+    CW's Adam learning rates; with Adam, η is a step in `w` independent of the loss's scale.
+
     Args:
         model: Keras model from [0, 1] inputs to logits.
         x: float32 inputs in [0, 1]. y: int labels.
         eps: L∞ radius. steps: K. step_size: η. loss: attack loss name (maximised).
+        optimizer: `"sgd"` (Algorithm 1 as written) or `"adam"` (the CW-style reading).
         seed: unused (the attack is deterministic); kept for the common attack signature.
         jit_compile: `True`, `False` or `"auto"`.
 
@@ -81,12 +115,16 @@ def tanh_linf(model, x, y, *, eps, steps=500, step_size=0.1, loss="ce", seed=0, 
     steps = v.check_positive_int(steps, name="steps")
     step_size = v.check_nonnegative(step_size, name="step_size")
     loss_fn = losses.get(v.check_choice(loss, losses.LOSSES, name="loss"))
+    v.check_choice(optimizer, OPTIMIZERS, name="optimizer")
     x = tf.convert_to_tensor(x, tf.float32)
     y = tf.cast(y, tf.int32)
     if eps == 0.0:
         return tf.identity(x)
     run = compiled(
-        model, ("tanh-linf", loss, steps), lambda: _make_loop(model, loss_fn, steps), jit_compile
+        model,
+        ("tanh-linf", loss, steps, optimizer),
+        lambda: _make_loop(model, loss_fn, steps, optimizer),
+        jit_compile,
     )
     consts = (tf.constant(eps, tf.float32), tf.constant(step_size, tf.float32))
     robust = tf.logical_not(misclassified(model(x, training=False), y))
@@ -108,7 +146,8 @@ class TanhLinf(Attack):
     Args:
         model: Keras model from [0, 1] inputs to logits.
         eps: L∞ radius. steps: K (default 500). step_size: η (default 0.1).
-        loss: attack loss maximised (default `"ce"`). seed: unused, the attack is deterministic.
+        loss: attack loss maximised (default `"ce"`).
+        optimizer: `"sgd"` (Algorithm 1 as written) or `"adam"` (the CW-style reading). seed: unused, the attack is deterministic.
         jit_compile: `True`, `False` or `"auto"`.
 
     Call arguments:
@@ -133,6 +172,7 @@ class TanhLinf(Attack):
         steps=500,
         step_size=0.1,
         loss="ce",
+        optimizer="sgd",
         norm="linf",
         seed=0,
         jit_compile="auto",
@@ -142,6 +182,7 @@ class TanhLinf(Attack):
         self.steps = v.check_positive_int(steps, name="steps")
         self.step_size = v.check_nonnegative(step_size, name="step_size")
         self.loss = v.check_choice(loss, losses.LOSSES, name="loss")
+        self.optimizer = v.check_choice(optimizer, OPTIMIZERS, name="optimizer")
 
     def generate(self, x, y):
         return tanh_linf(
@@ -152,9 +193,15 @@ class TanhLinf(Attack):
             steps=self.steps,
             step_size=self.step_size,
             loss=self.loss,
+            optimizer=self.optimizer,
             jit_compile=self.jit_compile,
         )
 
     def get_config(self):
-        config = {"steps": self.steps, "step_size": self.step_size, "loss": self.loss}
+        config = {
+            "steps": self.steps,
+            "step_size": self.step_size,
+            "loss": self.loss,
+            "optimizer": self.optimizer,
+        }
         return {**super().get_config(), **config}
