@@ -198,3 +198,17 @@ def test_attack_ignores_the_models_compiled_loss(trained_model):
     # The smoothed reading exists, but only when asked for by name, and it differs.
     other = pgd(model, x, y, eps=0.05, steps=5, seed=0, loss="ce-smoothed", label_smoothing=0.9)
     assert not np.array_equal(np.asarray(other), np.asarray(reference))
+
+
+def test_compiled_attack_loops_do_not_keep_models_alive():
+    import gc
+    import weakref
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    x = np.random.default_rng(0).random((5, 4), dtype=np.float32)
+    attack = PGD(model, eps=0.1, steps=2)
+    attack(x, np.zeros(5, np.int32))
+    ref = weakref.ref(model)
+    del attack, model
+    gc.collect()
+    assert ref() is None

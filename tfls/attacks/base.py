@@ -120,9 +120,6 @@ def _has_convolutions(model) -> bool:
     return any(isinstance(layer, conv) for layer in layers(include_self=False, recursive=True))
 
 
-_COMPILED: weakref.WeakKeyDictionary[object, dict] = weakref.WeakKeyDictionary()
-
-
 def compiled(model, key, make_fn: Callable[[], Callable], jit_compile) -> Callable:
     """Returns one `tf.function` per (model, static config): the same graph serves every batch.
 
@@ -131,7 +128,12 @@ def compiled(model, key, make_fn: Callable[[], Callable], jit_compile) -> Callab
     new batch size is a new compilation (which is inherent to XLA).
     """
     jit = resolve_jit(jit_compile, model)
-    per_model = _COMPILED.setdefault(model, {})
+    # The cache lives on the model (outside Keras' attribute tracking), so it dies with the model;
+    # a global weak-keyed table would keep every model alive through the closures it holds.
+    per_model = model.__dict__.get("_tfls_compiled")
+    if per_model is None:
+        per_model = {}
+        object.__setattr__(model, "_tfls_compiled", per_model)
     full_key = (key, jit)
     if full_key not in per_model:
         per_model[full_key] = tf.function(make_fn(), jit_compile=jit, reduce_retracing=True)
