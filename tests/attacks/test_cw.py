@@ -183,11 +183,11 @@ def test_matches_cleverhans_with_binary_search_and_abort_early():
 
 
 def test_one_trace_serves_every_batch_size():
-    from tfls.attacks.base import _COMPILED
+    from tfls.attacks.base import compiled_functions
 
     model = trained_tiny_mlp()
     for n in (8, 16, 12, 5):
         x, y = make_prototype_data(n, seed=n)
         cw_l2_search(model, x, y, max_iterations=7, binary_search_steps=2, jit_compile=False)
-    (fn,) = [f for key, f in _COMPILED[model].items() if key[0] == ("cw-l2", 7, True)]
+    (fn,) = [f for key, f in compiled_functions(model).items() if key[0] == ("cw-l2", 7, True)]
     assert fn.experimental_get_tracing_count() <= 2

@@ -140,6 +140,11 @@ def compiled(model, key, make_fn: Callable[[], Callable], jit_compile) -> Callab
     return per_model[full_key]
 
 
+def compiled_functions(model) -> dict:
+    """The compiled attack loops cached on `model`, keyed by (static config, XLA): for tests."""
+    return dict(model.__dict__.get("_tfls_compiled", {}))
+
+
 def run_on_robust(fn, robust, inputs, defaults, *, bucket: bool = False):
     """Runs `fn(*inputs[robust])` and scatters its outputs into copies of `defaults`.
 
