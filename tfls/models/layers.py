@@ -68,3 +68,22 @@ class Standardize(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "mean": list(self.mean), "std": list(self.std)}
+
+
+def batch_norm(name):
+    """BatchNorm with PyTorch's BatchNorm2d defaults (momentum 0.1 there = 0.9 here, eps 1e-5),
+    as the TRADES / Madry reference networks use."""
+    return keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=name)
+
+
+def conv(filters, kernel, stride, init, name):
+    """A bias-free 'same' convolution with the initialiser `init.conv()` (ResNet style)."""
+    return keras.layers.Conv2D(
+        filters,
+        kernel,
+        strides=stride,
+        padding="same",
+        use_bias=False,
+        kernel_initializer=init.conv(),
+        name=name,
+    )

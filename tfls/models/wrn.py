@@ -6,23 +6,8 @@ import keras
 
 from tfls.models.initializers import SeededInitializers
 from tfls.models.layers import Standardize
-
-
-def _bn(name):
-    # PyTorch's BatchNorm2d defaults (momentum 0.1 there = 0.9 here, eps 1e-5), as in TRADES.
-    return keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=name)
-
-
-def _conv(filters, kernel, stride, init, name):
-    return keras.layers.Conv2D(
-        filters,
-        kernel,
-        strides=stride,
-        padding="same",
-        use_bias=False,
-        kernel_initializer=init.conv(),
-        name=name,
-    )
+from tfls.models.layers import batch_norm as _bn
+from tfls.models.layers import conv as _conv
 
 
 def _block(x, in_planes, out_planes, stride, dropout, init, name):
