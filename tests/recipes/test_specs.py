@@ -106,6 +106,11 @@ def test_alpha_lists_and_sweeps_expand():
         a.params["steps"] == 5 for a in eta
     )
     assert [a.params["steps"] for a in plan.attacks_in("tanh-k-0.1")] == [2, 5]
+    # The Adam reading of Algorithm 1 is swept beside the as-written attack, and labelled.
+    adam = plan.attacks_in("tanh-adam-eta")
+    assert [a.params["step_size"] for a in adam] == [0.01, 0.1]
+    assert all(a.params["optimizer"] == "adam" and a.reading for a in adam)
+    assert all(a.params["optimizer"] == "sgd" and not a.reading for a in eta)
 
 
 def test_overrides_change_the_scale_and_are_validated():
