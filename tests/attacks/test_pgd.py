@@ -212,3 +212,26 @@ def test_compiled_attack_loops_do_not_keep_models_alive():
     del attack, model
     gc.collect()
     assert ref() is None
+
+
+def test_attacking_many_models_logs_no_retracing_warning():
+    # Each model gets its own compiled loop (traced once); TF pools its retracing counts by code
+    # object and would warn after a few models, which misleads users of the TUI and the recipes.
+    import logging
+
+    import tensorflow as tf
+
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    tf_logger = tf.get_logger()
+    tf_logger.addHandler(handler)
+    try:
+        x = np.random.default_rng(0).random((5, 4), dtype=np.float32)
+        for seed in range(8):
+            keras.utils.set_random_seed(seed)
+            model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+            PGD(model, eps=0.1, steps=2, jit_compile=False)(x, np.zeros(5, np.int32))
+    finally:
+        tf_logger.removeHandler(handler)
+    assert not [r for r in records if "retracing" in r.getMessage()]

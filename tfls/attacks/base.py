@@ -136,7 +136,13 @@ def compiled(model, key, make_fn: Callable[[], Callable], jit_compile) -> Callab
         object.__setattr__(model, "_tfls_compiled", per_model)
     full_key = (key, jit)
     if full_key not in per_model:
-        per_model[full_key] = tf.function(make_fn(), jit_compile=jit, reduce_retracing=True)
+        fn = tf.function(make_fn(), jit_compile=jit, reduce_retracing=True)
+        # TF's "frequent retracing" warning pools its counts by the Python code object, so the
+        # first traces of the deliberately separate functions for several models (or configs)
+        # read as retracing of one. TF silences it the same way for its own restored functions.
+        if hasattr(fn, "_omit_frequent_tracing_warning"):
+            fn._omit_frequent_tracing_warning = True
+        per_model[full_key] = fn
     return per_model[full_key]
 
 
