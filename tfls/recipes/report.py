@@ -85,12 +85,20 @@ def markdown(plan: Plan, results: dict) -> str:
 
 
 def _results_md(plan: Plan, results: dict) -> list[str]:
-    unit = "logit" if plan.kind == "logits" else "accuracy (%)"
+    if plan.kind == "logits":
+        legend = (
+            "Logit values (min, max, their range, the mean top-1 − top-2 margin) over the test "
+            "images; `clean` is accuracy (%)."
+        )
+    else:
+        legend = (
+            "Values are accuracy (%); ours with its Wilson 95% interval. "
+            "Rows marked *reading* use a non-standard attack loss (see Attacks)."
+        )
     lines = [
         "## Paper and ours",
         "",
-        f"Values are {unit}; ours with its Wilson 95% interval. "
-        "Rows marked *reading* use a non-standard attack loss (see Attacks).",
+        legend,
         "",
         "| model | dataset (paper → ours) | measure | paper | ours | 95% CI |",
         "|---|---|---|---:|---:|---|",
