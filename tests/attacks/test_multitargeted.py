@@ -144,6 +144,8 @@ def test_one_trace_serves_every_batch_and_subset_size():
     for n in (8, 16, 12, 5):
         x, y = make_prototype_data(n, seed=n)
         multitargeted(model, x, y, eps=0.06, restarts=3, steps=4, seed=0, jit_compile=False)
-    (fn,) = [f for key, f in compiled_functions(model).items() if key[0] == ("multitargeted", "linf", 4)]
+    (fn,) = [
+        f for key, f in compiled_functions(model).items() if key[0] == ("multitargeted", "linf", 4)
+    ]
     # The first call traces a concrete shape, the second a batch-free one; no more after that.
     assert fn.experimental_get_tracing_count() <= 2

@@ -114,7 +114,13 @@ def test_one_adam_step_moves_w_by_eta_along_the_gradient_sign():
     model, w = _two_class_linear(d, seed=1)
     x = np.random.default_rng(2).uniform(0.2, 0.8, (3, d)).astype(np.float32)
     got = tanh_linf(
-        model, x, np.zeros(3, np.int32), eps=eps, steps=1, step_size=eta, loss="margin",
+        model,
+        x,
+        np.zeros(3, np.int32),
+        eps=eps,
+        steps=1,
+        step_size=eta,
+        loss="margin",
         optimizer="adam",
     )
     np.testing.assert_allclose(np.asarray(got), x + eps * np.tanh(eta * np.sign(w)), atol=1e-5)

@@ -162,18 +162,28 @@ def _presets_md(rows: list[dict]) -> list[str]:
     return lines + [""]
 
 
+def claim_name(claim: dict) -> str:
+    """`"C1"`, or `"C1 [variant]"` for a variant of a claim."""
+    return claim["id"] + (f" [{claim['variant']}]" if claim["variant"] else "")
+
+
+def claims_with_paper(results: dict):
+    """Yields `(our verdict, the same claim judged on the paper's numbers or None)` per claim."""
+    paper = {(c["id"], c["variant"]): c for c in results.get("paper_claims", [])}
+    for c in results.get("claims", []):
+        yield c, paper.get((c["id"], c["variant"]))
+
+
 def _claims_md(results: dict) -> list[str]:
     if not results["claims"]:
         return []
-    paper = {(c["id"], c["variant"]): c for c in results.get("paper_claims", [])}
     lines = [
         "## Claims check",
         "",
         "| claim | ours | on the paper's numbers | criterion | our numbers |",
         "|---|---|---|---|---|",
     ]
-    for c in results["claims"]:
-        p = paper.get((c["id"], c["variant"]))
+    for c, p in claims_with_paper(results):
         tag = f" [{c['variant']}]" if c["variant"] else ""
         lines.append(
             f"| **{c['id']}**{tag} {c['statement']} | **{c['verdict']}** | "

@@ -245,8 +245,7 @@ def run_recipe(
     results["wall_time_s"] = round(time.perf_counter() - started, 2)
     report.write_all(plan, results, out)
     for c in results["claims"]:
-        tag = f" [{c['variant']}]" if c["variant"] else ""
-        log(f"  {c['id']}{tag} {c['verdict'].upper()}: {c['statement']} — {c['detail']}")
+        log(f"  {report.claim_name(c)} {c['verdict'].upper()}: {c['statement']} — {c['detail']}")
     log(f"  wrote {out / 'results.md'} ({results['wall_time_s']:.1f}s)")
     return results
 

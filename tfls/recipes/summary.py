@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from tfls import io
+from tfls.recipes.report import claim_name, claims_with_paper
 
 
 def load_runs(folders) -> list[dict]:
@@ -35,9 +36,7 @@ def rows(runs) -> list[dict]:
     """One row per claim verdict, sorted by claim id then recipe."""
     out = []
     for run in runs:
-        paper = {(c["id"], c["variant"]): c for c in run.get("paper_claims", [])}
-        for c in run.get("claims", []):
-            p = paper.get((c["id"], c["variant"]))
+        for c, p in claims_with_paper(run):
             out.append(
                 {
                     "claim": c["id"],
@@ -67,7 +66,7 @@ def markdown(table: list[dict], sources) -> str:
         "|---|---|---|---|---|---|",
     ]
     for r in table:
-        name = r["claim"] + (f" [{r['variant']}]" if r["variant"] else "")
+        name = claim_name({"id": r["claim"], "variant": r["variant"]})
         detail = r["detail"].replace("|", "/")
         lines.append(
             f"| {name} | {r['recipe']} | {r['scale']} | **{r['verdict']}** | "

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from tfls import io
+from tfls.recipes.report import claim_name
 from tfls.recipes.spec import RECIPES, SCALES, parse_override
 
 
@@ -81,10 +82,7 @@ def run_sweep(
             {
                 "overrides": overrides,
                 "folder": str(folder),
-                "claims": {
-                    c["id"] + (f" [{c['variant']}]" if c["variant"] else ""): c["verdict"]
-                    for c in results["claims"]
-                },
+                "claims": {claim_name(c): c["verdict"] for c in results["claims"]},
                 "measures": results["measures"],
                 "wall_time_s": results.get("wall_time_s"),
             }
