@@ -67,6 +67,13 @@ def markdown(plan: Plan, results: dict) -> str:
             "from WideResNet-34-10 on CIFAR-10 (10,000 test images). Compare trends, not values.",
             "",
         ]
+        if plan.scale == "cpu" and not plan.overrides:
+            lines += [
+                "> The `cpu` setting is where a sweep of training length and ε found label "
+                "smoothing to look robust under PGD-20 on two CPU cores (the reproduction search "
+                "in `recipes/README.md`, data in `results/sweeps/`).",
+                "",
+            ]
     if plan.description:
         lines += [plan.description, ""]
     if plan.kind == "presets":
