@@ -213,3 +213,11 @@ def test_checkpoint_restores_optimizer_state(tmp_path):
     )
     with pytest.raises(ValueError, match="does not match the network"):
         rf.load_checkpoint(path, other, opt2)
+
+
+def test_progress_bar_counts_epochs_of_the_whole_run(shared_data_dir, tmp_path, capsys):
+    # `fit` runs one epoch per call; the bar's header still counts the run's epochs.
+    train(tiny_config(shared_data_dir, epochs=3, limit=64), tmp_path / "run", verbose=1)
+    out = capsys.readouterr().out
+    assert "Epoch 1/3" in out and "Epoch 2/3" in out and "Epoch 3/3" in out
+    assert "Epoch 2/2" not in out

@@ -39,6 +39,19 @@ class RunResult:
     history: list[dict]
 
 
+
+class _RunProgbar(keras.callbacks.ProgbarLogger):
+    """Keras' progress bar, headed "Epoch 3/6" although `fit` runs one epoch per call (each epoch
+    gets its own seeded data order and an atomic checkpoint)."""
+
+    def __init__(self, total_epochs: int):
+        super().__init__()
+        self._total_epochs = total_epochs
+
+    def set_params(self, params):
+        super().set_params({**params, "epochs": self._total_epochs})
+
+
 def train(
     config: TrainConfig | None,
     out,
@@ -211,6 +224,7 @@ def _run(
     tensorboard = keras.callbacks.TensorBoard(
         log_dir=str(write_dir / rf.LOG_DIR), write_graph=False, profile_batch=0, update_freq="epoch"
     )
+    progbar = _RunProgbar(config.epochs)
     for epoch in range(start_epoch, config.epochs):
         ds = first if epoch == 0 else load("train", epoch)
         t0 = time.perf_counter()
@@ -218,7 +232,7 @@ def _run(
             ds,
             initial_epoch=epoch,
             epochs=epoch + 1,
-            callbacks=[tensorboard],
+            callbacks=[tensorboard, progbar],
             verbose=verbose,
             shuffle=False,
         )
