@@ -39,7 +39,6 @@ class RunResult:
     history: list[dict]
 
 
-
 class _RunProgbar(keras.callbacks.ProgbarLogger):
     """Keras' progress bar, headed "Epoch 3/6" although `fit` runs one epoch per call (each epoch
     gets its own seeded data order and an atomic checkpoint)."""
