@@ -109,8 +109,8 @@ def test_alpha_lists_and_sweeps_expand():
     # The Adam reading of Algorithm 1 is swept beside the as-written attack, and labelled.
     adam = plan.attacks_in("tanh-adam-eta")
     assert [a.params["step_size"] for a in adam] == [0.01, 0.1]
-    assert all(a.params["optimizer"] == "adam" and a.reading for a in adam)
-    assert all(a.params["optimizer"] == "sgd" and not a.reading for a in eta)
+    assert all(a.preset == "tanh-linf-adam" and a.reading for a in adam)
+    assert all(a.preset == "tanh-linf" and not a.reading for a in eta)
 
 
 def test_overrides_change_the_scale_and_are_validated():
