@@ -39,6 +39,7 @@ def rows(runs) -> list[dict]:
         for c, p in claims_with_paper(run):
             out.append(
                 {
+                    "name": claim_name(c),
                     "claim": c["id"],
                     "variant": c["variant"],
                     "recipe": run["recipe"],
@@ -66,10 +67,9 @@ def markdown(table: list[dict], sources) -> str:
         "|---|---|---|---|---|---|",
     ]
     for r in table:
-        name = claim_name({"id": r["claim"], "variant": r["variant"]})
         detail = r["detail"].replace("|", "/")
         lines.append(
-            f"| {name} | {r['recipe']} | {r['scale']} | **{r['verdict']}** | "
+            f"| {r['name']} | {r['recipe']} | {r['scale']} | **{r['verdict']}** | "
             f"{r['paper_verdict']} | {detail} |"
         )
     statements = {r["claim"]: r["statement"] for r in table}
