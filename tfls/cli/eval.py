@@ -48,20 +48,11 @@ def add_parser(sub):
     p.set_defaults(run=run)
 
 
-def parse_attack_names(text: str, presets) -> list[str]:
-    """`"pgd20, odi"` -> `["pgd20", "odi"]`; unknown or repeated names are refused by name."""
+def parse_attack_names(text: str) -> list[str]:
+    """`"pgd20, odi"` -> `["pgd20", "odi"]` (names are checked by `tfls.attacks.plan_suite`)."""
     names = [name.strip() for name in str(text).split(",") if name.strip()]
     if not names:
         raise ValueError(f"--attacks needs at least one preset. Received: attacks={text!r}")
-    for name in names:
-        if name not in presets:
-            raise ValueError(
-                f"Unknown attack {name!r} in --attacks. Valid presets: "
-                f"{', '.join(sorted(presets))}. Received: attacks={text!r}"
-            )
-    repeated = sorted({name for name in names if names.count(name) > 1})
-    if repeated:
-        raise ValueError(f"--attacks lists {', '.join(repeated)} twice. Received: attacks={text!r}")
     return names
 
 
@@ -146,21 +137,13 @@ def run(args) -> int:
     import tfls.data
 
     # Everything that can be wrong with the arguments is checked before any model or data loads.
-    names = parse_attack_names(args.attacks, tfls.attacks.PRESETS)
-    norm = None if args.norm is None else v.check_norm(args.norm)
-    norms = {name: norm or tfls.attacks.PRESETS[name].get("norm", "linf") for name in names}
-    if len(set(norms.values())) > 1:
-        listing = ", ".join(f"{k} ({n_})" for k, n_ in norms.items())
+    plan = tfls.attacks.plan_suite(
+        parse_attack_names(args.attacks), eps=args.eps, norm=args.norm, seed=args.seed
+    )
+    if plan.transfer_labels and args.source is None:
         raise ValueError(
-            "One evaluation needs one threat model; these presets use different norms, so "
-            f"evaluate them separately or pass --norm. Received: attacks={listing}"
-        )
-    eps = v.check_eps(args.eps, norm=next(iter(norms.values())))
-    transfer = [name for name in names if name.startswith("transfer")]
-    if transfer and args.source is None:
-        raise ValueError(
-            f"{', '.join(transfer)} craft adversarial examples on another model: pass it with "
-            "--source (a run folder or a .keras file). Received: source=None"
+            f"{', '.join(plan.transfer_labels)} craft adversarial examples on another model: pass "
+            "it with --source (a run folder or a .keras file). Received: source=None"
         )
     n = None if args.n is None else v.check_positive_int(args.n, name="n")
     batch_size = v.check_positive_int(args.batch_size, name="batch_size")
@@ -186,13 +169,7 @@ def run(args) -> int:
     if args.source is not None:
         with scope:
             source, _ = load_model(args.source)
-    overrides = {"seed": args.seed} | ({"norm": norm} if norm else {})
-    attacks = {
-        name_: tfls.attacks.get(
-            name_, model, eps=eps, **overrides, **({"source": source} if name_ in transfer else {})
-        )
-        for name_ in names
-    }
+    attacks = plan.build(model, source_model=source)
     meta = {
         "model": str(Path(args.model).resolve()),
         "dataset": name,

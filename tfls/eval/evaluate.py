@@ -83,7 +83,7 @@ def evaluate(
         ThreatModelViolation: an attack returned a point outside its ε-ball or [0, 1].
 
     Example:
-        >>> attacks = {"pgd20": tfls.attacks.get("pgd20", model, eps=8 / 255)}
+        >>> attacks = tfls.attacks.suite(model, "fgsm,pgd20,apgd-ce", eps=8 / 255)
         >>> report = evaluate(model, tfls.data.load("cifar10", "test", batch_size=100),
         ...                   attacks, out="runs/eval", n=1000)
         >>> report.worst_case_accuracy
@@ -396,7 +396,7 @@ def _check_attacks(attacks) -> dict:
     if not isinstance(attacks, Mapping):
         raise ValueError(
             "`attacks` must be a mapping name -> attack, e.g. "
-            "{'pgd20': tfls.attacks.get('pgd20', model, eps=8/255)}. "
+            "tfls.attacks.suite(model, ['pgd20'], eps=8/255). "
             f"Received: attacks={attacks!r}"
         )
     for name, attack in attacks.items():
