@@ -11,6 +11,7 @@ from tfls.attacks.cw import CarliniWagnerL2, carlini_wagner_l2
 from tfls.attacks.fab import FAB, fab
 from tfls.attacks.fgsm import FGSM, fgsm
 from tfls.attacks.multitargeted import MultiTargeted, multitargeted
+from tfls.attacks.noise import RandomNoise, random_noise
 from tfls.attacks.odi import ODI, odi
 from tfls.attacks.pgd import PGD, pgd
 from tfls.attacks.presets import PRESETS
@@ -23,7 +24,7 @@ ATTACKS: dict[str, type[Attack]] = {cls.__name__: cls for cls in (FGSM, PGD)}
 ATTACKS.update(
     {cls.__name__: cls for cls in (MultiTargeted, ODI, CarliniWagnerL2, TanhLinf, TransferAttack)}
 )
-ATTACKS.update({cls.__name__: cls for cls in (APGD, FAB, Square, AutoAttack)})
+ATTACKS.update({cls.__name__: cls for cls in (APGD, FAB, Square, AutoAttack, RandomNoise)})
 
 
 def get(name: str, model, *, eps, **overrides) -> Attack:
@@ -47,4 +48,4 @@ __all__ = ["ATTACKS", "Attack", "FGSM", "PGD", "PRESETS", "fgsm", "get", "losses
 __all__ += ["MultiTargeted", "ODI", "CarliniWagnerL2", "TanhLinf", "TransferAttack"]
 __all__ += ["multitargeted", "odi", "carlini_wagner_l2", "tanh_linf"]
 __all__ += ["APGD", "FAB", "Square", "AutoAttack", "apgd", "fab", "square", "autoattack"]
-__all__ += ["SuitePlan", "plan_suite", "suite"]
+__all__ += ["SuitePlan", "plan_suite", "suite", "RandomNoise", "random_noise"]

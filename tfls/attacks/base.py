@@ -72,12 +72,17 @@ def random_start(x, eps, norm, seed):
 
 
 def loss_and_grad(model, loss_fn, x, y, target=None):
-    """One forward+backward pass: logits, per-example loss and d(sum loss)/dx."""
+    """One forward+backward pass: logits, per-example loss and d(sum loss)/dx.
+
+    A model whose graph cuts the input off (a layer without a gradient, e.g. `tf.round`) yields
+    a zero gradient rather than `None`: the attack then returns its best visited point instead of
+    crashing, and the audit's gradient check reports the model.
+    """
     with tf.GradientTape() as tape:
         tape.watch(x)
         logits = model(x, training=False)
         loss = loss_fn(logits, y, target)
-    return logits, loss, tape.gradient(loss, x)
+    return logits, loss, tape.gradient(loss, x, unconnected_gradients=tf.UnconnectedGradients.ZERO)
 
 
 def misclassified(logits, y):

@@ -103,7 +103,10 @@ def make_fab_loop(model, *, norm: str, steps: int, alpha_max: float, eta: float,
                 diff = tf.gather(logits, target, axis=1, batch_dims=1) - tf.gather(
                     logits, y, axis=1, batch_dims=1
                 )
-            w = tf.reshape(tape.gradient(diff, x1), [batch, -1])
+            w = tf.reshape(
+                tape.gradient(diff, x1, unconnected_gradients=tf.UnconnectedGradients.ZERO),
+                [batch, -1],
+            )
             x1f = tf.reshape(x1, [batch, -1])
             # Linearised boundary f_t − f_y = 0 around x1: {z : w·z = w·x1 − diff}.
             c = tf.reduce_sum(w * x1f, axis=1) - diff

@@ -82,3 +82,5 @@ PRESETS["apgd-t"] = {
 PRESETS["fab-t"] = {"attack": "FAB", "steps": 100, "restarts": 1, "n_targets": 9}
 PRESETS["square"] = {"attack": "Square", "n_queries": 5000, "p_init": 0.8, "restarts": 1}
 PRESETS["autoattack"] = {"attack": "AutoAttack", "version": "standard"}
+# Uniform noise in the ε-ball (Athalye et al. 2018 §3.1): the gradient-masking audit's baseline.
+PRESETS["noise"] = {"attack": "RandomNoise", "draws": 100}

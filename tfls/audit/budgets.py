@@ -1,0 +1,80 @@
+"""The audit's budgets (`quick`, `standard`, `thorough`): which checks run and how hard, in one table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tfls import _validation as v
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How much work one audit does.
+
+    Attributes:
+        name: the budget's name.
+        checks: the checks that run (the others are reported as skipped). Check 8 (transfer)
+            runs in every budget that lists it, and only when a surrogate is given.
+        whitebox: presets of the main evaluation; with `pgd20` and `fgsm` always in it.
+        overrides: per-preset overrides of the main evaluation.
+        square_queries: Square's queries per point (check 7).
+        noise_draws: uniform draws per point (check 9; ≥ 100, Athalye et al.).
+        restarts: restarts of PGD-20 in the convergence check (check 11; Carlini et al.: 10).
+        trace_steps: steps of the traced PGD run (checks 11 and 12).
+        gamma: random neighbours per point for prediction stability (check 13; Pintor: 100).
+    """
+
+    name: str
+    checks: tuple[int, ...]
+    whitebox: tuple[str, ...]
+    overrides: dict
+    square_queries: int
+    noise_draws: int
+    restarts: int
+    trace_steps: int
+    gamma: int
+
+
+_QUICK = (1, 2, 3, 4, 5, 6, 12, 13)
+_STANDARD = (*_QUICK, 7, 8, 9, 10, 11, 14)
+
+BUDGETS: dict[str, Budget] = {
+    "quick": Budget(
+        name="quick",
+        checks=_QUICK,
+        whitebox=("fgsm", "pgd20", "apgd-ce"),
+        overrides={},
+        square_queries=0,
+        noise_draws=0,
+        restarts=1,
+        trace_steps=50,
+        gamma=100,
+    ),
+    "standard": Budget(
+        name="standard",
+        checks=tuple(sorted(_STANDARD)),
+        whitebox=("fgsm", "pgd20", "apgd-ce", "apgd-dlr", "pgd-cw"),
+        overrides={},
+        square_queries=1000,
+        noise_draws=100,
+        restarts=10,
+        trace_steps=100,
+        gamma=100,
+    ),
+    "thorough": Budget(
+        name="thorough",
+        checks=tuple(sorted(_STANDARD)),
+        whitebox=("fgsm", "pgd20", "apgd-ce", "apgd-dlr", "pgd-cw", "apgd-t", "autoattack"),
+        overrides={"apgd-ce": {"restarts": 5}, "apgd-dlr": {"restarts": 5}},
+        square_queries=5000,
+        noise_draws=1000,
+        restarts=20,
+        trace_steps=200,
+        gamma=100,
+    ),
+}
+
+
+def get_budget(name: str) -> Budget:
+    """The budget called `name`; an unknown name is refused naming the valid ones."""
+    return BUDGETS[v.check_choice(name, BUDGETS, name="budget")]

@@ -1,0 +1,138 @@
+"""The audit's workspace: the audited points, the model, and durable storage of evaluations and checks.
+
+Every attack the audit runs goes through `tfls.eval.evaluate` into `<out>/evals/<key>` (so an
+interrupted audit resumes: a finished evaluation is read back, not recomputed) and each finished
+check is saved atomically as `<out>/checks/<id>.json`. Without `out` everything lives in a
+temporary folder that is removed at the end.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tfls import io
+from tfls.audit.result import CheckResult
+from tfls.eval.evidence import Evidence, read_evidence
+from tfls.eval.report import Report
+
+FINGERPRINT = "audit-fingerprint.json"
+
+
+@dataclass
+class Evaluation:
+    """One finished evaluation: its report and per-example bits."""
+
+    report: Report
+    evidence: Evidence
+
+
+def data_digest(x, y) -> str:
+    h = hashlib.sha256()
+    for a in (np.ascontiguousarray(x), np.ascontiguousarray(y)):
+        h.update(str((a.dtype.str, a.shape)).encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+class Workspace:
+    """Points, model, threat model and the folder an audit keeps its evidence in.
+
+    Args:
+        model: the model audited, outputting logits (a probability model already wrapped).
+        x, y: the audited points (numpy), in order; evidence indices refer to them.
+        eps, norm, seed: the threat model and the seed of every attack.
+        out: the audit's folder, or `None` for a temporary one.
+        batch_size: images per evaluated batch.
+    """
+
+    def __init__(self, model, x, y, *, eps, norm, seed, out=None, batch_size=100):
+        self.model = model
+        self.x, self.y = x, y
+        self.eps, self.norm, self.seed = float(eps), norm, int(seed)
+        self.batch_size = int(batch_size)
+        self.temporary = out is None
+        self.root = Path(tempfile.mkdtemp(prefix="tfls-audit-")) if out is None else Path(out)
+        self._evaluations: dict[str, Evaluation] = {}
+
+    @property
+    def n(self) -> int:
+        return int(len(self.y))
+
+    def batches(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        bs = self.batch_size
+        return [(self.x[i : i + bs], self.y[i : i + bs]) for i in range(0, self.n, bs)]
+
+    def claim(self, facts: dict) -> None:
+        """Records what this folder audits; refuses a folder that holds another audit."""
+        if self.root.exists() and not self.root.is_dir():
+            raise ValueError(f"`out` must be a folder. Received: out={str(self.root)!r}")
+        path = self.root / FINGERPRINT
+        facts = json.loads(json.dumps(facts, sort_keys=True, default=io._json_default))
+        if path.is_file():
+            stored = json.loads(path.read_text(encoding="utf-8"))
+            if stored != facts:
+                keys = sorted(k for k in set(stored) | set(facts) if stored.get(k) != facts.get(k))
+                raise ValueError(
+                    f"{str(self.root)!r} holds an audit of something else (differs in: "
+                    f"{', '.join(keys)}); use another output folder. Received: out={str(self.root)!r}"
+                )
+        else:
+            self.root.mkdir(parents=True, exist_ok=True)
+            io.atomic_write_json(path, facts)
+
+    # -- evaluations --------------------------------------------------------------------------
+
+    def evaluation(self, key, names, *, eps=None, overrides=None, source_model=None) -> Evaluation:
+        """Runs (or reads back) the attacks `names` on every point, stored under `evals/<key>`."""
+        from tfls.attacks import suite
+        from tfls.eval import evaluate
+
+        if key in self._evaluations:
+            return self._evaluations[key]
+        eps = self.eps if eps is None else float(eps)
+        built = suite(
+            self.model,
+            names,
+            eps=eps,
+            norm=self.norm,
+            overrides=overrides,
+            seed=self.seed,
+            source_model=source_model,
+        )
+        out = self.root / "evals" / key
+        report = evaluate(self.model, self.batches(), built, out=out, meta={"audit": key})
+        result = Evaluation(report, read_evidence(out))
+        self._evaluations[key] = result
+        return result
+
+    # -- checks -------------------------------------------------------------------------------
+
+    def _check_path(self, check_id: int) -> Path:
+        return self.root / "checks" / f"{check_id}.json"
+
+    def load_check(self, check_id: int, key: str) -> CheckResult | None:
+        """The saved result of check `check_id` if it was computed under the same `key`."""
+        path = self._check_path(check_id)
+        if not path.is_file():
+            return None
+        try:
+            stored = json.loads(path.read_text(encoding="utf-8"))
+            if stored.get("key") != key:
+                return None
+            return CheckResult.from_dict(stored["result"])
+        except (ValueError, KeyError, TypeError):
+            return None  # damaged: recompute
+
+    def save_check(self, result: CheckResult, key: str) -> None:
+        io.atomic_write_json(self._check_path(result.id), {"key": key, "result": result.to_dict()})
+
+    def close(self) -> None:
+        if self.temporary:
+            shutil.rmtree(self.root, ignore_errors=True)
