@@ -106,7 +106,17 @@ def audit(
     start = time.perf_counter()
     check1, probabilities = mc.probability_outputs(model, x)
     target = mc.LogProbabilities(model, name="log_probabilities") if probabilities else model
-    ws = Workspace(target, x, y, eps=eps, norm=norm, seed=seed, out=out, batch_size=batch_size)
+    ws = Workspace(
+        target,
+        x,
+        y,
+        eps=eps,
+        norm=norm,
+        seed=seed,
+        out=out,
+        batch_size=batch_size,
+        jit_compile=plan.jit_compile,
+    )
     try:
         from tfls.eval.evaluate import model_fingerprint
 
@@ -139,7 +149,10 @@ def audit(
             else:
                 result = ws.load_check(check_id, key)
                 if result is None:
+                    ws.used = []
                     result = fn()
+                    # The evaluations behind a check, so a resumed audit folds in the same ones.
+                    result.data["evaluations"] = list(dict.fromkeys(ws.used))
                     ws.save_check(result, key)
             results[check_id] = result
             if on_check is not None:
@@ -147,7 +160,8 @@ def audit(
             return result
 
         run(1, lambda: check1)
-        main = ws.evaluation(f"main-{plan.name}", list(plan.whitebox), overrides=plan.overrides)
+        main_key = f"main-{plan.name}"
+        main = ws.evaluation(main_key, list(plan.whitebox), overrides=plan.overrides)
         clean = main.evidence.clean
         run(2, lambda: mc.randomness(target, x))
         run(3, lambda: mc.compiled_loss(ws, model, main, probability_model=probabilities))
@@ -184,18 +198,26 @@ def audit(
         run(14, lambda: ac.loss_imbalance(main))
 
         checks = [results[i] for i in sorted(results)]
-        return _report(ws, plan, main, checks, model=model, start=start, out=out)
+        return _report(ws, plan, main_key, checks, model=model, start=start, out=out)
     finally:
         ws.close()
 
 
-def _report(ws, plan, main, checks, *, model, start, out) -> AuditReport:
-    """Folds the evaluations at ε into accuracies, the worst case and the verdict."""
-    at_eps = {
-        key: e
-        for key, e in ws._evaluations.items()
-        if e.report.eps is not None and abs(e.report.eps - ws.eps) <= 1e-12 * max(1.0, ws.eps)
-    }
+def _report(ws, plan, main_key, checks, *, model, start, out) -> AuditReport:
+    """Folds the evaluations at ε into accuracies, the worst case and the verdict.
+
+    The evaluations are the main one and those each check records it used, in check order, so
+    a resumed audit (whose cached checks ran nothing) folds in exactly the same ones.
+    """
+    keys = [main_key]
+    for c in checks:
+        keys += c.data.get("evaluations", [])
+    main = ws.stored(main_key)
+    at_eps = {}
+    for key in dict.fromkeys(keys):
+        e = ws.stored(key)
+        if e.report.eps is not None and abs(e.report.eps - ws.eps) <= 1e-12 * max(1.0, ws.eps):
+            at_eps[key] = e
     accuracies: dict[str, float] = {}
     worst = main.evidence.clean.copy()
     for key, e in at_eps.items():

@@ -22,6 +22,8 @@ class Budget:
         restarts: restarts of PGD-20 in the convergence check (check 11; Carlini et al.: 10).
         trace_steps: steps of the traced PGD run (checks 11 and 12).
         gamma: random neighbours per point for prediction stability (check 13; Pintor: 100).
+        jit_compile: XLA setting of every attack (`"auto"` keeps each attack's default; tiny
+            models audited many times, as in tests, are faster without XLA).
     """
 
     name: str
@@ -33,6 +35,7 @@ class Budget:
     restarts: int
     trace_steps: int
     gamma: int
+    jit_compile: object = "auto"
 
 
 _QUICK = (1, 2, 3, 4, 5, 6, 12, 13)
@@ -75,6 +78,9 @@ BUDGETS: dict[str, Budget] = {
 }
 
 
-def get_budget(name: str) -> Budget:
-    """The budget called `name`; an unknown name is refused naming the valid ones."""
-    return BUDGETS[v.check_choice(name, BUDGETS, name="budget")]
+def get_budget(budget) -> Budget:
+    """The budget called `budget` (or a `Budget`, e.g. a cheaper one for tests); an unknown
+    name is refused naming the valid ones."""
+    if isinstance(budget, Budget):
+        return budget
+    return BUDGETS[v.check_choice(budget, BUDGETS, name="budget")]

@@ -69,6 +69,15 @@ class LogProbabilities(keras.Model):
     def call(self, x, training=False):
         return keras.ops.log(keras.ops.maximum(self.inner(x, training=training), 1e-30))
 
+    def get_config(self):
+        return {"name": self.name, "inner": keras.saving.serialize_keras_object(self.inner)}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["inner"] = keras.saving.deserialize_keras_object(config["inner"])
+        return cls(**config)
+
 
 def probability_outputs(model, x) -> tuple[CheckResult, bool]:
     """Check 1; returns the result and whether the model outputs probabilities."""

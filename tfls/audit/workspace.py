@@ -52,14 +52,18 @@ class Workspace:
         batch_size: images per evaluated batch.
     """
 
-    def __init__(self, model, x, y, *, eps, norm, seed, out=None, batch_size=100):
+    def __init__(
+        self, model, x, y, *, eps, norm, seed, out=None, batch_size=100, jit_compile="auto"
+    ):
         self.model = model
         self.x, self.y = x, y
         self.eps, self.norm, self.seed = float(eps), norm, int(seed)
         self.batch_size = int(batch_size)
         self.temporary = out is None
         self.root = Path(tempfile.mkdtemp(prefix="tfls-audit-")) if out is None else Path(out)
+        self.jit_compile = jit_compile
         self._evaluations: dict[str, Evaluation] = {}
+        self.used: list[str] = []
 
     @property
     def n(self) -> int:
@@ -94,9 +98,16 @@ class Workspace:
         from tfls.attacks import suite
         from tfls.eval import evaluate
 
+        self.used.append(key)
         if key in self._evaluations:
             return self._evaluations[key]
         eps = self.eps if eps is None else float(eps)
+        if self.jit_compile != "auto":
+            labels = names.split(",") if isinstance(names, str) else list(names)
+            overrides = {
+                label: {"jit_compile": self.jit_compile, **(overrides or {}).get(label, {})}
+                for label in labels
+            }
         built = suite(
             self.model,
             names,
@@ -111,6 +122,13 @@ class Workspace:
         result = Evaluation(report, read_evidence(out))
         self._evaluations[key] = result
         return result
+
+    def stored(self, key) -> Evaluation:
+        """A finished evaluation read back from `evals/<key>` (no model or attack needed)."""
+        if key not in self._evaluations:
+            out = self.root / "evals" / key
+            self._evaluations[key] = Evaluation(Report.load(out), read_evidence(out))
+        return self._evaluations[key]
 
     # -- checks -------------------------------------------------------------------------------
 

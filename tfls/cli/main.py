@@ -15,6 +15,7 @@ COMMANDS = {
     "train": "tfls.cli.train",
     "eval": "tfls.cli.eval",
     "bench": "tfls.cli.bench",
+    "audit": "tfls.cli.audit",
 }
 
 

@@ -1,0 +1,157 @@
+"""`tfls audit`: can this model's white-box robustness number be trusted? Checks, verdict, suite.
+
+Writes `audit.json`, `audit.md` and PNGs into `--out` (default `<model>/audit-<eps>`); running
+the same command again resumes from the evaluations and checks already finished there.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tfls import _validation as v
+
+STATUS_STYLE = {"ok": "green", "warn": "yellow", "fail": "bold red", "skipped": "dim"}
+VERDICT_STYLE = {
+    "overestimated": "bold red",
+    "suspicious": "bold yellow",
+    "no masking found": "bold green",
+}
+WIDTH = 100
+
+
+def add_parser(sub):
+    p = sub.add_parser(
+        "audit",
+        help="Gradient-masking audit: is the robustness number real? (resumable)",
+        description="Runs the gradient-masking checks (AutoAttack, ART, Pintor et al., Athalye et "
+        "al., Carlini et al., Jiang et al.) and prints a verdict: overestimated, suspicious or "
+        "no masking found. Running the same command again resumes.",
+    )
+    p.add_argument("--model", required=True, help="a tfls run folder or a .keras file")
+    p.add_argument("--dataset", help="dataset name (default: the run folder's dataset)")
+    p.add_argument("--split", default="test", help="dataset split (default: test)")
+    p.add_argument("--eps", required=True, help="ε, e.g. 8/255 or 0.03")
+    p.add_argument("--norm", default="linf", help="threat model: linf or l2 (default: linf)")
+    p.add_argument("--n", type=int, default=500, help="audit the first N images (default: 500)")
+    p.add_argument("--surrogate", default=None, help="a model to transfer attacks from (check 8)")
+    p.add_argument(
+        "--train-surrogate",
+        action="store_true",
+        help="without --surrogate, train a natural copy of the architecture for check 8",
+    )
+    p.add_argument(
+        "--budget", default="standard", help="quick, standard or thorough (default: standard)"
+    )
+    p.add_argument("--out", default=None, help="output folder (default: <model>/audit-<eps>)")
+    p.add_argument("--seed", type=int, default=0, help="seed of every attack and random draw")
+    p.add_argument("--batch-size", type=int, default=100)
+    p.add_argument("--data-dir", default=None, help="offline data folder (default: $TFLS_DATA_DIR)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(run=run)
+
+
+def default_out(model_path, eps_text) -> Path:
+    """`<run folder>/audit-<eps>`, or `<file stem>.audit-<eps>` next to a `.keras` file."""
+    tag = "audit-" + str(eps_text).replace("/", "-").replace(" ", "")
+    path = Path(model_path)
+    return path / tag if path.is_dir() else path.with_name(f"{path.stem}.{tag}")
+
+
+def run(args) -> int:
+    from tfls.audit.budgets import get_budget
+
+    # Everything that can be wrong with the arguments is refused before anything loads.
+    get_budget(args.budget)
+    norm = v.check_norm(args.norm)
+    eps = v.check_eps(args.eps, norm=norm)
+    n = None if args.n is None else v.check_positive_int(args.n, name="n")
+    batch_size = v.check_positive_int(args.batch_size, name="batch_size")
+    out = Path(args.out) if args.out else default_out(args.model, args.eps)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out must be a folder. Received: out={str(out)!r}")
+    for path in (args.model, args.surrogate):
+        if path is not None and not Path(path).exists():
+            raise FileNotFoundError(f"No model at {str(path)!r}. Received: model={str(path)!r}")
+
+    import tfls.data
+    from tfls.audit import audit
+    from tfls.cli.eval import check_model_fits, dataset_name, load_data, load_model
+
+    model, run_dict = load_model(args.model)
+    name = dataset_name(args.dataset, run_dict, tfls.data.NAMES)
+    info = tfls.data.info(name)
+    check_model_fits(model, info)
+    surrogate = None
+    if args.surrogate is not None:
+        surrogate, _ = load_model(args.surrogate)
+        try:
+            check_model_fits(surrogate, info)
+        except ValueError as e:
+            raise ValueError(f"--surrogate does not fit: {e}") from None
+    dataset, _ = load_data(
+        name, args.split, batch_size=batch_size, data_dir=args.data_dir, n=n, seed=args.seed
+    )
+
+    from rich.console import Console
+
+    err = Console(stderr=True, width=WIDTH)
+    console = Console(width=min(WIDTH, Console().width))
+    done = []
+
+    def on_check(result):
+        done.append(result)
+        if not args.quiet:
+            style = STATUS_STYLE[result.status]
+            err.print(
+                f"[{len(done):2d}/14] {result.id:2d} {result.title}: [{style}]{result.status}[/] "
+                f"{result.summary}",
+                overflow="ellipsis",
+                no_wrap=True,
+                highlight=False,
+            )
+
+    if not args.quiet:
+        err.print(f"auditing {args.model} ({name}, {norm} ε={eps:.6g}, {args.budget}) → {out}")
+    report = audit(
+        model,
+        dataset,
+        eps=eps,
+        norm=norm,
+        surrogate=surrogate,
+        n=n,
+        budget=args.budget,
+        out=out,
+        on_check=on_check,
+        seed=args.seed,
+        train_surrogate=args.train_surrogate,
+        batch_size=batch_size,
+    )
+    print_report(report, console)
+    console.print(f"\nwrote {out / 'audit.json'}, {out / 'audit.md'} and PNGs", highlight=False)
+    return 0
+
+
+def print_report(report, console) -> None:
+    """The table (check · status · numbers · what to do), then the verdict, in ≤ 100 columns."""
+    from rich.table import Table
+
+    table = Table(title="Gradient-masking audit", width=min(WIDTH, console.width), show_lines=False)
+    table.add_column("#", justify="right", no_wrap=True)
+    table.add_column("check", max_width=18)
+    table.add_column("status", no_wrap=True)
+    table.add_column("numbers", ratio=3)
+    table.add_column("what to do", ratio=2)
+    for c in report.checks:
+        style = STATUS_STYLE[c.status]
+        advice = c.advice if c.fired else ""
+        table.add_row(str(c.id), c.title, f"[{style}]{c.status}[/]", c.summary, advice)
+    console.print(table)
+    style = VERDICT_STYLE.get(report.verdict, "bold")
+    console.print(f"\n[{style}]Verdict: {report.verdict}[/]", highlight=False)
+    console.print(report.reason, highlight=False)
+    console.print(
+        report.verdict_line().removeprefix(f"Verdict: {report.verdict}. "), highlight=False
+    )
+    console.print(
+        "Report the worst case over: " + ", ".join(report.recommended_suite), highlight=False
+    )
