@@ -85,7 +85,7 @@ def test_masked_fixture_is_flagged_by_its_check(name, points):
 def test_gradient_masking_fixtures_are_overestimated(points):
     report = cached_audit("zero-gradient", fx.EXPECTED["zero-gradient"])
     assert report.verdict == "overestimated"
-    assert report.lowest["attack"] == "square"
+    assert report.lowest["attack"] in ("square", "transfer")
     assert report.lowest["accuracy"] < report.pgd20
     # Evidence is per example: the points Square alone breaks are listed and are really robust
     # to the white-box attacks.
