@@ -1,0 +1,80 @@
+"""`tfls audit`: bad input is one line and exit 2 before any work; a run prints the table and the
+verdict within 100 columns, writes audit.json/.md/PNGs, and the same command resumes."""
+
+from __future__ import annotations
+
+import json
+
+import keras
+import pytest
+
+from tests.eval.test_cli import save_model
+from tfls.cli.main import main
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    return save_model(tmp_path_factory.mktemp("model") / "tiny.keras")
+
+
+def audit_args(model, out, *extra, data_dir=None):
+    args = ["audit", "--model", str(model), "--dataset", "fashion_mnist", "--eps", "0.03"]
+    args += ["--out", str(out), "--n", "24", "--budget", "quick", "--quiet"]
+    if data_dir is not None:
+        args += ["--data-dir", str(data_dir)]
+    return args + list(extra)
+
+
+@pytest.mark.parametrize(
+    "extra, match",
+    [
+        (["--budget", "fast"], "budget='fast'"),
+        (["--eps", "-0.1"], "eps=-0.1"),
+        (["--norm", "l1"], "norm='l1'"),
+        (["--n", "0"], "n=0"),
+        (["--surrogate", "/nonexistent/model.keras"], "No model"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(model_file, tmp_path, capsys, extra, match):
+    out = tmp_path / "audit"
+    code = main(audit_args(model_file, out, *extra))
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert len(err.splitlines()) == 1 and match in err, err
+    assert not out.exists()
+
+
+def test_surrogate_of_another_shape_is_refused(model_file, tmp_path, capsys):
+    other = save_model(tmp_path / "other.keras", input_shape=(32, 32, 3))
+    code = main(audit_args(model_file, tmp_path / "audit", "--surrogate", str(other)))
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "surrogate" in err, err
+
+
+def test_default_out_is_next_to_the_model(tmp_path):
+    from tfls.cli.audit import default_out
+
+    run = tmp_path / "run"
+    run.mkdir()
+    assert default_out(run, "8/255") == run / "audit-8-255"
+    assert default_out(tmp_path / "m.keras", "0.03") == tmp_path / "m.audit-0.03"
+
+
+@pytest.mark.slow
+def test_audit_runs_prints_within_100_columns_and_resumes(
+    model_file, tmp_path, capsys, shared_data_dir
+):
+    out = tmp_path / "audit"
+    args = audit_args(model_file, out, data_dir=shared_data_dir)
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "Verdict:" in printed and "Report the worst case over" in printed
+    assert max(len(line) for line in printed.splitlines()) <= 100
+    first = json.loads((out / "audit.json").read_text())
+    assert {p.name for p in out.iterdir()} >= {"audit.json", "audit.md", "loss_traces.png"}
+    (out / "checks" / "4.json").unlink()
+    assert main(args) == 0
+    second = json.loads((out / "audit.json").read_text())
+    first["meta"].pop("seconds"), second["meta"].pop("seconds")
+    assert first == second
+    keras.backend.clear_session()
