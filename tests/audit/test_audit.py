@@ -232,3 +232,16 @@ def test_labels_out_of_range_are_refused(points):
     x, y = points
     with pytest.raises(ValueError, match="Labels must lie"):
         audit(fx.build("control"), (x, np.full_like(y, 12)), eps=fx.EPS)
+
+
+def test_train_surrogate_trains_once_and_runs_the_transfer_check(points, tmp_path):
+    model = fx.build("control")
+    report = audit(model, points, eps=fx.EPS, budget=only(8), out=tmp_path, train_surrogate=True)
+    assert report.check(8).status in ("ok", "fail")
+    assert "transfer" in report.accuracies
+    saved = tmp_path / "surrogate.keras"
+    assert saved.is_file()
+    stamp = saved.stat().st_mtime_ns
+    again = audit(model, points, eps=fx.EPS, budget=only(8), out=tmp_path, train_surrogate=True)
+    assert saved.stat().st_mtime_ns == stamp  # read back, not retrained
+    assert again.check(8).to_dict() == report.check(8).to_dict()
