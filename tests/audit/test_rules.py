@@ -78,3 +78,32 @@ def test_still_moving_follows_pintor():
     assert still_moving(rising, **kwargs)[0]
     assert not still_moving(oscillating, **kwargs)[0]  # best-so-far is flat
     assert not still_moving(constant, **kwargs)[0]
+
+
+def test_bench_table_counts_detections_and_control_false_positives():
+    from tfls.audit.bench import summarise, to_markdown
+
+    def row(name, control, expected, fired, verdict):
+        status = {c: ("fail" if c in fired else "ok") for c in range(1, 15)}
+        status[8] = "skipped"
+        return {
+            "fixture": name,
+            "control": control,
+            "expected": list(expected),
+            "expected_verdict": "no masking found" if control else None,
+            "verdict": verdict,
+            "status": status,
+        }
+
+    rows = [
+        row("a", False, (4, 7), (4,), "overestimated"),
+        row("b", False, (2,), (2, 6), "suspicious"),
+        row("c", True, (), (13,), "suspicious"),
+    ]
+    result = summarise(rows, "standard")
+    assert (result["detected"], result["expected_pairs"]) == (2, 3)
+    assert result["control_checks"] == 13 and result["control_fail_rate"] == 1 / 13
+    assert result["verdicts_as_expected"] == "0/1"
+    text = to_markdown(result)
+    assert "| a | . | . | . | [F] | . | . | [.] |" in text
+    assert "2/3 (67%)" in text

@@ -82,5 +82,11 @@ def get_budget(budget) -> Budget:
     """The budget called `budget` (or a `Budget`, e.g. a cheaper one for tests); an unknown
     name is refused naming the valid ones."""
     if isinstance(budget, Budget):
+        missing = [name for name in ("fgsm", "pgd20") if name not in budget.whitebox]
+        if missing:
+            raise ValueError(
+                f"A budget's white-box attacks must include fgsm and pgd20 (the checks compare "
+                f"against them). Received: whitebox={budget.whitebox!r}"
+            )
         return budget
     return BUDGETS[v.check_choice(budget, BUDGETS, name="budget")]
