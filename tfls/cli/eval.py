@@ -60,7 +60,8 @@ def load_model(path) -> tuple:
     """A run folder or a `.keras` file -> `(model, run_dict)`; a clear error for anything else."""
     import keras
 
-    import tfls  # noqa: F401  (registers custom layers)
+    import tfls.attacks  # noqa: F401  (registers the attack layers before loading)
+    import tfls.models  # noqa: F401  (registers the model layers before loading)
 
     path = Path(path)
     if not path.exists():

@@ -200,7 +200,8 @@ def load_run(path) -> tuple:
     """
     import keras
 
-    import tfls  # noqa: F401  (registers custom layers before loading)
+    import tfls.attacks  # noqa: F401  (registers the attack layers before loading)
+    import tfls.models  # noqa: F401  (registers the model layers before loading)
 
     folder = Path(path)
     if folder.is_file() and folder.name in (MODEL_FILE, RUN_FILE):
