@@ -62,7 +62,7 @@ def test_run_folder_is_complete(finished_run):
     assert 0.0 <= run["clean_accuracy"] <= 1.0 and run["wall_time_s"] > 0
     stats = run["logit_stats"]
     assert stats["min"] < stats["max"] and stats["mean_margin"] >= 0
-    assert [p.name for p in rf.list_checkpoints(out)] == ["epoch-0001.npz", "epoch-0002.npz"]
+    assert [p.name for p in rf.list_checkpoints(out)] == ["epoch-1", "epoch-2"]
     assert list((out / "logs").rglob("events.out.tfevents*"))
     assert [e for e, _ in seen] == [1, 2] and {"loss", "accuracy", "epochs"} <= set(seen[0][1])
     assert [h["epoch"] for h in run["history"]] == [1, 2]
@@ -109,7 +109,7 @@ def test_interrupted_then_resumed_equals_uninterrupted(finished_run, shared_data
 
     with pytest.raises(Stop):
         train(tiny_config(shared_data_dir), out, on_epoch=stop_after_first)
-    assert not (out / "run.json").exists() and rf.latest_checkpoint(out).name == "epoch-0001.npz"
+    assert not (out / "run.json").exists() and rf.latest_checkpoint(out).name == "epoch-1"
     with pytest.raises(FileNotFoundError, match="--resume"):
         load_run(out)
     resumed = train(None, out, resume=True)
@@ -180,8 +180,8 @@ def test_corrupt_checkpoint_and_run_files_are_named(finished_run, tmp_path):
     with pytest.raises(ValueError, match="run.json is corrupt"):
         load_run(out)
     (out / "run.json").unlink()
-    rf.latest_checkpoint(out).write_bytes(b"garbage")
-    with pytest.raises(ValueError, match="epoch-0002.npz is corrupt"):
+    rf.latest_checkpoint(out).with_suffix(".index").write_bytes(b"garbage")
+    with pytest.raises(ValueError, match="epoch-2 is corrupt"):
         train(None, out, resume=True)
     (out / "model.keras").write_bytes(b"garbage")
     (out / "run.json").write_text("{}")
