@@ -28,7 +28,11 @@ def list_checkpoints(out) -> list[Path]:
     A run folder from before `tf.train.Checkpoint` lists its `epoch-NNNN.npz` files instead.
     Raises ValueError naming `checkpoints/checkpoint` when that pointer file is corrupt.
     """
-    folder = Path(out) / CHECKPOINT_DIR
+    return list_folder(Path(out) / CHECKPOINT_DIR)
+
+
+def list_folder(folder: Path) -> list[Path]:
+    """`list_checkpoints` for a checkpoint folder itself."""
     pointer = folder / "checkpoint"
     if not pointer.is_file():
         numbered = [
@@ -62,6 +66,19 @@ def latest_checkpoint(out) -> Path | None:
 def save_checkpoint(out, epoch: int, network, optimizer, state: dict) -> Path:
     """Writes `<out>/checkpoints/epoch-<epoch>` and keeps the last `KEEP_CHECKPOINTS`.
 
+    Returns the checkpoint's prefix path.
+    """
+    folder = Path(out) / CHECKPOINT_DIR
+    path = write(folder, epoch, network, optimizer, {**state, "epoch": int(epoch)})
+    # A resumed legacy run has now moved to the new format; its `.npz` files are superseded.
+    for old in legacy_checkpoint.list_files(folder):
+        old.unlink(missing_ok=True)
+    return path
+
+
+def write(folder: Path, number: int, network, optimizer, state: dict, *, name=NAME) -> Path:
+    """Writes checkpoint `<folder>/<name>-<number>` holding the variables and `state` (JSON).
+
     An interruption mid-write leaves the previous checkpoint the latest: `CheckpointManager.save`
     writes a new prefix (shards to `epoch-N_temp/`, merged and renamed into `epoch-N.*`), and only
     once that write has returned does it point `checkpoints/checkpoint` at it, via TensorFlow's
@@ -69,34 +86,39 @@ def save_checkpoint(out, epoch: int, network, optimizer, state: dict) -> Path:
     The state JSON lives inside the checkpoint, so it can't disagree with the weights. That is
     enough against a killed process; against power loss TensorFlow does not fsync (neither does
     `tfls.io` for folders), and a resume then refuses the damaged checkpoint by name.
-
-    Returns the checkpoint's prefix path.
     """
     import tensorflow as tf
 
-    folder = Path(out) / CHECKPOINT_DIR
+    folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    payload = tf.Variable(
-        json.dumps({**state, "epoch": int(epoch)}), dtype=tf.string, trainable=False
-    )
+    payload = tf.Variable(json.dumps(state), dtype=tf.string, trainable=False)
     checkpoint = tf.train.Checkpoint(
         network=list(network.variables), optimizer=list(optimizer.variables), state=payload
     )
     manager = tf.train.CheckpointManager(
-        checkpoint, str(folder), max_to_keep=KEEP_CHECKPOINTS, checkpoint_name=NAME
+        checkpoint, str(folder), max_to_keep=KEEP_CHECKPOINTS, checkpoint_name=name
     )
-    path = Path(manager.save(checkpoint_number=int(epoch)))
-    # A resumed legacy run has now moved to the new format; its `.npz` files are superseded.
-    for old in legacy_checkpoint.list_files(folder):
-        old.unlink(missing_ok=True)
-    return path
+    return Path(manager.save(checkpoint_number=int(number)))
+
+
+def read_state(path) -> dict:
+    """The JSON state of checkpoint `path` (ValueError naming it when unreadable)."""
+    import tensorflow as tf
+
+    try:
+        state = json.loads(tf.train.load_variable(str(path), _STATE_KEY).decode())
+        if not isinstance(state, dict):
+            raise ValueError("its state is not a JSON object")
+    except (tf.errors.OpError, ValueError, IndexError, UnicodeDecodeError) as e:
+        raise _corrupt(Path(path), e) from None
+    return state
 
 
 def load_checkpoint(path, network, optimizer) -> dict:
     """Restores `network` and `optimizer` from the checkpoint `path`; returns its state dict.
 
-    Raises ValueError naming the checkpoint when it is unreadable or does not match the model;
-    no variable is changed then, and no checkpoint is deleted.
+    Raises ValueError naming the checkpoint when it is unreadable or does not match the model
+    (a mismatch is found before any variable changes); no checkpoint is deleted.
     """
     path = Path(path)
     if path.suffix == ".npz":
@@ -105,11 +127,9 @@ def load_checkpoint(path, network, optimizer) -> dict:
 
     try:
         saved = dict(tf.train.list_variables(str(path)))
-        state = json.loads(tf.train.load_variable(str(path), _STATE_KEY).decode())
-        if not isinstance(state, dict) or "epoch" not in state:
-            raise ValueError("its state holds no epoch")
-    except (tf.errors.OpError, ValueError, UnicodeDecodeError) as e:
+    except (tf.errors.OpError, ValueError, IndexError) as e:
         raise _corrupt(path, e) from None
+    state = read_state(path)
     _check(path, "network", network.variables, saved)
     _check(path, "optimizer", optimizer.variables, saved)
     checkpoint = tf.train.Checkpoint(
@@ -118,7 +138,7 @@ def load_checkpoint(path, network, optimizer) -> dict:
     try:
         # `state` is read above, `save_counter` is the manager's: both are expected leftovers.
         checkpoint.restore(str(path)).expect_partial().assert_existing_objects_matched()
-    except (tf.errors.OpError, AssertionError, ValueError) as e:
+    except (tf.errors.OpError, AssertionError, ValueError, IndexError) as e:
         raise _corrupt(path, e) from None
     return state
 

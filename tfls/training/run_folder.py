@@ -51,7 +51,8 @@ def prepare(out: Path, *, resume: bool, overwrite: bool) -> bool:
             )
         return False
     if resume:
-        if latest_checkpoint(out) is None:
+        # A multi-worker run killed during its first epoch has a backup but no checkpoint yet.
+        if latest_checkpoint(out) is None and not (out / BACKUP_DIR).is_dir():
             raise FileNotFoundError(
                 f"Nothing to resume: {out / CHECKPOINT_DIR} holds no checkpoint. "
                 f"Received: out={str(out)!r}"
