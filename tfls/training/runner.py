@@ -2,7 +2,8 @@
 
 Each epoch is one `fit` call on a freshly seeded data pipeline (`seed`, epoch) and ends with an
 atomic checkpoint, so a resumed run sees exactly the batches, random starts and learning rates the
-uninterrupted run would have seen.
+uninterrupted run would have seen. Under `multi_worker` a mid-epoch backup (`backup.EpochBackup`)
+lets a restarted cluster continue the epoch in flight the same way.
 """
 
 from __future__ import annotations
@@ -68,7 +69,9 @@ def train(
         config: a `TrainConfig` (unset fields take the papers' defaults). May be None with
             `resume=True`: the run folder's `config.json` is used.
         out: the run folder. An existing non-empty one is refused unless `resume` or `overwrite`.
-        resume: continue from the last checkpoint (weights, optimizer state, epoch, history).
+        resume: continue from the last checkpoint (weights, optimizer state, epoch, history);
+            under `multi_worker`, from the epoch in flight's backup when there is one (restart
+            every worker of the cluster with it).
         overwrite: delete an existing run folder first.
         strategy: a `tfls.distribute.strategy` name or a `tf.distribute.Strategy`.
         on_epoch: called as `on_epoch(epoch, logs)` after each epoch's checkpoint is written;
