@@ -8,7 +8,6 @@ progress. Memory does not grow with the number of images: only counts are kept i
 
 from __future__ import annotations
 
-import hashlib
 import platform
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -24,6 +23,7 @@ from tfls.attacks.base import compiled
 from tfls.eval.progress import Cancelled, Progress
 from tfls.eval.report import Report, Tally
 from tfls.eval.store import BatchStore, batch_digest, encode_bits, fingerprint_digest
+from tfls.hashing import digest_chunks
 
 # Float32 rounding of `x ± eps` and of L2 rescaling stays far inside these; 1/255 is 4e-3.
 EPS_RTOL = 1e-5
@@ -368,17 +368,21 @@ def model_fingerprint(model) -> dict:
     ("sequential_5/dense_7/kernel"), so the same weights must hash the same whatever they are
     called.
     """
-    h = hashlib.sha256()
     params = 0
-    for w in getattr(model, "weights", []):
-        value = np.asarray(w.numpy() if hasattr(w, "numpy") else keras.ops.convert_to_numpy(w))
-        h.update(f"{value.dtype.str}{value.shape}".encode())
-        h.update(np.ascontiguousarray(value).tobytes())
-        params += value.size
+
+    def chunks():
+        nonlocal params
+        for w in getattr(model, "weights", []):
+            value = np.asarray(w.numpy() if hasattr(w, "numpy") else keras.ops.convert_to_numpy(w))
+            params += value.size
+            yield f"{value.dtype.str}{value.shape}"
+            yield np.ascontiguousarray(value).tobytes()
+
+    weights_sha256 = digest_chunks(chunks())
     return {
         "class": type(model).__name__,
         "params": int(params),
-        "weights_sha256": h.hexdigest(),
+        "weights_sha256": weights_sha256,
     }
 
 
