@@ -8,7 +8,6 @@ progress. Memory does not grow with the number of images: only counts are kept i
 
 from __future__ import annotations
 
-import platform
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -17,8 +16,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-import tfls
 from tfls import _validation as v
+from tfls import provenance
 from tfls.attacks.base import compiled
 from tfls.eval.progress import Cancelled, Progress
 from tfls.eval.report import Report, Tally
@@ -109,7 +108,7 @@ def evaluate(
         "meta": meta,
     }
     fingerprint = fingerprint_digest(components)
-    versions = library_versions()
+    versions = provenance.versions()
 
     tally = Tally(names)
     stored_digests: list[str] = []
@@ -383,16 +382,6 @@ def model_fingerprint(model) -> dict:
         "class": type(model).__name__,
         "params": int(params),
         "weights_sha256": weights_sha256,
-    }
-
-
-def library_versions() -> dict:
-    return {
-        "tfls": tfls.__version__,
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        "numpy": np.__version__,
-        "python": platform.python_version(),
     }
 
 
