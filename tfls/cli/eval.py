@@ -154,9 +154,9 @@ def run(args) -> int:
 
     strategy = None
     if args.mirrored:
-        import tensorflow as tf
+        from tfls import distribute
 
-        strategy = tf.distribute.MirroredStrategy()
+        strategy = distribute.strategy("mirrored")
     scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
     with scope:
         model, run_dict = load_model(args.model)

@@ -9,7 +9,6 @@ lets a restarted cluster continue the epoch in flight the same way.
 from __future__ import annotations
 
 import dataclasses
-import datetime as _dt
 import math
 import shutil
 import tempfile
@@ -21,7 +20,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from tfls import distribute
+from tfls import distribute, provenance
 from tfls.analysis import accuracy_and_logit_stats
 from tfls.training import backup
 from tfls.training import run_folder as rf
@@ -292,9 +291,10 @@ def _run(
         "input_shape": list(info.input_shape),
         "clean_accuracy": clean_accuracy,
         "logit_stats": stats,
-        "versions": _versions(),
+        "versions": provenance.versions(),
+        "host": provenance.host(),
         "wall_time_s": elapsed,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": provenance.now(),
         "steps_per_epoch": steps_per_epoch,
         "num_replicas": int(strat.num_replicas_in_sync),
         "history": history,
@@ -327,9 +327,3 @@ def _count_batches(ds) -> int:
     if n <= 0 or not math.isfinite(n):
         raise ValueError("The training dataset is empty. Received: 0 batches")
     return n
-
-
-def _versions() -> dict[str, str]:
-    import tfls
-
-    return {"tfls": tfls.__version__, "tensorflow": tf.__version__, "keras": keras.__version__}
