@@ -1,6 +1,6 @@
 """Measuring a recipe's models: their attacks grouped by threat model, and one evaluation each.
 
-`build_attack` is the one place the recipes turn a spec's attack column into an attack layer.
+`build_attacks` is where the recipes hand a threat group's columns to `tfls.attacks.plan_suite`.
 Evaluation goes through `tfls.eval.evaluate` (the evaluator the CLI and the app use) and logit
 statistics through `tfls.analysis`; what is added here is bookkeeping: which attacks share a
 threat model, and which evaluation folder holds which (model, attacks) pair.
@@ -23,15 +23,21 @@ def attack_params(atk: AttackPlan, model: ModelPlan) -> dict:
     return params
 
 
-def build_attack(atk: AttackPlan, target: ModelPlan, model, *, eps: float, source_model=None):
-    """The attack of one column: the preset on `model`, or crafted on `source_model`."""
-    from tfls import attacks as tfls_attacks
+def build_attacks(
+    atks: list[AttackPlan], target: ModelPlan, model, *, norm: str, eps: float, sources: dict
+) -> dict:
+    """One threat group's attack columns against `model`, keyed by attack id.
 
-    params = attack_params(atk, target)
-    if atk.source is None:
-        return tfls_attacks.get(atk.preset, model, eps=eps, **params)
-    inner = tfls_attacks.get(atk.preset, source_model, eps=eps, **params)
-    return tfls_attacks.TransferAttack(source_model, inner)
+    Built by `tfls.attacks.plan_suite` (the one builder every client uses): the group's norm and ε
+    reach every column, and a column with a `source` is that preset transferred from
+    `sources[id]`, the source model.
+    """
+    from tfls.attacks import TRANSFER_PREFIX, plan_suite
+
+    names = {a.id: f"{TRANSFER_PREFIX}{a.preset}" if a.source else a.preset for a in atks}
+    overrides = {a.id: attack_params(a, target) for a in atks}
+    suite = plan_suite(names, eps=eps, norm=norm, overrides=overrides)
+    return suite.build(model, source_model=sources)
 
 
 def attacks_for(plan: Plan, model: ModelPlan) -> list[AttackPlan]:
@@ -107,10 +113,8 @@ def measure_robustness(
         measures = results["measures"].setdefault(m.id, {})
         intervals = results["intervals"].setdefault(m.id, {})
         for (norm, eps), atks in threat_groups(plan, m).items():
-            attacks = {}
-            for atk in atks:
-                source = loaded[by_group[atk.source]] if atk.source else None
-                attacks[atk.id] = build_attack(atk, m, loaded[m.id], eps=eps, source_model=source)
+            sources = {a.id: loaded[by_group[a.source]] for a in atks if a.source}
+            attacks = build_attacks(atks, m, loaded[m.id], norm=norm, eps=eps, sources=sources)
             key = {
                 "model": results["models"][m.id]["hash"],
                 "norm": norm,

@@ -22,7 +22,10 @@ def presets_table(plan: Plan) -> list[dict]:
     eps = plan.eps_for("linf", "cifar10") if plan.eps.get("linf") is not None else 8 / 255
     rows = []
     for atk in plan.attacks:
-        attack = tfls_attacks.get(atk.preset, probe, eps=eps, **atk.params)
+        suite = tfls_attacks.plan_suite(
+            {atk.id: atk.preset}, eps=eps, norm=atk.norm, overrides={atk.id: atk.params}
+        )
+        attack = suite.build(probe)[atk.id]
         config = {
             k: v
             for k, v in attack.get_config().items()
