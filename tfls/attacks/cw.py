@@ -23,6 +23,7 @@ from tfls.attacks.base import (
     resolve_jit,
     run_on_robust,
 )
+from tfls.attacks.losses import cw_objective_f
 
 STARTS = ("input", "zero")
 
@@ -58,22 +59,6 @@ def to_tanh_space(p):
 
 def from_tanh_space(w):
     return 0.5 * (tf.tanh(w) + 1.0)
-
-
-def cw_objective_f(logits, y, confidence):
-    """`max(z_y − max_{i≠y} z_i + κ, 0)`: the paper's `max(z_y − max z_i, −κ)` shifted by κ.
-
-    The shift changes no gradient and keeps the value ≥ 0, which the abort-early test
-    (`loss > 0.9999·previous`) needs to mean "no progress".
-    """
-    logits = tf.convert_to_tensor(logits, tf.float32)
-    num_classes = tf.shape(logits)[-1]
-    onehot = tf.equal(tf.range(num_classes)[None, :], tf.cast(y, tf.int32)[:, None])
-    z_true = tf.reduce_sum(tf.where(onehot, logits, tf.zeros_like(logits)), axis=-1)
-    z_other = tf.reduce_max(
-        tf.where(onehot, tf.fill(tf.shape(logits), logits.dtype.min), logits), -1
-    )
-    return tf.maximum(z_true - z_other + confidence, 0.0), z_true, z_other
 
 
 def _make_search_step(model, max_iterations: int, abort_early: bool):
