@@ -194,7 +194,7 @@ def restart_search(x, robust, *, restarts: int, attempt: Callable, bucket: bool)
     `score` a "how adversarial" value comparable across attempts. Per example, the answer is the
     first attempt's success, or else the highest-scoring candidate. Randomness must be drawn on
     the full batch inside `attempt`, so a point's draw never depends on which other points are
-    still robust. This is the restart driver of PGD, APGD, MultiTargeted and ODI.
+    still robust. This is the restart driver of PGD, APGD, MultiTargeted, ODI and Square.
     """
     x_adv = x
     best = tf.fill(tf.shape(robust), float("-inf"))

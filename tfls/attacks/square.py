@@ -18,7 +18,7 @@ from tfls.attacks.base import (
     l2_norm,
     misclassified,
     resolve_jit,
-    run_on_robust,
+    restart_search,
 )
 
 # The published schedule for the fraction p of pixels a square covers, written for 10,000 queries
@@ -304,25 +304,23 @@ def square(
     )
     eps_t = tf.constant(eps, tf.float32)
 
-    x_adv = images
-    robust = tf.logical_not(misclassified(model_4d(images), y))
-    bucket = resolve_jit(jit_compile, model)
-    for r in range(restarts):
-        if tf.executing_eagerly() and not bool(tf.reduce_any(robust)):
-            break
+    def attempt(r):
         seed_t = tf.constant([seed, r], tf.int32)
-        cand, found = run_on_robust(
-            lambda xs, ys, seed_t=seed_t: loop(xs, ys, eps_t, seed_t),
-            robust,
-            (images, y),
-            (x_adv, tf.zeros_like(robust)),
-            bucket=bucket,
-        )
-        # A later restart replaces the answer only where it succeeds (margins across runs are not
-        # tracked; the first run's lowest-margin point stays for points nobody fooled).
-        take = tf.logical_and(robust, tf.logical_or(found, r == 0))
-        x_adv = tf.where(expand_to(take, images), cand, x_adv)
-        robust = tf.logical_and(robust, tf.logical_not(found))
+
+        def run(xs, ys):
+            x_cand, found = loop(xs, ys, eps_t, seed_t)
+            # A constant score: `restart_search` then keeps the first run's answer for every
+            # point and lets a later run replace it only where it succeeds (Square does not
+            # compare margins across runs).
+            return x_cand, found, tf.zeros(tf.shape(found))
+
+        return run, (images, y)
+
+    # The search draws inside the compiled loop, on the still-robust rows only (as it always did).
+    robust = tf.logical_not(misclassified(model_4d(images), y))
+    x_adv = restart_search(
+        images, robust, restarts=restarts, attempt=attempt, bucket=resolve_jit(jit_compile, model)
+    )
     return x_adv if rank == 4 else x_adv[..., 0]
 
 
