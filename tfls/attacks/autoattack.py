@@ -1,13 +1,15 @@
 """AutoAttack (Croce & Hein, 2020): a fixed, parameter-free ensemble of diverse attacks.
 
 The standard version runs APGD-CE → APGD-T → FAB-T → Square, each only on the points every earlier
-attack failed on; a point counts as robust only if all four fail. The components are the presets
-of the same names (`tfls.attacks.PRESETS`), so the protocol is data, fixed in one place.
+attack failed on; a point counts as robust only if all four fail. The protocol is fixed here, in
+code, as fra31/auto-attack fixes it (`STANDARD`, `SETTINGS`); the presets of the same names
+(`tfls.attacks.PRESETS`) are built from it, not the other way round.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from types import MappingProxyType
 
 import keras
 import tensorflow as tf
@@ -16,12 +18,27 @@ from tfls import _validation as v
 from tfls.attacks.apgd import APGD
 from tfls.attacks.base import Attack, misclassified, run_on_robust
 from tfls.attacks.fab import FAB
-from tfls.attacks.presets import PRESETS
 from tfls.attacks.square import Square
 
-_CLASSES = {"APGD": APGD, "FAB": FAB, "Square": Square}
-COMPONENTS = ("apgd-ce", "apgd-dlr", "apgd-t", "fab-t", "square")
-VERSIONS = {"standard": ("apgd-ce", "apgd-t", "fab-t", "square"), "custom": None}
+# Each component: its attack class and its settings in AutoAttack's standard version (Croce &
+# Hein 2020, fra31/auto-attack): 100 iterations, one restart, 9 target classes, 5000 queries.
+SETTINGS = MappingProxyType(
+    {
+        "apgd-ce": (APGD, MappingProxyType({"steps": 100, "restarts": 1, "loss": "ce"})),
+        "apgd-dlr": (APGD, MappingProxyType({"steps": 100, "restarts": 1, "loss": "dlr"})),
+        "apgd-t": (
+            APGD,
+            MappingProxyType(
+                {"steps": 100, "restarts": 1, "loss": "dlr", "targeted": True, "n_targets": 9}
+            ),
+        ),
+        "fab-t": (FAB, MappingProxyType({"steps": 100, "restarts": 1, "n_targets": 9})),
+        "square": (Square, MappingProxyType({"n_queries": 5000, "p_init": 0.8, "restarts": 1})),
+    }
+)
+COMPONENTS = tuple(SETTINGS)
+STANDARD = ("apgd-ce", "apgd-t", "fab-t", "square")
+VERSIONS = {"standard": STANDARD, "custom": None}
 
 
 def build_components(
@@ -40,9 +57,8 @@ def build_components(
     overrides = _check_overrides(overrides)
     built = []
     for name in names:
-        spec = {key: val for key, val in PRESETS[name].items() if key != "attack"}
-        spec.update(overrides.get(name, {}))
-        cls = _CLASSES[PRESETS[name]["attack"]]
+        cls, settings = SETTINGS[name]
+        spec = {**settings, **overrides.get(name, {})}
         attack = cls(
             model,
             eps=eps,
