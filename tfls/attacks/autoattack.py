@@ -8,7 +8,6 @@ code, as fra31/auto-attack fixes it (`STANDARD`, `SETTINGS`); the presets of the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from types import MappingProxyType
 
 import keras
@@ -18,6 +17,7 @@ from tfls import _validation as v
 from tfls.attacks.apgd import APGD
 from tfls.attacks.base import Attack, misclassified, run_on_robust
 from tfls.attacks.fab import FAB
+from tfls.attacks.params import Param, choice, declare
 from tfls.attacks.square import Square
 
 # Each component: its attack class and its settings in AutoAttack's standard version (Croce &
@@ -72,6 +72,27 @@ def build_components(
     return built
 
 
+def _check_attacks(attacks, name):
+    """`None` or a list of component names (their order is the run order)."""
+    if attacks is None:
+        return None
+    if isinstance(attacks, str):
+        raise ValueError(
+            f"`{name}` must be a list of component names. Received: {name}={attacks!r}"
+        )
+    return [v.check_choice(a, COMPONENTS, name="AutoAttack component") for a in attacks]
+
+
+def _copy_overrides(overrides, name):
+    del name
+    return {k: dict(val) for k, val in _check_overrides(overrides).items()}
+
+
+@declare(
+    version=Param("standard", choice(VERSIONS)),
+    attacks=Param(None, _check_attacks),
+    overrides=Param(None, _copy_overrides),
+)
 def autoattack(
     model,
     x,
@@ -79,9 +100,9 @@ def autoattack(
     *,
     eps,
     norm="linf",
-    version="standard",
-    attacks=None,
-    overrides=None,
+    version,
+    attacks,
+    overrides,
     seed=0,
     jit_compile="auto",
     return_robust=False,
@@ -94,7 +115,7 @@ def autoattack(
         eps: ball radius. norm: `"linf"` or `"l2"`.
         version: `"standard"` (APGD-CE, APGD-T, FAB-T, Square) or `"custom"` (with `attacks`).
         attacks: for `version="custom"`, component names in order, from `COMPONENTS`.
-        overrides: `{component: {argument: value}}` replacing preset arguments, e.g.
+        overrides: `{component: {argument: value}}` replacing its standard settings, e.g.
             `{"square": {"n_queries": 1000}}`.
         seed: seed of every component. jit_compile: `True`, `False` or `"auto"`.
         return_robust: also return `{component: boolean robust mask after it}`.
@@ -151,13 +172,7 @@ def _check_names(version, attacks) -> tuple[str, ...]:
                 "version='custom' needs a non-empty list of components, e.g. attacks=['apgd-ce', "
                 f"'square']. Received: attacks={attacks!r}"
             )
-        if isinstance(attacks, str):
-            raise ValueError(
-                f"`attacks` must be a list of component names. Received: attacks={attacks!r}"
-            )
-        for name in attacks:
-            v.check_choice(name, COMPONENTS, name="AutoAttack component")
-        return tuple(attacks)
+        return tuple(_check_attacks(attacks, "attacks"))
     if attacks is not None:
         raise ValueError(
             f"`attacks` is only read with version='custom'; version={version!r} fixes its own "
@@ -209,32 +224,19 @@ class AutoAttack(Attack):
         parameter-free attacks", ICML 2020.
     """
 
-    def __init__(
-        self,
-        model,
-        eps=8 / 255,
-        norm="linf",
-        version="standard",
-        attacks: Sequence[str] | None = None,
-        overrides: dict | None = None,
-        seed=0,
-        jit_compile="auto",
-        **kwargs,
-    ):
-        super().__init__(model, eps=eps, norm=norm, seed=seed, jit_compile=jit_compile, **kwargs)
-        self.version = version
-        self.attacks = None if attacks is None else list(attacks)
-        self.overrides = {k: dict(val) for k, val in (overrides or {}).items()}
+    function = autoattack
+
+    def _init_parts(self):
         # Build once: every bad argument (here or in a component) is refused before any work.
         self.components = build_components(
             self.model,
             eps=self.eps,
             norm=self.norm,
-            version=version,
+            version=self.version,
             attacks=self.attacks,
             overrides=self.overrides,
             seed=self.seed,
-            jit_compile=jit_compile,
+            jit_compile=self.jit_compile,
         )
 
     def build(self, *args, **kwargs):
@@ -246,7 +248,3 @@ class AutoAttack(Attack):
 
     def generate(self, x, y):
         return run_components(self.model, self.components, x, y, eps=self.eps)[0]
-
-    def get_config(self):
-        config = {"version": self.version, "attacks": self.attacks, "overrides": self.overrides}
-        return {**super().get_config(), **config}
