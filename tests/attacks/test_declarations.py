@@ -143,3 +143,30 @@ def test_autoattack_standard_protocol_is_fixed_in_code():
     # The presets of the same names are built from the protocol, not the other way round.
     for name, (cls, settings) in SETTINGS.items():
         assert attacks.PRESETS[name] == {"attack": cls.__name__, **settings}
+
+
+def test_square_restarts_keep_the_first_answer_unless_a_later_one_succeeds():
+    """Square on the shared restart driver: later runs only on still-robust points, and a later
+    run replaces the first run's answer only where it succeeds."""
+    keras.utils.set_random_seed(4)
+    model = keras.Sequential(
+        [
+            keras.Input((6, 6, 1)),
+            keras.layers.Conv2D(4, 3, activation="relu"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(10),
+        ]
+    )
+    x = np.random.default_rng(4).random((16, 6, 6, 1), dtype=np.float32)
+    y = np.argmax(model(x), -1).astype(np.int32)
+    kwargs = {"eps": 0.05, "n_queries": 8, "seed": 3, "jit_compile": False}
+    first = np.asarray(attacks.square(model, x, y, restarts=1, **kwargs))
+    more = np.asarray(attacks.square(model, x, y, restarts=4, **kwargs))
+    broken_first = np.argmax(model(first), -1) != y
+    broken_more = np.argmax(model(more), -1) != y
+    assert 0 < broken_first.sum() < len(y)  # both cases occur
+    np.testing.assert_array_equal(more[broken_first], first[broken_first])
+    replaced = np.any(more != first, axis=(1, 2, 3))
+    assert replaced.any() and not replaced.all()
+    assert np.all(broken_more[replaced])  # replaced only by a success
+    assert np.all(broken_more >= broken_first)
