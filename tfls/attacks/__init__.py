@@ -19,11 +19,9 @@ from tfls.attacks.suites import TRANSFER_PREFIX, SuitePlan, plan_suite, suite
 from tfls.attacks.tanh_linf import TanhLinf, tanh_linf
 from tfls.attacks.transfer import TransferAttack
 
-ATTACKS: dict[str, type[Attack]] = {cls.__name__: cls for cls in (FGSM, PGD)}
-ATTACKS.update(
-    {cls.__name__: cls for cls in (MultiTargeted, ODI, CarliniWagnerL2, TanhLinf, TransferAttack)}
-)
-ATTACKS.update({cls.__name__: cls for cls in (APGD, FAB, Square, AutoAttack)})
+_CLASSES = (FGSM, PGD, MultiTargeted, ODI, CarliniWagnerL2, TanhLinf, TransferAttack)
+_CLASSES += (APGD, FAB, Square, AutoAttack)
+ATTACKS: dict[str, type[Attack]] = {cls.__name__: cls for cls in _CLASSES}
 
 
 def get(name: str, model, *, eps, **overrides) -> Attack:
