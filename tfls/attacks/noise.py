@@ -14,6 +14,7 @@ import tensorflow as tf
 from tfls import _validation as v
 from tfls.attacks import losses
 from tfls.attacks.base import Attack, compiled, random_start
+from tfls.attacks.params import Param, declare, positive_int
 from tfls.attacks.pgd import track_answer
 
 
@@ -32,7 +33,8 @@ def make_noise_loop(model, *, norm: str, draws: int):
     return loop
 
 
-def random_noise(model, x, y, *, eps, draws=100, norm="linf", seed=0, jit_compile="auto"):
+@declare(draws=Param(100, positive_int))
+def random_noise(model, x, y, *, eps, draws, norm="linf", seed=0, jit_compile="auto"):
     """Returns, per example, the first misclassified of `draws` uniform points in the ε-ball.
 
     Args:
@@ -52,7 +54,6 @@ def random_noise(model, x, y, *, eps, draws=100, norm="linf", seed=0, jit_compil
     """
     norm = v.check_norm(norm)
     eps = v.check_eps(eps, norm=norm)
-    draws = v.check_positive_int(draws, name="draws")
     x = tf.convert_to_tensor(x, tf.float32)
     y = tf.cast(y, tf.int32)
     if eps == 0.0:
@@ -89,23 +90,4 @@ class RandomNoise(Attack):
         2018, §3.1.
     """
 
-    def __init__(
-        self, model, eps=8 / 255, draws=100, norm="linf", seed=0, jit_compile="auto", **kwargs
-    ):
-        super().__init__(model, eps=eps, norm=norm, seed=seed, jit_compile=jit_compile, **kwargs)
-        self.draws = v.check_positive_int(draws, name="draws")
-
-    def generate(self, x, y):
-        return random_noise(
-            self.model,
-            x,
-            y,
-            eps=self.eps,
-            draws=self.draws,
-            norm=self.norm,
-            seed=self.seed,
-            jit_compile=self.jit_compile,
-        )
-
-    def get_config(self):
-        return {**super().get_config(), "draws": self.draws}
+    function = random_noise

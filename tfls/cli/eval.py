@@ -60,7 +60,8 @@ def load_model(path) -> tuple:
     """A run folder or a `.keras` file -> `(model, run_dict)`; a clear error for anything else."""
     import keras
 
-    import tfls  # noqa: F401  (registers custom layers)
+    import tfls.attacks  # noqa: F401  (registers the attack layers before loading)
+    import tfls.models  # noqa: F401  (registers the model layers before loading)
 
     path = Path(path)
     if not path.exists():
@@ -153,9 +154,9 @@ def run(args) -> int:
 
     strategy = None
     if args.mirrored:
-        import tensorflow as tf
+        from tfls import distribute
 
-        strategy = tf.distribute.MirroredStrategy()
+        strategy = distribute.strategy("mirrored")
     scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
     with scope:
         model, run_dict = load_model(args.model)

@@ -8,8 +8,6 @@ progress. Memory does not grow with the number of images: only counts are kept i
 
 from __future__ import annotations
 
-import hashlib
-import platform
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -18,12 +16,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-import tfls
 from tfls import _validation as v
+from tfls import provenance
 from tfls.attacks.base import compiled
 from tfls.eval.progress import Cancelled, Progress
 from tfls.eval.report import Report, Tally
 from tfls.eval.store import BatchStore, batch_digest, encode_bits, fingerprint_digest
+from tfls.hashing import digest_chunks
 
 # Float32 rounding of `x ± eps` and of L2 rescaling stays far inside these; 1/255 is 4e-3.
 EPS_RTOL = 1e-5
@@ -109,7 +108,7 @@ def evaluate(
         "meta": meta,
     }
     fingerprint = fingerprint_digest(components)
-    versions = library_versions()
+    versions = provenance.versions()
 
     tally = Tally(names)
     stored_digests: list[str] = []
@@ -368,27 +367,21 @@ def model_fingerprint(model) -> dict:
     ("sequential_5/dense_7/kernel"), so the same weights must hash the same whatever they are
     called.
     """
-    h = hashlib.sha256()
     params = 0
-    for w in getattr(model, "weights", []):
-        value = np.asarray(w.numpy() if hasattr(w, "numpy") else keras.ops.convert_to_numpy(w))
-        h.update(f"{value.dtype.str}{value.shape}".encode())
-        h.update(np.ascontiguousarray(value).tobytes())
-        params += value.size
+
+    def chunks():
+        nonlocal params
+        for w in getattr(model, "weights", []):
+            value = np.asarray(w.numpy() if hasattr(w, "numpy") else keras.ops.convert_to_numpy(w))
+            params += value.size
+            yield f"{value.dtype.str}{value.shape}"
+            yield np.ascontiguousarray(value).tobytes()
+
+    weights_sha256 = digest_chunks(chunks())
     return {
         "class": type(model).__name__,
         "params": int(params),
-        "weights_sha256": h.hexdigest(),
-    }
-
-
-def library_versions() -> dict:
-    return {
-        "tfls": tfls.__version__,
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        "numpy": np.__version__,
-        "python": platform.python_version(),
+        "weights_sha256": weights_sha256,
     }
 
 

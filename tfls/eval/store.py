@@ -13,7 +13,6 @@ An output folder holds:
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import os
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from tfls import io
+from tfls.hashing import digest, digest_chunks
 
 BATCHES = "batches.jsonl"
 FINGERPRINT = "fingerprint.json"
@@ -40,16 +40,17 @@ def decode_bits(bits: str) -> np.ndarray:
 
 def batch_digest(x, y) -> str:
     """Hash of a batch's pixels and labels: detects a different dataset, order or batch size."""
-    h = hashlib.sha1()
-    for a in (np.ascontiguousarray(x), np.ascontiguousarray(y)):
-        h.update(str((a.dtype.str, a.shape)).encode())
-        h.update(a.tobytes())
-    return h.hexdigest()
+
+    def chunks():
+        for a in (np.ascontiguousarray(x), np.ascontiguousarray(y)):
+            yield str((a.dtype.str, a.shape))
+            yield a.tobytes()
+
+    return digest_chunks(chunks(), algorithm="sha1")
 
 
 def fingerprint_digest(components: dict) -> str:
-    text = json.dumps(components, sort_keys=True, default=io._json_default)
-    return hashlib.sha256(text.encode()).hexdigest()
+    return digest(components, default=io._json_default)
 
 
 def differences(stored: Any, current: Any, prefix: str = "") -> list[str]:
