@@ -143,11 +143,20 @@ def test_more_restarts_never_lower_success(trained_model):
     assert prev.mean() > 0
 
 
+def _assert_breaks_some_not_all(model, x, y, ok):
+    """The attack broke some correctly classified points, not all: neither a no-op nor trivial."""
+    correct = ~_success(model, x, y)
+    assert correct.sum() >= 32  # enough correctly classified points to tell
+    share = ok[correct].mean()
+    assert 0.05 < share < 0.95, f"broke {share:.0%} of the correctly classified points"
+
+
 def test_more_steps_never_lower_success(trained_model):
     model, x, y = trained_model
     prev = None
     for steps in (2, 5, 10):
         ok = _success(model, pgd(model, x, y, eps=0.04, steps=steps, step_size=0.01, seed=1), y)
+        _assert_breaks_some_not_all(model, x, y, ok)
         if prev is not None:
             assert np.all(ok[prev])
         prev = ok
@@ -157,6 +166,8 @@ def test_keep_best_never_returns_a_weaker_point_than_the_last_iterate(trained_mo
     model, x, y = trained_model
     best = _success(model, pgd(model, x, y, eps=0.05, steps=10, seed=2), y)
     last = _success(model, pgd(model, x, y, eps=0.05, steps=10, seed=2, keep_best=False), y)
+    _assert_breaks_some_not_all(model, x, y, best)
+    _assert_breaks_some_not_all(model, x, y, last)
     assert np.all(best[last])
 
 
