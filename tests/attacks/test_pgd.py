@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.tiny_models import linear, tiny_conv
 from tfls.attacks import FGSM, PGD, fgsm, losses, pgd
 from tfls.attacks.base import compiled
 from tfls.attacks.pgd import make_pgd_loop
@@ -16,11 +17,9 @@ from tfls.attacks.pgd import make_pgd_loop
 def _linear_model(w, b):
     """Two-class linear classifier: logits = [0, w·x + b]."""
     d = w.size
-    model = keras.Sequential([keras.Input((d,)), keras.layers.Dense(2)])
     kernel = np.zeros((d, 2), np.float32)
     kernel[:, 1] = w
-    model.layers[0].set_weights([kernel, np.array([0.0, b], np.float32)])
-    return model
+    return linear(kernel, [0.0, b])
 
 
 @pytest.fixture(scope="module")
@@ -71,14 +70,7 @@ def trained_model():
     x = rng.random((512, 8, 8, 1), dtype=np.float32)
     y = (x[:, :4].mean(axis=(1, 2, 3)) > x[:, 4:].mean(axis=(1, 2, 3))).astype(np.int32)
     y = y * 2 + (x[:, :, :4].mean(axis=(1, 2, 3)) > x[:, :, 4:].mean(axis=(1, 2, 3)))
-    model = keras.Sequential(
-        [
-            keras.Input((8, 8, 1)),
-            keras.layers.Conv2D(8, 3, activation="relu"),
-            keras.layers.Flatten(),
-            keras.layers.Dense(4),
-        ]
-    )
+    model = tiny_conv((8, 8, 1), 4, seed=0)
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.fit(x, y, epochs=8, batch_size=64, verbose=0)
     return model, x[:128], y[:128].astype(np.int32)

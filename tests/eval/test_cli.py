@@ -11,19 +11,12 @@ import keras
 import pytest
 
 from tests.conftest import REPO
+from tests.tiny_models import tiny_conv
 from tfls.cli.main import main
 
 
 def save_model(path, input_shape=(28, 28, 1), num_classes=10):
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential(
-        [
-            keras.Input(input_shape),
-            keras.layers.Conv2D(4, 3, strides=2, activation="relu"),
-            keras.layers.Flatten(),
-            keras.layers.Dense(num_classes),
-        ]
-    )
+    model = tiny_conv(input_shape, num_classes, seed=0, filters=4, strides=2)
     model.save(path)
     return path
 

@@ -192,25 +192,23 @@ def test_corrupt_checkpoint_and_run_files_are_named(finished_run, tmp_path):
 
 
 def test_checkpoint_restores_optimizer_state(tmp_path):
-    from tests.conftest import make_tiny_cnn
+    from tests.tiny_models import tiny_conv, tiny_mlp
 
-    net = make_tiny_cnn()
+    net = tiny_conv()
     opt = keras.optimizers.SGD(0.1, momentum=0.9)
     opt.build(net.trainable_variables)
     opt.iterations.assign(7)
     for v in opt.variables[2:]:
         v.assign(np.full(v.shape, 0.25, np.float32))
     path = rf.save_checkpoint(tmp_path, 3, net, opt, {"history": [], "wall_time_s": 1.0})
-    net2 = make_tiny_cnn(seed=1)
+    net2 = tiny_conv(seed=1)
     opt2 = keras.optimizers.SGD(0.1, momentum=0.9)
     opt2.build(net2.trainable_variables)
     state = rf.load_checkpoint(path, net2, opt2)
     assert state["epoch"] == 3 and int(opt2.iterations) == 7
     for a, b in zip(net.weights + opt.variables, net2.weights + opt2.variables, strict=True):
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
-    other = keras.Sequential(
-        [keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(10)]
-    )
+    other = tiny_mlp(hidden=None)
     with pytest.raises(ValueError, match="does not match the network"):
         rf.load_checkpoint(path, other, opt2)
 
