@@ -255,6 +255,28 @@ def _probe_outputs(model, x):
 _NORM_NAMES = {"linf": "L∞", "l2": "L2"}
 
 
+# Every attack layer is called the same way; a subclass docstring that does not describe its call
+# gets these sections, placed before its `Example:` (Keras' docstring order).
+_CALL_SECTIONS = """    Call arguments:
+        x: inputs in [0, 1]. y: integer labels.
+
+    Returns:
+        Adversarial inputs of `x`'s shape.
+
+"""
+
+
+def _with_call_sections(doc: str) -> str:
+    if "Call arguments:" in doc:
+        return doc
+    sections = _CALL_SECTIONS if "Returns:" not in doc else _CALL_SECTIONS.split("    Returns:")[0]
+    for anchor in ("    Returns:", "    Example:", "    Reference:"):
+        at = doc.find(anchor)
+        if at != -1:
+            return doc[:at] + sections + doc[at:]
+    return doc.rstrip() + "\n\n" + sections
+
+
 @keras.saving.register_keras_serializable(package="tfls")
 class Attack(keras.layers.Layer):
     """Base class: an adversarial attack on `model` as a Keras layer, `x_adv = attack(x, y)`.
@@ -291,6 +313,8 @@ class Attack(keras.layers.Layer):
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("__doc__"):
+            cls.__doc__ = _with_call_sections(cls.__doc__)
         fn = cls.__dict__.get("function")
         if fn is not None:
             cls.function = staticmethod(fn)
