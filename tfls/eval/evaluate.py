@@ -113,6 +113,7 @@ def evaluate(
     tally = Tally(names)
     stored_digests: list[str] = []
     store = BatchStore(out) if out is not None else None
+    failed = True  # until the report is written: a failure leaves `out` as it was, if no batch
     try:
         if store is not None:
             for record in store.open(components, resume=resume):
@@ -199,10 +200,11 @@ def evaluate(
         )
         if out is not None:
             report.write(out)
+        failed = False
         return report
     finally:
         if store is not None:
-            store.close()
+            store.close(failed=failed)
 
 
 def evaluate_batch(
