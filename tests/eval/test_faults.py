@@ -121,8 +121,20 @@ CLI_CASES = [
     ("softmax-model", "softmax", "absent", {}, r"outputs probabilities \(every row"),
     ("softmax-overwrite", "softmax", "finished", {"extra": ["--overwrite"]}, r"probabilities"),
     ("sigmoid-model", "sigmoid", "absent", {}, r"outputs probabilities .*sigmoid"),
-    ("corrupt-keras", "corrupt", "absent", {}, r"corrupt\.keras' exists but is not a Keras"),
-    ("corrupt-run-folder", "runfolder", "absent", {}, r"model\.keras' exists but is not a Keras"),
+    (
+        "corrupt-keras",
+        "corrupt",
+        "absent",
+        {},
+        r"corrupt\.keras' is not a readable Keras model: the file exists",
+    ),
+    (
+        "corrupt-run-folder",
+        "runfolder",
+        "absent",
+        {},
+        r"model\.keras' is not a readable Keras model: the file exists",
+    ),
     ("foreign-out", "good", "foreign", {}, r"not an evaluation's \(notes\.txt\)"),
     ("empty-fingerprint", "good", "empty-fingerprint", {}, r"fingerprint\.json' is unreadable"),
     # Already handled before this module existed; kept so that they stay handled.

@@ -92,8 +92,9 @@ def check_keras_archive(path: Path, *, received) -> None:
     """Refuses an existing `.keras` file that is not a zip archive (Keras would say "not found")."""
     if path.is_file() and not zipfile.is_zipfile(path):
         raise ValueError(
-            f"{str(path)!r} exists but is not a Keras archive (a .keras file is a zip file; this "
-            f"one is damaged or something else). Received: model={str(received)!r}"
+            f"{str(path)!r} is not a readable Keras model: the file exists but is not a zip "
+            "archive, as every .keras file is (damaged, or something else). "
+            f"Received: model={str(received)!r}"
         )
 
 
