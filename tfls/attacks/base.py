@@ -223,10 +223,31 @@ def validate_call(model, x, y, *, num_classes: int | None = None) -> None:
     """Checks inputs, labels and (once per model) that the model outputs logits; before any work."""
     if not tf.executing_eagerly():
         return  # symbolic call inside a functional model: shapes only, checked by Keras
-    v.check_images(x)
-    outputs = _probe_outputs(model, x)
-    classes = num_classes or int(outputs.shape[-1])
-    v.check_labels(y, num_classes=classes, batch_size=int(np.shape(x)[0]))
+    try:
+        # Before anything is traced or cached, so that the answer never depends on earlier calls.
+        expected = _input_shape(model)
+        if expected is not None:
+            v.check_input_shape(x, expected, model=getattr(model, "name", "model"))
+        v.check_images(x)
+        outputs = _probe_outputs(model, x)
+        classes = num_classes or int(outputs.shape[-1])
+        v.check_labels(y, num_classes=classes, batch_size=int(np.shape(x)[0]))
+    except ValueError as e:
+        # Keras rewrites errors raised inside `Layer.call` into a many-line message quoting every
+        # argument tensor; this marker (Keras' own, for nested calls) keeps ours one line.
+        e._keras_call_info_injected = True
+        raise
+
+
+def _input_shape(model):
+    """The model's static input shape `(None, ...)`, or None (subclassed or several inputs)."""
+    try:
+        shape = model.input_shape
+    except (AttributeError, ValueError, TypeError):
+        return None
+    if not isinstance(shape, tuple) or any(isinstance(d, (tuple, list)) for d in shape):
+        return None
+    return shape
 
 
 _LOGITS_CHECKED: weakref.WeakKeyDictionary[object, int] = weakref.WeakKeyDictionary()
