@@ -87,12 +87,20 @@ class Backend:
             run["dataset"], "test", batch_size=batch_size, data_dir=self.data_dir, limit=n
         )
 
-    def build_attack(self, name: str, model, *, eps: float, norm: str, overrides: dict):
+    def plan_attacks(self, attacks, *, eps: float, norm: str):
+        """`AttackChoice`s resolved by `tfls.attacks.plan_suite`; `ValueError` names a bad one."""
         import tfls.attacks
 
-        spec = tfls.attacks.PRESETS[name]
-        extra = {} if "norm" in spec else {"norm": norm}
-        return tfls.attacks.get(name, model, eps=eps, **extra, **overrides)
+        return tfls.attacks.plan_suite(
+            [a.name for a in attacks],
+            eps=eps,
+            norm=norm,
+            overrides={a.name: a.overrides for a in attacks if a.overrides},
+        )
+
+    def build_attacks(self, model, attacks, *, eps: float, norm: str) -> dict:
+        """The plan's attacks against `model`; a transfer `source` override is a loaded model."""
+        return self.plan_attacks(attacks, eps=eps, norm=norm).build(model)
 
     def evaluate(
         self, model, dataset, attacks: dict, *, out: Path, on_batch: Callable, n: int, meta: dict

@@ -7,11 +7,12 @@ the same choice made again resumes the same folder and can be reopened later.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from tfls.hashing import digest
 
 RUN_FILE = "run.json"
 RESULTS = "results"
@@ -82,6 +83,10 @@ def discover_runs(root: str | os.PathLike) -> list[RunInfo]:
         FileNotFoundError: `root` does not exist or is not a folder.
     """
     root = Path(root)
+    if root.exists() and not root.is_dir():
+        raise FileNotFoundError(
+            f"The runs path is a file, not a folder of runs. Received: runs={str(root)!r}"
+        )
     if not root.is_dir():
         raise FileNotFoundError(f"Runs folder not found. Received: runs={str(root)!r}")
     if (root / RUN_FILE).is_file():
@@ -98,10 +103,7 @@ def results_key(attacks: list[tuple[str, dict]], *, eps: float, norm: str, n: in
     key = f"{names}_{norm}_eps{eps:.6g}_n{n}"
     overrides = {name: dict(sorted(o.items())) for name, o in attacks if o}
     if overrides or len(key) > 80:
-        digest = hashlib.sha256(
-            json.dumps([[n_, o] for n_, o in attacks], sort_keys=True).encode()
-        ).hexdigest()[:8]
-        key = f"{key[:70]}_{digest}"
+        key = f"{key[:70]}_{digest([[n_, o] for n_, o in attacks], length=8)}"
     return key
 
 

@@ -129,7 +129,7 @@ def test_saved_model_loads_in_a_fresh_process_with_identical_logits(tmp_path):
     script = textwrap.dedent(
         f"""
         import sys, numpy as np, keras
-        import tfls  # registers the tfls custom layers
+        import tfls.models  # registers the tfls custom layers (bare `import tfls` is lazy)
         model = keras.models.load_model({str(path)!r})
         assert any(type(l).__name__ == "Standardize" for l in model.layers)
         assert "textual" not in sys.modules

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tfls.recipes import RECIPES, SCALES, load_spec, resolve, runner, spec_dir
+from tfls.recipes import RECIPES, SCALES, cache, judge, load_spec, resolve, schema, spec_dir
 from tfls.recipes import spec as spec_mod
 
 REPO = Path(__file__).resolve().parents[2]
@@ -80,7 +80,7 @@ def test_validation_errors_name_the_problem(mutate, match):
     raw = copy.deepcopy(_raw("table4"))
     mutate(raw)
     with pytest.raises(ValueError, match=match):
-        spec_mod.validate_spec(raw, source="table4.toml")
+        schema.validate_spec(raw, source="table4.toml")
 
 
 def test_stand_ins_are_recorded_with_their_reason():
@@ -155,13 +155,13 @@ def test_config_hash_ignores_where_and_defaults():
         "fashion_mnist", "cnn4", label_smoothing=0.9, epochs=2, optimizer="adam", data_dir="/x"
     )
     c = TrainConfig("fashion_mnist", "cnn4", label_smoothing=0.9, epochs=3)
-    assert runner.config_hash(a) == runner.config_hash(b) != runner.config_hash(c)
+    assert cache.config_hash(a) == cache.config_hash(b) != cache.config_hash(c)
 
 
 def test_train_config_needs_an_architecture():
     plan = resolve(load_spec("table4"), "smoke", available=_available, overrides=["train.model=''"])
     with pytest.raises(ValueError, match="model"):
-        runner.train_config(plan.model("ls"))
+        cache.train_config(plan.model("ls"))
 
 
 # --------------------------------------------------------------------------------------------
@@ -231,7 +231,7 @@ def test_paper_numbers_match_the_paper_text():
 def test_claims_hold_on_the_papers_own_numbers(name):
     """The criteria are fair: fed the paper's numbers, every checkable claim holds."""
     plan = resolve(load_spec(name), "paper", available=_available)
-    verdicts = runner.judge(plan, runner.paper_measures(plan), paper=True)
+    verdicts = judge.judge(plan, judge.paper_measures(plan), paper=True)
     assert verdicts, name
     assert all(v["verdict"] in ("held", "n/a") for v in verdicts), verdicts
     assert any(v["verdict"] == "held" for v in verdicts)

@@ -2,6 +2,9 @@
 
     python dist_worker.py mirrored OUT.npz [RUN_DIR DATA_DIR]  # one device, then Mirrored on 2 CPUs
     python dist_worker.py multi_worker OUT.npz [RUN_DIR DATA_DIR]  # a worker of a TF_CONFIG cluster
+    python dist_worker.py fault_tolerant OUT.npz RUN_DIR DATA_DIR KILL_AT_STEP RESUME
+        # a worker training `RUN_DIR` with a backup every batch; SIGKILLs itself after optimizer
+        # step KILL_AT_STEP (0: never); RESUME=1 restarts the run (after a kill)
 
 Trains a tiny CNN for one epoch on fixed synthetic data with `AdversarialTrainer` and saves the
 final weights to OUT.npz.
@@ -69,7 +72,44 @@ def _run_config(data_dir):
     )  # fmt: skip
 
 
-def main(mode, out, run_dir=None, run_data_dir=None):
+FAULT_TOLERANT_STEPS = 4  # batches per epoch of `_fault_tolerant_config`
+
+
+def _fault_tolerant_config(data_dir):
+    from tfls.training import TrainConfig
+
+    return TrainConfig(
+        "fashion_mnist", "cnn4", method="madry", epochs=2, limit=256, batch_size=64,
+        attack_steps=2, data_dir=data_dir,
+    )  # fmt: skip
+
+
+def _fault_tolerant(mwms, run_dir, data_dir, kill_at, resume):
+    import signal
+
+    from tfls.training import backup, train
+
+    backup.SAVE_FREQ = 1
+    kill_at = int(kill_at)
+    restore, on_batch_end = backup.EpochBackup.restore, backup.EpochBackup.on_train_batch_end
+
+    def reporting_restore(self):
+        done = restore(self)
+        print(f"restored epoch={self.epoch} batches={done}", flush=True)
+        return done
+
+    def killing_on_batch_end(self, batch, logs=None):
+        on_batch_end(self, batch, logs)
+        if kill_at and int(self.optimizer.iterations.numpy()) == kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    backup.EpochBackup.restore = reporting_restore
+    backup.EpochBackup.on_train_batch_end = killing_on_batch_end
+    result = train(_fault_tolerant_config(data_dir), run_dir, strategy=mwms, resume=resume == "1")
+    return {f"run/{i}": np.asarray(w) for i, w in enumerate(result.model.weights)}
+
+
+def main(mode, out, run_dir=None, run_data_dir=None, *extra):
     import keras
 
     keras.config.disable_traceback_filtering()
@@ -108,6 +148,11 @@ def main(mode, out, run_dir=None, run_data_dir=None):
 
             result = train(_run_config(run_data_dir), run_dir, strategy=mwms)
             arrays.update({f"run/{i}": np.asarray(w) for i, w in enumerate(result.model.weights)})
+    elif mode == "fault_tolerant":
+        from tfls.distribute import strategy
+
+        mwms = strategy("multi_worker")  # first TF op of the program
+        arrays = _fault_tolerant(mwms, run_dir, run_data_dir, *extra)
     else:
         raise SystemExit(f"unknown mode {mode!r}")
     np.savez(out, **arrays)

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
+
+from tfls.training import run_folder as rf
 
 REPO = Path(__file__).resolve().parents[2]
 WORKER = Path(__file__).with_name("dist_worker.py")
@@ -127,3 +131,85 @@ def test_multi_worker_mirrored_two_processes_agree(tmp_path, shared_data_dir):
     assert max(np.abs(a - b).max() for a, b in zip(init, w0, strict=True)) > 1e-3
     for a, b in zip(train_once(tf.distribute.get_strategy()), w0, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def _start_cluster(tmp_path, tag, run_dir, data_dir, kill_at=(0, 0), resume=False):
+    ports = _free_ports(2)
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    procs = []
+    for index in range(2):
+        tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    str(WORKER),
+                    "fault_tolerant",
+                    str(tmp_path / f"{tag}-worker{index}.npz"),
+                    str(run_dir),
+                    str(data_dir),
+                    str(kill_at[index]),
+                    "1" if resume else "0",
+                ],  # fmt: skip
+                env=_env(TF_CONFIG=tf_config),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+    return procs
+
+
+def _finish(procs, timeout=400):
+    outputs = []
+    try:
+        for p in procs:
+            outputs.append(p.communicate(timeout=timeout))
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    return outputs
+
+
+@pytest.mark.slow
+def test_multi_worker_killed_mid_epoch_resumes_to_the_same_weights(tmp_path, shared_data_dir):
+    from tests.training.dist_worker import FAULT_TOLERANT_STEPS
+
+    # The uninterrupted reference: the same two-worker cluster, run once through.
+    reference = _start_cluster(tmp_path, "reference", tmp_path / "reference", shared_data_dir)
+    for p, (_, err) in zip(reference, _finish(reference), strict=True):
+        assert p.returncode == 0, err[-3000:]
+
+    # Worker 1 SIGKILLs itself after the second batch of the second epoch.
+    kill_step = FAULT_TOLERANT_STEPS + 2
+    run = tmp_path / "run"
+    procs = _start_cluster(tmp_path, "killed", run, shared_data_dir, kill_at=(0, kill_step))
+    try:
+        procs[1].wait(timeout=400)
+    finally:
+        # TensorFlow's fault tolerance restarts the whole cluster: the surviving worker is stuck
+        # in the next all-reduce (it would fail only after a long timeout), so it is killed too.
+        procs[0].kill()
+        _finish(procs)
+    assert procs[1].returncode == -signal.SIGKILL, procs[1].returncode
+    assert not (run / "run.json").exists()
+    assert [p.name for p in rf.list_checkpoints(run)] == ["epoch-1"]
+    assert (run / "backup" / "checkpoint").is_file()  # the chief's mid-epoch backup
+
+    restarted = _start_cluster(tmp_path, "restarted", run, shared_data_dir, resume=True)
+    outputs = _finish(restarted)
+    for p, (_, err) in zip(restarted, outputs, strict=True):
+        assert p.returncode == 0, err[-3000:]
+    # Both workers restored the second epoch's backup and skipped the batches it had done.
+    for out, _ in outputs:
+        done = [line for line in out.splitlines() if line.startswith("restored epoch=1 ")]
+        assert done and 0 < int(done[0].split("batches=")[1]) < FAULT_TOLERANT_STEPS, out
+    assert not (run / "backup").exists() and (run / "run.json").is_file()
+    expected = _weights(tmp_path / "reference-worker0.npz", "run")
+    assert len(expected) > 0
+    for index in range(2):
+        got = _weights(tmp_path / f"restarted-worker{index}.npz", "run")
+        for a, b in zip(expected, got, strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

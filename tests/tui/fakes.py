@@ -73,11 +73,25 @@ class FakeBackend(Backend):
     def load_data(self, run, n, batch_size):
         return ("data", n, batch_size)
 
-    def build_attack(self, name, model, *, eps, norm, overrides):
-        if overrides.get("steps") == 13:
-            raise ValueError("Received: steps=13 (refused by the fake attack)")
-        self.built.append((name, overrides))
-        return {"name": name, "eps": eps, "norm": norm, **overrides}
+    def plan_attacks(self, attacks, *, eps, norm):
+        from tfls.attacks import plan_suite  # the real rules: the app refuses what tfls refuses
+
+        return plan_suite(
+            [a.name for a in attacks],
+            eps=eps,
+            norm=norm,
+            overrides={a.name: a.overrides for a in attacks if a.overrides},
+        )
+
+    def build_attacks(self, model, attacks, *, eps, norm):
+        self.plan_attacks(attacks, eps=eps, norm=norm)
+        built = {}
+        for a in attacks:
+            if a.overrides.get("steps") == 13:
+                raise ValueError("Received: steps=13 (refused by the fake attack)")
+            self.built.append((a.name, a.overrides))
+            built[a.name] = {"name": a.name, "eps": eps, "norm": norm, **a.overrides}
+        return built
 
     def evaluate(self, model, dataset, attacks, *, out, on_batch, n, meta):
         self.calls.append({"attacks": attacks, "out": out})

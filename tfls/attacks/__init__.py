@@ -15,14 +15,13 @@ from tfls.attacks.odi import ODI, odi
 from tfls.attacks.pgd import PGD, pgd
 from tfls.attacks.presets import PRESETS
 from tfls.attacks.square import Square, square
+from tfls.attacks.suites import TRANSFER_PREFIX, SuitePlan, plan_suite, suite
 from tfls.attacks.tanh_linf import TanhLinf, tanh_linf
 from tfls.attacks.transfer import TransferAttack
 
-ATTACKS: dict[str, type[Attack]] = {cls.__name__: cls for cls in (FGSM, PGD)}
-ATTACKS.update(
-    {cls.__name__: cls for cls in (MultiTargeted, ODI, CarliniWagnerL2, TanhLinf, TransferAttack)}
-)
-ATTACKS.update({cls.__name__: cls for cls in (APGD, FAB, Square, AutoAttack)})
+_CLASSES = (FGSM, PGD, MultiTargeted, ODI, CarliniWagnerL2, TanhLinf, TransferAttack)
+_CLASSES += (APGD, FAB, Square, AutoAttack)
+ATTACKS: dict[str, type[Attack]] = {cls.__name__: cls for cls in _CLASSES}
 
 
 def get(name: str, model, *, eps, **overrides) -> Attack:
@@ -46,3 +45,4 @@ __all__ = ["ATTACKS", "Attack", "FGSM", "PGD", "PRESETS", "fgsm", "get", "losses
 __all__ += ["MultiTargeted", "ODI", "CarliniWagnerL2", "TanhLinf", "TransferAttack"]
 __all__ += ["multitargeted", "odi", "carlini_wagner_l2", "tanh_linf"]
 __all__ += ["APGD", "FAB", "Square", "AutoAttack", "apgd", "fab", "square", "autoattack"]
+__all__ += ["SuitePlan", "TRANSFER_PREFIX", "plan_suite", "suite"]

@@ -26,6 +26,7 @@ from tfls.attacks.base import (
     resolve_jit,
     restart_search,
 )
+from tfls.attacks.params import Param, choice, declare, flag, interval, positive_int
 from tfls.attacks.pgd import track_best
 
 APGD_LOSSES = ("ce", "dlr")
@@ -122,18 +123,26 @@ def make_apgd_loop(model, loss_fn, *, norm: str, steps: int, rho: float):
     return loop
 
 
+@declare(
+    steps=Param(100, positive_int),
+    restarts=Param(1, positive_int),
+    loss=Param("ce", choice(APGD_LOSSES)),
+    targeted=Param(False, flag),
+    n_targets=Param(9, positive_int),
+    rho=Param(0.75, interval(0.0, 1.0, closed="high")),
+)
 def apgd(
     model,
     x,
     y,
     *,
     eps,
-    steps=100,
-    restarts=1,
-    loss="ce",
-    targeted=False,
-    n_targets=9,
-    rho=0.75,
+    steps,
+    restarts,
+    loss,
+    targeted,
+    n_targets,
+    rho,
     norm="linf",
     seed=0,
     jit_compile="auto",
@@ -164,13 +173,6 @@ def apgd(
     """
     norm = v.check_norm(norm)
     eps = v.check_eps(eps, norm=norm)
-    steps = v.check_positive_int(steps, name="steps")
-    restarts = v.check_positive_int(restarts, name="restarts")
-    n_targets = v.check_positive_int(n_targets, name="n_targets")
-    v.check_choice(loss, APGD_LOSSES, name="loss")
-    rho = float(rho)
-    if not 0.0 < rho <= 1.0:
-        raise ValueError(f"`rho` must lie in (0, 1]. Received: rho={rho}")
     loss_fn = losses.get(loss)
 
     x = tf.convert_to_tensor(x, tf.float32)
@@ -243,12 +245,6 @@ class APGD(Attack):
         rho: step-halving threshold (0.75). norm: `"linf"` or `"l2"`. seed: fixes random starts.
         jit_compile: `True`, `False` or `"auto"`.
 
-    Call arguments:
-        x: inputs in [0, 1]. y: integer labels.
-
-    Returns:
-        Adversarial inputs of `x`'s shape.
-
     Example:
         >>> x_adv = APGD(model, eps=8 / 255, loss="dlr", targeted=True)(x, y)  # APGD-T
 
@@ -257,55 +253,4 @@ class APGD(Attack):
         parameter-free attacks", ICML 2020.
     """
 
-    def __init__(
-        self,
-        model,
-        eps=8 / 255,
-        steps=100,
-        restarts=1,
-        loss="ce",
-        targeted=False,
-        n_targets=9,
-        rho=0.75,
-        norm="linf",
-        seed=0,
-        jit_compile="auto",
-        **kwargs,
-    ):
-        super().__init__(model, eps=eps, norm=norm, seed=seed, jit_compile=jit_compile, **kwargs)
-        self.steps = v.check_positive_int(steps, name="steps")
-        self.restarts = v.check_positive_int(restarts, name="restarts")
-        self.loss = v.check_choice(loss, APGD_LOSSES, name="loss")
-        self.targeted = bool(targeted)
-        self.n_targets = v.check_positive_int(n_targets, name="n_targets")
-        if not 0.0 < float(rho) <= 1.0:
-            raise ValueError(f"`rho` must lie in (0, 1]. Received: rho={rho}")
-        self.rho = float(rho)
-
-    def generate(self, x, y):
-        return apgd(
-            self.model,
-            x,
-            y,
-            eps=self.eps,
-            steps=self.steps,
-            restarts=self.restarts,
-            loss=self.loss,
-            targeted=self.targeted,
-            n_targets=self.n_targets,
-            rho=self.rho,
-            norm=self.norm,
-            seed=self.seed,
-            jit_compile=self.jit_compile,
-        )
-
-    def get_config(self):
-        config = {
-            "steps": self.steps,
-            "restarts": self.restarts,
-            "loss": self.loss,
-            "targeted": self.targeted,
-            "n_targets": self.n_targets,
-            "rho": self.rho,
-        }
-        return {**super().get_config(), **config}
+    function = apgd

@@ -1,13 +1,14 @@
 """AutoAttack (Croce & Hein, 2020): a fixed, parameter-free ensemble of diverse attacks.
 
 The standard version runs APGD-CE → APGD-T → FAB-T → Square, each only on the points every earlier
-attack failed on; a point counts as robust only if all four fail. The components are the presets
-of the same names (`tfls.attacks.PRESETS`), so the protocol is data, fixed in one place.
+attack failed on; a point counts as robust only if all four fail. The protocol is fixed here, in
+code, as fra31/auto-attack fixes it (`STANDARD`, `SETTINGS`); the presets of the same names
+(`tfls.attacks.PRESETS`) are built from it, not the other way round.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from types import MappingProxyType
 
 import keras
 import tensorflow as tf
@@ -16,12 +17,28 @@ from tfls import _validation as v
 from tfls.attacks.apgd import APGD
 from tfls.attacks.base import Attack, misclassified, run_on_robust
 from tfls.attacks.fab import FAB
-from tfls.attacks.presets import PRESETS
+from tfls.attacks.params import Param, choice, declare
 from tfls.attacks.square import Square
 
-_CLASSES = {"APGD": APGD, "FAB": FAB, "Square": Square}
-COMPONENTS = ("apgd-ce", "apgd-dlr", "apgd-t", "fab-t", "square")
-VERSIONS = {"standard": ("apgd-ce", "apgd-t", "fab-t", "square"), "custom": None}
+# Each component: its attack class and its settings in AutoAttack's standard version (Croce &
+# Hein 2020, fra31/auto-attack): 100 iterations, one restart, 9 target classes, 5000 queries.
+SETTINGS = MappingProxyType(
+    {
+        "apgd-ce": (APGD, MappingProxyType({"steps": 100, "restarts": 1, "loss": "ce"})),
+        "apgd-dlr": (APGD, MappingProxyType({"steps": 100, "restarts": 1, "loss": "dlr"})),
+        "apgd-t": (
+            APGD,
+            MappingProxyType(
+                {"steps": 100, "restarts": 1, "loss": "dlr", "targeted": True, "n_targets": 9}
+            ),
+        ),
+        "fab-t": (FAB, MappingProxyType({"steps": 100, "restarts": 1, "n_targets": 9})),
+        "square": (Square, MappingProxyType({"n_queries": 5000, "p_init": 0.8, "restarts": 1})),
+    }
+)
+COMPONENTS = tuple(SETTINGS)
+STANDARD = ("apgd-ce", "apgd-t", "fab-t", "square")
+VERSIONS = {"standard": STANDARD, "custom": None}
 
 
 def build_components(
@@ -40,9 +57,8 @@ def build_components(
     overrides = _check_overrides(overrides)
     built = []
     for name in names:
-        spec = {key: val for key, val in PRESETS[name].items() if key != "attack"}
-        spec.update(overrides.get(name, {}))
-        cls = _CLASSES[PRESETS[name]["attack"]]
+        cls, settings = SETTINGS[name]
+        spec = {**settings, **overrides.get(name, {})}
         attack = cls(
             model,
             eps=eps,
@@ -56,6 +72,27 @@ def build_components(
     return built
 
 
+def _check_attacks(attacks, name):
+    """`None` or a list of component names (their order is the run order)."""
+    if attacks is None:
+        return None
+    if isinstance(attacks, str):
+        raise ValueError(
+            f"`{name}` must be a list of component names. Received: {name}={attacks!r}"
+        )
+    return [v.check_choice(a, COMPONENTS, name="AutoAttack component") for a in attacks]
+
+
+def _copy_overrides(overrides, name):
+    del name
+    return {k: dict(val) for k, val in _check_overrides(overrides).items()}
+
+
+@declare(
+    version=Param("standard", choice(VERSIONS)),
+    attacks=Param(None, _check_attacks),
+    overrides=Param(None, _copy_overrides),
+)
 def autoattack(
     model,
     x,
@@ -63,9 +100,9 @@ def autoattack(
     *,
     eps,
     norm="linf",
-    version="standard",
-    attacks=None,
-    overrides=None,
+    version,
+    attacks,
+    overrides,
     seed=0,
     jit_compile="auto",
     return_robust=False,
@@ -78,7 +115,7 @@ def autoattack(
         eps: ball radius. norm: `"linf"` or `"l2"`.
         version: `"standard"` (APGD-CE, APGD-T, FAB-T, Square) or `"custom"` (with `attacks`).
         attacks: for `version="custom"`, component names in order, from `COMPONENTS`.
-        overrides: `{component: {argument: value}}` replacing preset arguments, e.g.
+        overrides: `{component: {argument: value}}` replacing its standard settings, e.g.
             `{"square": {"n_queries": 1000}}`.
         seed: seed of every component. jit_compile: `True`, `False` or `"auto"`.
         return_robust: also return `{component: boolean robust mask after it}`.
@@ -135,13 +172,7 @@ def _check_names(version, attacks) -> tuple[str, ...]:
                 "version='custom' needs a non-empty list of components, e.g. attacks=['apgd-ce', "
                 f"'square']. Received: attacks={attacks!r}"
             )
-        if isinstance(attacks, str):
-            raise ValueError(
-                f"`attacks` must be a list of component names. Received: attacks={attacks!r}"
-            )
-        for name in attacks:
-            v.check_choice(name, COMPONENTS, name="AutoAttack component")
-        return tuple(attacks)
+        return tuple(_check_attacks(attacks, "attacks"))
     if attacks is not None:
         raise ValueError(
             f"`attacks` is only read with version='custom'; version={version!r} fixes its own "
@@ -179,12 +210,6 @@ class AutoAttack(Attack):
         overrides: `{component: {argument: value}}`, e.g. cheaper settings for a quick look.
         seed: seed of every component. jit_compile: `True`, `False` or `"auto"`.
 
-    Call arguments:
-        x: inputs in [0, 1]. y: integer labels.
-
-    Returns:
-        Adversarial inputs of `x`'s shape.
-
     Example:
         >>> x_adv = AutoAttack(model, eps=8 / 255)(x, y)
 
@@ -193,32 +218,19 @@ class AutoAttack(Attack):
         parameter-free attacks", ICML 2020.
     """
 
-    def __init__(
-        self,
-        model,
-        eps=8 / 255,
-        norm="linf",
-        version="standard",
-        attacks: Sequence[str] | None = None,
-        overrides: dict | None = None,
-        seed=0,
-        jit_compile="auto",
-        **kwargs,
-    ):
-        super().__init__(model, eps=eps, norm=norm, seed=seed, jit_compile=jit_compile, **kwargs)
-        self.version = version
-        self.attacks = None if attacks is None else list(attacks)
-        self.overrides = {k: dict(val) for k, val in (overrides or {}).items()}
+    function = autoattack
+
+    def _init_parts(self):
         # Build once: every bad argument (here or in a component) is refused before any work.
         self.components = build_components(
             self.model,
             eps=self.eps,
             norm=self.norm,
-            version=version,
+            version=self.version,
             attacks=self.attacks,
             overrides=self.overrides,
             seed=self.seed,
-            jit_compile=jit_compile,
+            jit_compile=self.jit_compile,
         )
 
     def build(self, *args, **kwargs):
@@ -230,7 +242,3 @@ class AutoAttack(Attack):
 
     def generate(self, x, y):
         return run_components(self.model, self.components, x, y, eps=self.eps)[0]
-
-    def get_config(self):
-        config = {"version": self.version, "attacks": self.attacks, "overrides": self.overrides}
-        return {**super().get_config(), **config}

@@ -8,14 +8,17 @@ still correctly classified.
 
 from __future__ import annotations
 
+import inspect
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from tfls import _validation as v
+from tfls.attacks.params import Param, check_all
 
 # --------------------------------------------------------------------------------------------
 # Geometry
@@ -194,7 +197,7 @@ def restart_search(x, robust, *, restarts: int, attempt: Callable, bucket: bool)
     `score` a "how adversarial" value comparable across attempts. Per example, the answer is the
     first attempt's success, or else the highest-scoring candidate. Randomness must be drawn on
     the full batch inside `attempt`, so a point's draw never depends on which other points are
-    still robust. This is the restart driver of PGD, APGD, MultiTargeted and ODI.
+    still robust. This is the restart driver of PGD, APGD, MultiTargeted, ODI and Square.
     """
     x_adv = x
     best = tf.fill(tf.shape(robust), float("-inf"))
@@ -220,10 +223,31 @@ def validate_call(model, x, y, *, num_classes: int | None = None) -> None:
     """Checks inputs, labels and (once per model) that the model outputs logits; before any work."""
     if not tf.executing_eagerly():
         return  # symbolic call inside a functional model: shapes only, checked by Keras
-    v.check_images(x)
-    outputs = _probe_outputs(model, x)
-    classes = num_classes or int(outputs.shape[-1])
-    v.check_labels(y, num_classes=classes, batch_size=int(np.shape(x)[0]))
+    try:
+        # Before anything is traced or cached, so that the answer never depends on earlier calls.
+        expected = _input_shape(model)
+        if expected is not None:
+            v.check_input_shape(x, expected, model=getattr(model, "name", "model"))
+        v.check_images(x)
+        outputs = _probe_outputs(model, x)
+        classes = num_classes or int(outputs.shape[-1])
+        v.check_labels(y, num_classes=classes, batch_size=int(np.shape(x)[0]))
+    except ValueError as e:
+        # Keras rewrites errors raised inside `Layer.call` into a many-line message quoting every
+        # argument tensor; this marker (Keras' own, for nested calls) keeps ours one line.
+        e._keras_call_info_injected = True
+        raise
+
+
+def _input_shape(model):
+    """The model's static input shape `(None, ...)`, or None (subclassed or several inputs)."""
+    try:
+        shape = model.input_shape
+    except (AttributeError, ValueError, TypeError):
+        return None
+    if not isinstance(shape, tuple) or any(isinstance(d, (tuple, list)) for d in shape):
+        return None
+    return shape
 
 
 _LOGITS_CHECKED: weakref.WeakKeyDictionary[object, int] = weakref.WeakKeyDictionary()
@@ -249,12 +273,41 @@ def _probe_outputs(model, x):
 # The layer
 
 
+_NORM_NAMES = {"linf": "L∞", "l2": "L2"}
+
+
+# Every attack layer is called the same way; a subclass docstring that does not describe its call
+# gets these sections, placed before its `Example:` (Keras' docstring order).
+_CALL_SECTIONS = """    Call arguments:
+        x: inputs in [0, 1]. y: integer labels.
+
+    Returns:
+        Adversarial inputs of `x`'s shape.
+
+"""
+
+
+def _with_call_sections(doc: str) -> str:
+    if "Call arguments:" in doc:
+        return doc
+    sections = _CALL_SECTIONS if "Returns:" not in doc else _CALL_SECTIONS.split("    Returns:")[0]
+    for anchor in ("    Returns:", "    Example:", "    Reference:"):
+        at = doc.find(anchor)
+        if at != -1:
+            return doc[:at] + sections + doc[at:]
+    return doc.rstrip() + "\n\n" + sections
+
+
 @keras.saving.register_keras_serializable(package="tfls")
 class Attack(keras.layers.Layer):
     """Base class: an adversarial attack on `model` as a Keras layer, `x_adv = attack(x, y)`.
 
-    Subclasses implement `generate(x, y)` by calling their pure function with their config, and
-    list their own constructor arguments in `get_config`.
+    A subclass names the pure function it wraps, `class PGD(Attack): function = pgd`, whose
+    `@declare` lists its parameters once (`tfls.attacks.params`). From that declaration the base
+    derives the subclass's `__init__` (with a real signature: `inspect.signature(PGD)`), checks
+    every value at construction, and derives `generate` and `get_config`. Class attributes
+    `defaults` (e.g. `{"eps": 140 / 255, "norm": "l2"}`) and `norms` adjust the common arguments.
+    A subclass without `function` implements `generate(x, y)` itself.
 
     Args:
         model: a Keras model mapping inputs in [0, 1] to logits.
@@ -262,7 +315,8 @@ class Attack(keras.layers.Layer):
         norm: `"linf"` or `"l2"`.
         seed: integer seed for every random choice the attack makes.
         jit_compile: `True`, `False` or `"auto"` (XLA on accelerators only).
-        **kwargs: forwarded to `keras.layers.Layer`.
+        **kwargs: the declared parameters of `function`; the rest is forwarded to
+            `keras.layers.Layer`.
 
     Call arguments:
         x: inputs in [0, 1], shape `(batch, ...)`.
@@ -273,8 +327,29 @@ class Attack(keras.layers.Layer):
     """
 
     norms: tuple[str, ...] = v.NORMS
+    function: Callable | None = None
+    params: Mapping[str, Param] = MappingProxyType({})
+    defaults: Mapping[str, object] = MappingProxyType({})
+    _COMMON = MappingProxyType({"eps": 8 / 255, "norm": "linf", "seed": 0, "jit_compile": "auto"})
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("__doc__"):
+            cls.__doc__ = _with_call_sections(cls.__doc__)
+        fn = cls.__dict__.get("function")
+        if fn is not None:
+            cls.function = staticmethod(fn)
+            cls.params = fn.params
+            accepted = inspect.signature(fn).parameters
+            # Common arguments the function takes (FGSM has no seed, CW no norm): for generate.
+            cls._passed = tuple(name for name in Attack._COMMON if name in accepted)
+        # A new function or new defaults need a new constructor; a hand-written one is kept.
+        new_config = fn is not None or "defaults" in cls.__dict__
+        if new_config and cls.function is not None and "__init__" not in cls.__dict__:
+            cls.__init__ = _derived_init(cls)
 
     def __init__(self, model, *, eps, norm="linf", seed=0, jit_compile="auto", **kwargs):
+        config = {name: kwargs.pop(name) for name in list(kwargs) if name in self.params}
         kwargs.setdefault("trainable", False)
         super().__init__(**kwargs)
         if isinstance(model, dict):
@@ -282,11 +357,23 @@ class Attack(keras.layers.Layer):
         if not callable(model):
             raise ValueError(f"`model` must be a Keras model returning logits. Received: {model!r}")
         self.model = model
+        if norm in v.NORMS and norm not in self.norms:
+            only = " or ".join(_NORM_NAMES[n] for n in self.norms)
+            raise ValueError(
+                f"{type(self).__name__} is an {only} attack only. Received: norm={norm!r}"
+            )
         self.norm = v.check_choice(norm, self.norms, name="norm")
         self.eps = v.check_eps(eps, norm=norm)
         self.seed = int(seed)
         resolve_jit(jit_compile)
         self.jit_compile = jit_compile
+        # The declared parameters, checked now so that a bad value fails before any work.
+        for name, value in check_all(self.params, config).items():
+            setattr(self, name, value)
+        self._init_parts()
+
+    def _init_parts(self):
+        """Builds what the attack derives from its config (AutoAttack: its components)."""
 
     def call(self, x, y):
         x = tf.convert_to_tensor(x)
@@ -300,7 +387,11 @@ class Attack(keras.layers.Layer):
         return keras.KerasTensor(x.shape, dtype=x.dtype)
 
     def generate(self, x, y):
-        raise NotImplementedError
+        if self.function is None:
+            raise NotImplementedError
+        common = {name: getattr(self, name) for name in self._passed}
+        declared = {name: getattr(self, name) for name in self.params}
+        return self.function(self.model, x, y, **common, **declared)
 
     def get_config(self):
         base = super().get_config()
@@ -311,4 +402,31 @@ class Attack(keras.layers.Layer):
             "seed": self.seed,
             "jit_compile": self.jit_compile,
         }
-        return {**base, **config}
+        declared = {name: getattr(self, name) for name in self.params}
+        return {**base, **config, **declared}
+
+
+def _derived_init(cls):
+    """`cls.__init__` taking `model`, `eps` and, by keyword, its declared and common arguments."""
+    common = {**Attack._COMMON, **cls.defaults}
+
+    def __init__(self, model, eps=common["eps"], **kwargs):
+        for name in ("norm", "seed", "jit_compile"):
+            kwargs.setdefault(name, common[name])
+        Attack.__init__(self, model, eps=eps, **kwargs)
+
+    P = inspect.Parameter
+    kw = P.KEYWORD_ONLY
+    __init__.__signature__ = inspect.Signature(
+        [
+            P("self", P.POSITIONAL_OR_KEYWORD),
+            P("model", P.POSITIONAL_OR_KEYWORD),
+            P("eps", P.POSITIONAL_OR_KEYWORD, default=common["eps"]),
+            *(P(name, kw, default=p.default) for name, p in cls.params.items()),
+            *(P(name, kw, default=common[name]) for name in ("norm", "seed", "jit_compile")),
+            P("kwargs", P.VAR_KEYWORD),
+        ]
+    )
+    __init__.__qualname__ = f"{cls.__qualname__}.__init__"
+    __init__.__doc__ = cls.__doc__
+    return __init__

@@ -23,6 +23,8 @@ from tfls.attacks.base import (
     resolve_jit,
     run_on_robust,
 )
+from tfls.attacks.losses import cw_objective_f
+from tfls.attacks.params import Param, choice, declare, flag, nonnegative, positive_int
 
 STARTS = ("input", "zero")
 
@@ -38,7 +40,7 @@ _NOT_FOUND = 1e10  # the original's sentinel for "no upper bound on c yet"
 ZERO_START_PIXEL = 1e-3
 
 
-def check_confidence(confidence) -> float:
+def check_confidence(confidence, name="confidence") -> float:
     """κ may be any finite number (negative included: see `carlini_wagner_l2`)."""
     number = (int, float, np.integer, np.floating)
     if (
@@ -46,9 +48,7 @@ def check_confidence(confidence) -> float:
         or not isinstance(confidence, number)
         or not math.isfinite(float(confidence))
     ):
-        raise ValueError(
-            f"`confidence` must be a finite number. Received: confidence={confidence!r}"
-        )
+        raise ValueError(f"`{name}` must be a finite number. Received: {name}={confidence!r}")
     return float(confidence)
 
 
@@ -58,22 +58,6 @@ def to_tanh_space(p):
 
 def from_tanh_space(w):
     return 0.5 * (tf.tanh(w) + 1.0)
-
-
-def cw_objective_f(logits, y, confidence):
-    """`max(z_y − max_{i≠y} z_i + κ, 0)`: the paper's `max(z_y − max z_i, −κ)` shifted by κ.
-
-    The shift changes no gradient and keeps the value ≥ 0, which the abort-early test
-    (`loss > 0.9999·previous`) needs to mean "no progress".
-    """
-    logits = tf.convert_to_tensor(logits, tf.float32)
-    num_classes = tf.shape(logits)[-1]
-    onehot = tf.equal(tf.range(num_classes)[None, :], tf.cast(y, tf.int32)[:, None])
-    z_true = tf.reduce_sum(tf.where(onehot, logits, tf.zeros_like(logits)), axis=-1)
-    z_other = tf.reduce_max(
-        tf.where(onehot, tf.fill(tf.shape(logits), logits.dtype.min), logits), -1
-    )
-    return tf.maximum(z_true - z_other + confidence, 0.0), z_true, z_other
 
 
 def _make_search_step(model, max_iterations: int, abort_early: bool):
@@ -126,18 +110,31 @@ def _make_search_step(model, max_iterations: int, abort_early: bool):
     return step
 
 
+# The search's parameters, shared by `cw_l2_search` and `carlini_wagner_l2`.
+SEARCH_PARAMS = {
+    "confidence": Param(0.0, check_confidence),
+    "initial_const": Param(1e-3, nonnegative),
+    "binary_search_steps": Param(9, positive_int),
+    "max_iterations": Param(1000, positive_int),
+    "learning_rate": Param(0.01, nonnegative),
+    "abort_early": Param(True, flag),
+    "x0": Param("input", choice(STARTS)),
+}
+
+
+@declare(**SEARCH_PARAMS)
 def cw_l2_search(
     model,
     x,
     y,
     *,
-    confidence=0.0,
-    initial_const=1e-3,
-    binary_search_steps=9,
-    max_iterations=1000,
-    learning_rate=0.01,
-    abort_early=True,
-    x0="input",
+    confidence,
+    initial_const,
+    binary_search_steps,
+    max_iterations,
+    learning_rate,
+    abort_early,
+    x0,
     jit_compile="auto",
 ):
     """Carlini & Wagner's L2 search without a radius: `(x_best, l2_best)`.
@@ -145,12 +142,6 @@ def cw_l2_search(
     `x_best` is the smallest-L2 misclassified point visited (or `x`), `l2_best` its L2 distance
     to `x` (`inf` where none was found). Arguments as in `carlini_wagner_l2`.
     """
-    confidence = check_confidence(confidence)
-    initial_const = v.check_nonnegative(initial_const, name="initial_const")
-    binary_search_steps = v.check_positive_int(binary_search_steps, name="binary_search_steps")
-    max_iterations = v.check_positive_int(max_iterations, name="max_iterations")
-    learning_rate = v.check_nonnegative(learning_rate, name="learning_rate")
-    v.check_choice(x0, STARTS, name="x0")
     x = tf.convert_to_tensor(x, tf.float32)
     y = tf.cast(y, tf.int32)
     step = compiled(
@@ -188,19 +179,20 @@ def cw_l2_search(
     )
 
 
+@declare(**SEARCH_PARAMS)
 def carlini_wagner_l2(
     model,
     x,
     y,
     *,
     eps,
-    confidence=0.0,
-    initial_const=1e-3,
-    binary_search_steps=9,
-    max_iterations=1000,
-    learning_rate=0.01,
-    abort_early=True,
-    x0="input",
+    confidence,
+    initial_const,
+    binary_search_steps,
+    max_iterations,
+    learning_rate,
+    abort_early,
+    x0,
     jit_compile="auto",
 ):
     """Runs Carlini & Wagner's L2 attack and returns, per example, its smallest-L2 misclassified
@@ -278,12 +270,6 @@ class CarliniWagnerL2(Attack):
         norm: must be `"l2"`. seed: unused (the attack is deterministic).
         jit_compile: `True`, `False` or `"auto"`.
 
-    Call arguments:
-        x: inputs in [0, 1]. y: integer labels.
-
-    Returns:
-        Adversarial inputs of `x`'s shape.
-
     Example:
         >>> attack = CarliniWagnerL2(model, eps=140 / 255, confidence=50, initial_const=0.1,
         ...                          binary_search_steps=1, x0="zero")
@@ -294,63 +280,6 @@ class CarliniWagnerL2(Attack):
     """
 
     norms = ("l2",)
+    defaults = {"eps": 140 / 255, "norm": "l2"}
 
-    def __init__(
-        self,
-        model,
-        eps=140 / 255,
-        confidence=0.0,
-        initial_const=1e-3,
-        binary_search_steps=9,
-        max_iterations=1000,
-        learning_rate=0.01,
-        abort_early=True,
-        x0="input",
-        norm="l2",
-        seed=0,
-        jit_compile="auto",
-        **kwargs,
-    ):
-        if norm != "l2":
-            raise ValueError(
-                "CarliniWagnerL2 is an L2 attack; use PGD or TanhLinf for L∞. "
-                f"Received: norm={norm!r}"
-            )
-        super().__init__(model, eps=eps, norm=norm, seed=seed, jit_compile=jit_compile, **kwargs)
-        self.confidence = check_confidence(confidence)
-        self.initial_const = v.check_nonnegative(initial_const, name="initial_const")
-        self.binary_search_steps = v.check_positive_int(
-            binary_search_steps, name="binary_search_steps"
-        )
-        self.max_iterations = v.check_positive_int(max_iterations, name="max_iterations")
-        self.learning_rate = v.check_nonnegative(learning_rate, name="learning_rate")
-        self.abort_early = bool(abort_early)
-        self.x0 = v.check_choice(x0, STARTS, name="x0")
-
-    def generate(self, x, y):
-        return carlini_wagner_l2(
-            self.model,
-            x,
-            y,
-            eps=self.eps,
-            confidence=self.confidence,
-            initial_const=self.initial_const,
-            binary_search_steps=self.binary_search_steps,
-            max_iterations=self.max_iterations,
-            learning_rate=self.learning_rate,
-            abort_early=self.abort_early,
-            x0=self.x0,
-            jit_compile=self.jit_compile,
-        )
-
-    def get_config(self):
-        config = {
-            "confidence": self.confidence,
-            "initial_const": self.initial_const,
-            "binary_search_steps": self.binary_search_steps,
-            "max_iterations": self.max_iterations,
-            "learning_rate": self.learning_rate,
-            "abort_early": self.abort_early,
-            "x0": self.x0,
-        }
-        return {**super().get_config(), **config}
+    function = carlini_wagner_l2

@@ -21,6 +21,7 @@ from tfls.attacks.base import (
     resolve_jit,
     run_on_robust,
 )
+from tfls.attacks.params import Param, declare, interval, positive_int
 
 # Weights below this are treated as zero: the hyperplane does not depend on those coordinates.
 _TINY = 1e-12
@@ -145,18 +146,33 @@ def _random_start(x, radius, norm, seed):
     return tf.clip_by_value(x + radius * t / expand_to(tf.maximum(scale, 1e-12), t), 0.0, 1.0)
 
 
+def _check_eta(eta, name):
+    eta = float(eta)
+    if not eta >= 1.0:
+        raise ValueError(f"`{name}` (overshoot) must be >= 1. Received: {name}={eta}")
+    return eta
+
+
+@declare(
+    steps=Param(100, positive_int),
+    restarts=Param(1, positive_int),
+    n_targets=Param(9, positive_int),
+    alpha_max=Param(0.1, interval(0.0, 1.0)),
+    eta=Param(1.05, _check_eta),
+    beta=Param(0.9, interval(0.0, 1.0, closed="high")),
+)
 def fab(
     model,
     x,
     y,
     *,
     eps,
-    steps=100,
-    restarts=1,
-    n_targets=9,
-    alpha_max=0.1,
-    eta=1.05,
-    beta=0.9,
+    steps,
+    restarts,
+    n_targets,
+    alpha_max,
+    eta,
+    beta,
     norm="linf",
     seed=0,
     jit_compile="auto",
@@ -189,11 +205,6 @@ def fab(
     """
     norm = v.check_norm(norm)
     eps = v.check_eps(eps, norm=norm)
-    steps = v.check_positive_int(steps, name="steps")
-    restarts = v.check_positive_int(restarts, name="restarts")
-    n_targets = v.check_positive_int(n_targets, name="n_targets")
-    alpha_max, eta, beta = _check_fab_params(alpha_max, eta, beta)
-
     x = tf.convert_to_tensor(x, tf.float32)
     y = tf.cast(y, tf.int32)
     if eps == 0.0:
@@ -236,17 +247,6 @@ def fab(
     return x_adv
 
 
-def _check_fab_params(alpha_max, eta, beta):
-    alpha_max, eta, beta = float(alpha_max), float(eta), float(beta)
-    if not 0.0 <= alpha_max <= 1.0:
-        raise ValueError(f"`alpha_max` must lie in [0, 1]. Received: alpha_max={alpha_max}")
-    if not eta >= 1.0:
-        raise ValueError(f"`eta` (overshoot) must be >= 1. Received: eta={eta}")
-    if not 0.0 < beta <= 1.0:
-        raise ValueError(f"`beta` (backward step) must lie in (0, 1]. Received: beta={beta}")
-    return alpha_max, eta, beta
-
-
 @keras.saving.register_keras_serializable(package="tfls")
 class FAB(Attack):
     """Targeted FAB (FAB-T) as a Keras layer: minimum-norm adversarials, kept only within ε.
@@ -259,9 +259,6 @@ class FAB(Attack):
         norm: `"linf"` or `"l2"`. seed: fixes random restarts.
         jit_compile: `True`, `False` or `"auto"`.
 
-    Call arguments:
-        x: inputs in [0, 1]. y: integer labels.
-
     Returns:
         Adversarial inputs of `x`'s shape (`x` itself where FAB found none within ε).
 
@@ -273,51 +270,4 @@ class FAB(Attack):
         attack", ICML 2020.
     """
 
-    def __init__(
-        self,
-        model,
-        eps=8 / 255,
-        steps=100,
-        restarts=1,
-        n_targets=9,
-        alpha_max=0.1,
-        eta=1.05,
-        beta=0.9,
-        norm="linf",
-        seed=0,
-        jit_compile="auto",
-        **kwargs,
-    ):
-        super().__init__(model, eps=eps, norm=norm, seed=seed, jit_compile=jit_compile, **kwargs)
-        self.steps = v.check_positive_int(steps, name="steps")
-        self.restarts = v.check_positive_int(restarts, name="restarts")
-        self.n_targets = v.check_positive_int(n_targets, name="n_targets")
-        self.alpha_max, self.eta, self.beta = _check_fab_params(alpha_max, eta, beta)
-
-    def generate(self, x, y):
-        return fab(
-            self.model,
-            x,
-            y,
-            eps=self.eps,
-            steps=self.steps,
-            restarts=self.restarts,
-            n_targets=self.n_targets,
-            alpha_max=self.alpha_max,
-            eta=self.eta,
-            beta=self.beta,
-            norm=self.norm,
-            seed=self.seed,
-            jit_compile=self.jit_compile,
-        )
-
-    def get_config(self):
-        config = {
-            "steps": self.steps,
-            "restarts": self.restarts,
-            "n_targets": self.n_targets,
-            "alpha_max": self.alpha_max,
-            "eta": self.eta,
-            "beta": self.beta,
-        }
-        return {**super().get_config(), **config}
+    function = fab

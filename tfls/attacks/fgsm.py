@@ -7,10 +7,12 @@ import keras
 from tfls import _validation as v
 from tfls.attacks import losses
 from tfls.attacks.base import Attack
+from tfls.attacks.params import Param, choice, declare
 from tfls.attacks.pgd import pgd
 
 
-def fgsm(model, x, y, *, eps, loss="ce", norm="linf", keep_best=False, jit_compile="auto"):
+@declare(loss=Param("ce", choice(losses.LOSSES)))
+def fgsm(model, x, y, *, eps, loss, norm="linf", keep_best=False, jit_compile="auto"):
     """One step of size 2ε along the gradient sign from `x`, projected back to the ε-ball.
 
     The paper's Table 3 lists FGSM as "1 step of 2ε" from the original point; after projection
@@ -43,9 +45,6 @@ class FGSM(Attack):
         model: Keras model from [0, 1] inputs to logits.
         eps: ball radius. loss: attack loss name (maximised). norm: `"linf"` or `"l2"`.
 
-    Call arguments:
-        x: inputs in [0, 1]. y: integer labels.
-
     Returns:
         `x` moved one step of 2ε along the loss gradient, projected onto the ε-ball and [0, 1].
 
@@ -56,22 +55,4 @@ class FGSM(Attack):
         Goodfellow et al., "Explaining and Harnessing Adversarial Examples", ICLR 2015.
     """
 
-    def __init__(
-        self, model, eps=8 / 255, loss="ce", norm="linf", seed=0, jit_compile="auto", **kwargs
-    ):
-        super().__init__(model, eps=eps, norm=norm, seed=seed, jit_compile=jit_compile, **kwargs)
-        self.loss = v.check_choice(loss, losses.LOSSES, name="loss")
-
-    def generate(self, x, y):
-        return fgsm(
-            self.model,
-            x,
-            y,
-            eps=self.eps,
-            loss=self.loss,
-            norm=self.norm,
-            jit_compile=self.jit_compile,
-        )
-
-    def get_config(self):
-        return {**super().get_config(), "loss": self.loss}
+    function = fgsm

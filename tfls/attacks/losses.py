@@ -1,6 +1,7 @@
 """Per-example attack objectives on logits, written so that the attacker *maximises* them.
 
-Every function takes `(logits, y, target=None)` with integer labels and returns a `(batch,)` tensor.
+Every function in `LOSSES` takes `(logits, y, target=None)` with integer labels and returns a
+`(batch,)` tensor. Carlini & Wagner's objective `cw_objective_f` lives here too.
 Attacks always use hard labels on logits; `ce_smoothed` exists only to reproduce one reading of the
 paper (an attack that reuses a label-smoothed training loss) and is never a preset default.
 """
@@ -33,7 +34,9 @@ def ce_smoothed(logits, y, target=None, *, label_smoothing=0.9):
 
 def _true_and_best_other(logits, y):
     num_classes = tf.shape(logits)[-1]
-    onehot = tf.one_hot(y, num_classes, on_value=True, off_value=False, dtype=tf.bool)
+    onehot = tf.one_hot(
+        tf.cast(y, tf.int32), num_classes, on_value=True, off_value=False, dtype=tf.bool
+    )
     z_true = tf.reduce_sum(tf.where(onehot, logits, tf.zeros_like(logits)), axis=-1)
     z_other = tf.reduce_max(
         tf.where(onehot, tf.fill(tf.shape(logits), logits.dtype.min), logits), -1
@@ -62,6 +65,17 @@ def dlr(logits, y, target=None):
         return (z_other - z_true) / denom
     denom = sorted_logits[:, 0] - 0.5 * (sorted_logits[:, 2] + sorted_logits[:, 3]) + 1e-12
     return (_gather_class(logits, target) - _gather_class(logits, y)) / denom
+
+
+def cw_objective_f(logits, y, confidence):
+    """Carlini & Wagner's f, *minimised*: `(max(z_y − max_{i≠y} z_i + κ, 0), z_y, max_{i≠y} z_i)`.
+
+    The paper's `max(z_y − max z_i, −κ)` shifted by κ: the shift changes no gradient and keeps
+    the value ≥ 0, which CW's abort-early test (`loss > 0.9999·previous`) needs to mean "no
+    progress". Not in `LOSSES`: it is minimised and takes κ, not a target.
+    """
+    z_true, z_other = _true_and_best_other(tf.convert_to_tensor(logits, tf.float32), y)
+    return tf.maximum(z_true - z_other + confidence, 0.0), z_true, z_other
 
 
 LOSSES = {

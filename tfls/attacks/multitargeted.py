@@ -15,6 +15,7 @@ from tfls.attacks.base import (
     resolve_jit,
     restart_search,
 )
+from tfls.attacks.params import Param, declare, nonnegative, optional, positive_int
 from tfls.attacks.pgd import make_pgd_loop
 
 
@@ -29,15 +30,20 @@ def target_schedule(logits, y, restarts: int):
     return tf.transpose(tf.gather(order, cols, axis=1))
 
 
+@declare(
+    restarts=Param(18, positive_int),
+    steps=Param(20, positive_int),
+    step_size=Param(None, optional(nonnegative)),
+)
 def multitargeted(
     model,
     x,
     y,
     *,
     eps,
-    restarts=18,
-    steps=20,
-    step_size=None,
+    restarts,
+    steps,
+    step_size,
     norm="linf",
     seed=0,
     jit_compile="auto",
@@ -65,9 +71,7 @@ def multitargeted(
     """
     norm = v.check_norm(norm)
     eps = v.check_eps(eps, norm=norm)
-    restarts = v.check_positive_int(restarts, name="restarts")
-    steps = v.check_positive_int(steps, name="steps")
-    step_size = eps / 10 if step_size is None else v.check_nonnegative(step_size, name="step_size")
+    step_size = eps / 10 if step_size is None else step_size
     x = tf.convert_to_tensor(x, tf.float32)
     y = tf.cast(y, tf.int32)
     if eps == 0.0:
@@ -110,12 +114,6 @@ class MultiTargeted(Attack):
         norm: `"linf"` or `"l2"`. seed: fixes the random starts.
         jit_compile: `True`, `False` or `"auto"`.
 
-    Call arguments:
-        x: inputs in [0, 1]. y: integer labels.
-
-    Returns:
-        Adversarial inputs of `x`'s shape.
-
     Example:
         >>> x_adv = MultiTargeted(model, eps=8 / 255)(x, y)
 
@@ -123,39 +121,4 @@ class MultiTargeted(Attack):
         Gowal et al., "An Alternative Surrogate Loss for PGD-based Adversarial Testing", 2019.
     """
 
-    def __init__(
-        self,
-        model,
-        eps=8 / 255,
-        restarts=18,
-        steps=20,
-        step_size=None,
-        norm="linf",
-        seed=0,
-        jit_compile="auto",
-        **kwargs,
-    ):
-        super().__init__(model, eps=eps, norm=norm, seed=seed, jit_compile=jit_compile, **kwargs)
-        self.restarts = v.check_positive_int(restarts, name="restarts")
-        self.steps = v.check_positive_int(steps, name="steps")
-        self.step_size = (
-            None if step_size is None else v.check_nonnegative(step_size, name="step_size")
-        )
-
-    def generate(self, x, y):
-        return multitargeted(
-            self.model,
-            x,
-            y,
-            eps=self.eps,
-            restarts=self.restarts,
-            steps=self.steps,
-            step_size=self.step_size,
-            norm=self.norm,
-            seed=self.seed,
-            jit_compile=self.jit_compile,
-        )
-
-    def get_config(self):
-        config = {"restarts": self.restarts, "steps": self.steps, "step_size": self.step_size}
-        return {**super().get_config(), **config}
+    function = multitargeted

@@ -21,6 +21,15 @@ from tfls.attacks.base import (
     resolve_jit,
     restart_search,
 )
+from tfls.attacks.params import (
+    Param,
+    choice,
+    declare,
+    nonnegative,
+    nonnegative_int,
+    optional,
+    positive_int,
+)
 from tfls.attacks.pgd import make_pgd_loop
 
 
@@ -44,18 +53,26 @@ def odi_init(model, x, x_start, w, *, eps, odi_steps, odi_step_size, norm):
     return x_cur
 
 
+@declare(
+    restarts=Param(20, positive_int),
+    odi_steps=Param(2, nonnegative_int),
+    odi_step_size=Param(None, optional(nonnegative)),
+    steps=Param(20, positive_int),
+    step_size=Param(None, optional(nonnegative)),
+    loss=Param("margin", choice(losses.LOSSES)),
+)
 def odi(
     model,
     x,
     y,
     *,
     eps,
-    restarts=20,
-    odi_steps=2,
-    odi_step_size=None,
-    steps=20,
-    step_size=None,
-    loss="margin",
+    restarts,
+    odi_steps,
+    odi_step_size,
+    steps,
+    step_size,
+    loss,
     norm="linf",
     seed=0,
     jit_compile="auto",
@@ -87,14 +104,9 @@ def odi(
     """
     norm = v.check_norm(norm)
     eps = v.check_eps(eps, norm=norm)
-    restarts = v.check_positive_int(restarts, name="restarts")
-    odi_steps = v.check_positive_int(odi_steps, name="odi_steps", minimum=0)
-    steps = v.check_positive_int(steps, name="steps")
-    odi_step_size = (
-        eps if odi_step_size is None else v.check_nonnegative(odi_step_size, name="odi_step_size")
-    )
-    step_size = eps / 10 if step_size is None else v.check_nonnegative(step_size, name="step_size")
-    loss_fn = losses.get(v.check_choice(loss, losses.LOSSES, name="loss"))
+    odi_step_size = eps if odi_step_size is None else odi_step_size
+    step_size = eps / 10 if step_size is None else step_size
+    loss_fn = losses.get(loss)
     x = tf.convert_to_tensor(x, tf.float32)
     y = tf.cast(y, tf.int32)
     if eps == 0.0:
@@ -145,12 +157,6 @@ class ODI(Attack):
         loss: PGD loss (default `"margin"`). norm: `"linf"` or `"l2"`.
         seed: fixes the random starts and directions. jit_compile: `True`, `False` or `"auto"`.
 
-    Call arguments:
-        x: inputs in [0, 1]. y: integer labels.
-
-    Returns:
-        Adversarial inputs of `x`'s shape.
-
     Example:
         >>> x_adv = ODI(model, eps=8 / 255)(x, y)
 
@@ -159,59 +165,4 @@ class ODI(Attack):
         and Black-box Attacks", NeurIPS 2020.
     """
 
-    def __init__(
-        self,
-        model,
-        eps=8 / 255,
-        restarts=20,
-        odi_steps=2,
-        odi_step_size=None,
-        steps=20,
-        step_size=None,
-        loss="margin",
-        norm="linf",
-        seed=0,
-        jit_compile="auto",
-        **kwargs,
-    ):
-        super().__init__(model, eps=eps, norm=norm, seed=seed, jit_compile=jit_compile, **kwargs)
-        self.restarts = v.check_positive_int(restarts, name="restarts")
-        self.odi_steps = v.check_positive_int(odi_steps, name="odi_steps", minimum=0)
-        self.odi_step_size = (
-            None
-            if odi_step_size is None
-            else v.check_nonnegative(odi_step_size, name="odi_step_size")
-        )
-        self.steps = v.check_positive_int(steps, name="steps")
-        self.step_size = (
-            None if step_size is None else v.check_nonnegative(step_size, name="step_size")
-        )
-        self.loss = v.check_choice(loss, losses.LOSSES, name="loss")
-
-    def generate(self, x, y):
-        return odi(
-            self.model,
-            x,
-            y,
-            eps=self.eps,
-            restarts=self.restarts,
-            odi_steps=self.odi_steps,
-            odi_step_size=self.odi_step_size,
-            steps=self.steps,
-            step_size=self.step_size,
-            loss=self.loss,
-            norm=self.norm,
-            seed=self.seed,
-            jit_compile=self.jit_compile,
-        )
-
-    def get_config(self):
-        config = {
-            "restarts": self.restarts,
-            "odi_steps": self.odi_steps,
-            "odi_step_size": self.odi_step_size,
-            "steps": self.steps,
-            "step_size": self.step_size,
-            "loss": self.loss,
-        }
-        return {**super().get_config(), **config}
+    function = odi

@@ -22,6 +22,7 @@ from tfls.attacks.base import (
     resolve_jit,
     restart_search,
 )
+from tfls.attacks.params import Param, choice, declare, nonnegative, optional, positive_int
 
 INITS = ("random", "none")
 
@@ -87,22 +88,30 @@ def make_pgd_loop(model, loss_fn, *, norm: str, steps: int, keep_best: bool):
     return loop
 
 
+@declare(
+    steps=Param(20, positive_int),
+    step_size=Param(None, optional(nonnegative)),
+    loss=Param("ce", choice(losses.LOSSES)),
+    init=Param("random", choice(INITS)),
+    restarts=Param(1, positive_int),
+    label_smoothing=Param(None),
+)
 def pgd(
     model,
     x,
     y,
     *,
     eps,
-    steps=20,
-    step_size=None,
-    loss="ce",
-    init="random",
-    restarts=1,
+    steps,
+    step_size,
+    loss,
+    init,
+    restarts,
     norm="linf",
     seed=0,
     target=None,
     keep_best=True,
-    label_smoothing=None,
+    label_smoothing,
     jit_compile="auto",
 ):
     """Runs PGD and returns adversarial examples (one tensor shaped like `x`).
@@ -129,12 +138,7 @@ def pgd(
     """
     norm = v.check_norm(norm)
     eps = v.check_eps(eps, norm=norm)
-    steps = v.check_positive_int(steps, name="steps")
-    restarts = v.check_positive_int(restarts, name="restarts")
-    v.check_choice(init, INITS, name="init")
-    step_size = (
-        2.0 * eps / steps if step_size is None else v.check_nonnegative(step_size, name="step_size")
-    )
+    step_size = 2.0 * eps / steps if step_size is None else step_size
     loss_kwargs = {} if label_smoothing is None else {"label_smoothing": float(label_smoothing)}
     loss_fn = losses.get(loss, **loss_kwargs)
 
@@ -183,12 +187,6 @@ class PGD(Attack):
         label_smoothing: α for `loss="ce-smoothed"` only.
         jit_compile: `True`, `False` or `"auto"`.
 
-    Call arguments:
-        x: inputs in [0, 1]. y: integer labels.
-
-    Returns:
-        Adversarial inputs of `x`'s shape.
-
     Example:
         >>> attack = PGD(model, eps=8 / 255, steps=20)
         >>> x_adv = attack(x, y)
@@ -197,55 +195,4 @@ class PGD(Attack):
         Madry et al., "Towards Deep Learning Models Resistant to Adversarial Attacks", ICLR 2018.
     """
 
-    def __init__(
-        self,
-        model,
-        eps=8 / 255,
-        steps=20,
-        step_size=None,
-        loss="ce",
-        init="random",
-        restarts=1,
-        norm="linf",
-        seed=0,
-        label_smoothing=None,
-        jit_compile="auto",
-        **kwargs,
-    ):
-        super().__init__(model, eps=eps, norm=norm, seed=seed, jit_compile=jit_compile, **kwargs)
-        self.steps = v.check_positive_int(steps, name="steps")
-        self.step_size = (
-            None if step_size is None else v.check_nonnegative(step_size, name="step_size")
-        )
-        self.loss = v.check_choice(loss, losses.LOSSES, name="loss")
-        self.init = v.check_choice(init, INITS, name="init")
-        self.restarts = v.check_positive_int(restarts, name="restarts")
-        self.label_smoothing = label_smoothing
-
-    def generate(self, x, y):
-        return pgd(
-            self.model,
-            x,
-            y,
-            eps=self.eps,
-            steps=self.steps,
-            step_size=self.step_size,
-            loss=self.loss,
-            init=self.init,
-            restarts=self.restarts,
-            norm=self.norm,
-            seed=self.seed,
-            label_smoothing=self.label_smoothing,
-            jit_compile=self.jit_compile,
-        )
-
-    def get_config(self):
-        config = {
-            "steps": self.steps,
-            "step_size": self.step_size,
-            "loss": self.loss,
-            "init": self.init,
-            "restarts": self.restarts,
-            "label_smoothing": self.label_smoothing,
-        }
-        return {**super().get_config(), **config}
+    function = pgd

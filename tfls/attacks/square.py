@@ -18,8 +18,9 @@ from tfls.attacks.base import (
     l2_norm,
     misclassified,
     resolve_jit,
-    run_on_robust,
+    restart_search,
 )
+from tfls.attacks.params import Param, declare, interval, positive_int
 
 # The published schedule for the fraction p of pixels a square covers, written for 10,000 queries
 # and rescaled to the actual budget: p halves after each of these (rescaled) iteration counts.
@@ -239,15 +240,20 @@ def make_square_loop(model, *, norm: str, n_queries: int, p_init: float):
     return loop
 
 
+@declare(
+    n_queries=Param(5000, positive_int),
+    p_init=Param(0.8, interval(0.0, 1.0, closed="high")),
+    restarts=Param(1, positive_int),
+)
 def square(
     model,
     x,
     y,
     *,
     eps,
-    n_queries=5000,
-    p_init=0.8,
-    restarts=1,
+    n_queries,
+    p_init,
+    restarts,
     norm="linf",
     seed=0,
     jit_compile="auto",
@@ -276,10 +282,6 @@ def square(
     """
     norm = v.check_norm(norm)
     eps = v.check_eps(eps, norm=norm)
-    n_queries = v.check_positive_int(n_queries, name="n_queries")
-    restarts = v.check_positive_int(restarts, name="restarts")
-    p_init = _check_p_init(p_init)
-
     x = tf.convert_to_tensor(x, tf.float32)
     y = tf.cast(y, tf.int32)
     rank = x.shape.rank
@@ -304,25 +306,23 @@ def square(
     )
     eps_t = tf.constant(eps, tf.float32)
 
-    x_adv = images
-    robust = tf.logical_not(misclassified(model_4d(images), y))
-    bucket = resolve_jit(jit_compile, model)
-    for r in range(restarts):
-        if tf.executing_eagerly() and not bool(tf.reduce_any(robust)):
-            break
+    def attempt(r):
         seed_t = tf.constant([seed, r], tf.int32)
-        cand, found = run_on_robust(
-            lambda xs, ys, seed_t=seed_t: loop(xs, ys, eps_t, seed_t),
-            robust,
-            (images, y),
-            (x_adv, tf.zeros_like(robust)),
-            bucket=bucket,
-        )
-        # A later restart replaces the answer only where it succeeds (margins across runs are not
-        # tracked; the first run's lowest-margin point stays for points nobody fooled).
-        take = tf.logical_and(robust, tf.logical_or(found, r == 0))
-        x_adv = tf.where(expand_to(take, images), cand, x_adv)
-        robust = tf.logical_and(robust, tf.logical_not(found))
+
+        def run(xs, ys):
+            x_cand, found = loop(xs, ys, eps_t, seed_t)
+            # A constant score: `restart_search` then keeps the first run's answer for every
+            # point and lets a later run replace it only where it succeeds (Square does not
+            # compare margins across runs).
+            return x_cand, found, tf.zeros(tf.shape(found))
+
+        return run, (images, y)
+
+    # The search draws inside the compiled loop, on the still-robust rows only (as it always did).
+    robust = tf.logical_not(misclassified(model_4d(images), y))
+    x_adv = restart_search(
+        images, robust, restarts=restarts, attempt=attempt, bucket=resolve_jit(jit_compile, model)
+    )
     return x_adv if rank == 4 else x_adv[..., 0]
 
 
@@ -336,13 +336,6 @@ class _Wrapped:
         return self.fn(x)
 
 
-def _check_p_init(p_init):
-    p_init = float(p_init)
-    if not 0.0 < p_init <= 1.0:
-        raise ValueError(f"`p_init` must lie in (0, 1]. Received: p_init={p_init}")
-    return p_init
-
-
 @keras.saving.register_keras_serializable(package="tfls")
 class Square(Attack):
     """The Square Attack (L∞ or L2) as a Keras layer: score-based, gradient-free.
@@ -354,12 +347,6 @@ class Square(Attack):
         norm: `"linf"` or `"l2"`. seed: fixes every random draw.
         jit_compile: `True`, `False` or `"auto"`.
 
-    Call arguments:
-        x: images in [0, 1]. y: integer labels.
-
-    Returns:
-        Adversarial inputs of `x`'s shape.
-
     Example:
         >>> x_adv = Square(model, eps=8 / 255, n_queries=5000)(x, y)
 
@@ -368,37 +355,4 @@ class Square(Attack):
         random search", ECCV 2020.
     """
 
-    def __init__(
-        self,
-        model,
-        eps=8 / 255,
-        n_queries=5000,
-        p_init=0.8,
-        restarts=1,
-        norm="linf",
-        seed=0,
-        jit_compile="auto",
-        **kwargs,
-    ):
-        super().__init__(model, eps=eps, norm=norm, seed=seed, jit_compile=jit_compile, **kwargs)
-        self.n_queries = v.check_positive_int(n_queries, name="n_queries")
-        self.p_init = _check_p_init(p_init)
-        self.restarts = v.check_positive_int(restarts, name="restarts")
-
-    def generate(self, x, y):
-        return square(
-            self.model,
-            x,
-            y,
-            eps=self.eps,
-            n_queries=self.n_queries,
-            p_init=self.p_init,
-            restarts=self.restarts,
-            norm=self.norm,
-            seed=self.seed,
-            jit_compile=self.jit_compile,
-        )
-
-    def get_config(self):
-        config = {"n_queries": self.n_queries, "p_init": self.p_init, "restarts": self.restarts}
-        return {**super().get_config(), **config}
+    function = square

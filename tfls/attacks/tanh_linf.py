@@ -12,6 +12,7 @@ import tensorflow as tf
 from tfls import _validation as v
 from tfls.attacks import losses
 from tfls.attacks.base import Attack, compiled, misclassified, resolve_jit, run_on_robust
+from tfls.attacks.params import Param, choice, declare, nonnegative, positive_int
 from tfls.attacks.pgd import track_best
 
 
@@ -65,16 +66,22 @@ def _make_loop(model, loss_fn, steps: int, optimizer: str):
     return loop
 
 
+@declare(
+    steps=Param(500, positive_int),
+    step_size=Param(0.1, nonnegative),
+    loss=Param("ce", choice(losses.LOSSES)),
+    optimizer=Param("sgd", choice(OPTIMIZERS)),
+)
 def tanh_linf(
     model,
     x,
     y,
     *,
     eps,
-    steps=500,
-    step_size=0.1,
-    loss="ce",
-    optimizer="sgd",
+    steps,
+    step_size,
+    loss,
+    optimizer,
     seed=0,
     jit_compile="auto",
 ):
@@ -112,10 +119,7 @@ def tanh_linf(
     """
     del seed
     eps = v.check_eps(eps, norm="linf")
-    steps = v.check_positive_int(steps, name="steps")
-    step_size = v.check_nonnegative(step_size, name="step_size")
-    loss_fn = losses.get(v.check_choice(loss, losses.LOSSES, name="loss"))
-    v.check_choice(optimizer, OPTIMIZERS, name="optimizer")
+    loss_fn = losses.get(loss)
     x = tf.convert_to_tensor(x, tf.float32)
     y = tf.cast(y, tf.int32)
     if eps == 0.0:
@@ -147,14 +151,9 @@ class TanhLinf(Attack):
         model: Keras model from [0, 1] inputs to logits.
         eps: L∞ radius. steps: K (default 500). step_size: η (default 0.1).
         loss: attack loss maximised (default `"ce"`).
-        optimizer: `"sgd"` (Algorithm 1 as written) or `"adam"` (the CW-style reading). seed: unused, the attack is deterministic.
+        optimizer: `"sgd"` (Algorithm 1 as written) or `"adam"` (the CW-style reading).
+        seed: unused, the attack is deterministic.
         jit_compile: `True`, `False` or `"auto"`.
-
-    Call arguments:
-        x: inputs in [0, 1]. y: integer labels.
-
-    Returns:
-        Adversarial inputs of `x`'s shape.
 
     Example:
         >>> x_adv = TanhLinf(model, eps=8 / 255, steps=500, step_size=0.1)(x, y)
@@ -165,43 +164,4 @@ class TanhLinf(Attack):
 
     norms = ("linf",)
 
-    def __init__(
-        self,
-        model,
-        eps=8 / 255,
-        steps=500,
-        step_size=0.1,
-        loss="ce",
-        optimizer="sgd",
-        norm="linf",
-        seed=0,
-        jit_compile="auto",
-        **kwargs,
-    ):
-        super().__init__(model, eps=eps, norm=norm, seed=seed, jit_compile=jit_compile, **kwargs)
-        self.steps = v.check_positive_int(steps, name="steps")
-        self.step_size = v.check_nonnegative(step_size, name="step_size")
-        self.loss = v.check_choice(loss, losses.LOSSES, name="loss")
-        self.optimizer = v.check_choice(optimizer, OPTIMIZERS, name="optimizer")
-
-    def generate(self, x, y):
-        return tanh_linf(
-            self.model,
-            x,
-            y,
-            eps=self.eps,
-            steps=self.steps,
-            step_size=self.step_size,
-            loss=self.loss,
-            optimizer=self.optimizer,
-            jit_compile=self.jit_compile,
-        )
-
-    def get_config(self):
-        config = {
-            "steps": self.steps,
-            "step_size": self.step_size,
-            "loss": self.loss,
-            "optimizer": self.optimizer,
-        }
-        return {**super().get_config(), **config}
+    function = tanh_linf

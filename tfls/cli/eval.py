@@ -48,20 +48,11 @@ def add_parser(sub):
     p.set_defaults(run=run)
 
 
-def parse_attack_names(text: str, presets) -> list[str]:
-    """`"pgd20, odi"` -> `["pgd20", "odi"]`; unknown or repeated names are refused by name."""
+def parse_attack_names(text: str) -> list[str]:
+    """`"pgd20, odi"` -> `["pgd20", "odi"]` (names are checked by `tfls.attacks.plan_suite`)."""
     names = [name.strip() for name in str(text).split(",") if name.strip()]
     if not names:
         raise ValueError(f"--attacks needs at least one preset. Received: attacks={text!r}")
-    for name in names:
-        if name not in presets:
-            raise ValueError(
-                f"Unknown attack {name!r} in --attacks. Valid presets: "
-                f"{', '.join(sorted(presets))}. Received: attacks={text!r}"
-            )
-    repeated = sorted({name for name in names if names.count(name) > 1})
-    if repeated:
-        raise ValueError(f"--attacks lists {', '.join(repeated)} twice. Received: attacks={text!r}")
     return names
 
 
@@ -69,12 +60,14 @@ def load_model(path) -> tuple:
     """A run folder or a `.keras` file -> `(model, run_dict)`; a clear error for anything else."""
     import keras
 
-    import tfls  # noqa: F401  (registers custom layers)
+    import tfls.attacks  # noqa: F401  (registers the attack layers before loading)
+    import tfls.models  # noqa: F401  (registers the model layers before loading)
 
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"No model at {str(path)!r}. Received: model={str(path)!r}")
     if path.is_dir():
+        check_keras_archive(path / "model.keras", received=path)
         try:
             from tfls.training import load_run
         except ImportError:
@@ -85,6 +78,7 @@ def load_model(path) -> tuple:
             f"{str(path)!r} is not a Keras model: expected a tfls run folder or a .keras file. "
             f"Received: model={str(path)!r}"
         )
+    check_keras_archive(path, received=path)
     try:
         return keras.models.load_model(path), {}
     except (OSError, ValueError, TypeError, KeyError, zipfile.BadZipFile, EOFError) as e:
@@ -92,6 +86,40 @@ def load_model(path) -> tuple:
             f"{str(path)!r} is not a readable Keras model ({type(e).__name__}: {e}). "
             f"Received: model={str(path)!r}"
         ) from None
+
+
+def check_keras_archive(path: Path, *, received) -> None:
+    """Refuses an existing `.keras` file that is not a zip archive (Keras would say "not found")."""
+    if path.is_file() and not zipfile.is_zipfile(path):
+        raise ValueError(
+            f"{str(path)!r} is not a readable Keras model: the file exists but is not a zip "
+            "archive, as every .keras file is (damaged, or something else). "
+            f"Received: model={str(received)!r}"
+        )
+
+
+# What an evaluation folder may hold besides hidden files (the lock, atomic-write temporaries);
+# tui.json is what the TUI writes next to the evaluator's files.
+EVAL_FILES = {"batches.jsonl", "fingerprint.json", "report.json", "report.md", "report.csv"}
+EVAL_FILES |= {"tui.json"}
+
+
+def check_out_folder(out: Path) -> None:
+    """Refuses an `--out` that holds files other than an evaluation's, before any work."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out must be a folder. Received: out={str(out)!r}")
+    if not out.is_dir():
+        return
+    foreign = sorted(p.name for p in out.iterdir() if p.name not in EVAL_FILES)
+    foreign = [name for name in foreign if not name.startswith(".")]
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (
+            f" and {len(foreign) - 5} more" if len(foreign) > 5 else ""
+        )
+        raise ValueError(
+            f"Refusing to write into {str(out)!r}: it holds files that are not an evaluation's "
+            f"({shown}). Use a new or empty folder. Received: out={str(out)!r}"
+        )
 
 
 def dataset_name(name, run: dict, names) -> str:
@@ -146,33 +174,24 @@ def run(args) -> int:
     import tfls.data
 
     # Everything that can be wrong with the arguments is checked before any model or data loads.
-    names = parse_attack_names(args.attacks, tfls.attacks.PRESETS)
-    norm = None if args.norm is None else v.check_norm(args.norm)
-    norms = {name: norm or tfls.attacks.PRESETS[name].get("norm", "linf") for name in names}
-    if len(set(norms.values())) > 1:
-        listing = ", ".join(f"{k} ({n_})" for k, n_ in norms.items())
+    plan = tfls.attacks.plan_suite(
+        parse_attack_names(args.attacks), eps=args.eps, norm=args.norm, seed=args.seed
+    )
+    if plan.transfer_labels and args.source is None:
         raise ValueError(
-            "One evaluation needs one threat model; these presets use different norms, so "
-            f"evaluate them separately or pass --norm. Received: attacks={listing}"
-        )
-    eps = v.check_eps(args.eps, norm=next(iter(norms.values())))
-    transfer = [name for name in names if name.startswith("transfer")]
-    if transfer and args.source is None:
-        raise ValueError(
-            f"{', '.join(transfer)} craft adversarial examples on another model: pass it with "
-            "--source (a run folder or a .keras file). Received: source=None"
+            f"{', '.join(plan.transfer_labels)} craft adversarial examples on another model: pass "
+            "it with --source (a run folder or a .keras file). Received: source=None"
         )
     n = None if args.n is None else v.check_positive_int(args.n, name="n")
     batch_size = v.check_positive_int(args.batch_size, name="batch_size")
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out must be a folder. Received: out={str(out)!r}")
+    check_out_folder(out)
 
     strategy = None
     if args.mirrored:
-        import tensorflow as tf
+        from tfls import distribute
 
-        strategy = tf.distribute.MirroredStrategy()
+        strategy = distribute.strategy("mirrored")
     scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
     with scope:
         model, run_dict = load_model(args.model)
@@ -186,13 +205,7 @@ def run(args) -> int:
     if args.source is not None:
         with scope:
             source, _ = load_model(args.source)
-    overrides = {"seed": args.seed} | ({"norm": norm} if norm else {})
-    attacks = {
-        name_: tfls.attacks.get(
-            name_, model, eps=eps, **overrides, **({"source": source} if name_ in transfer else {})
-        )
-        for name_ in names
-    }
+    attacks = plan.build(model, source_model=source)
     meta = {
         "model": str(Path(args.model).resolve()),
         "dataset": name,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tarfile
@@ -11,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tfls.hashing import digest_chunks
 from tfls.io import atomic_path
 
 
@@ -22,7 +22,7 @@ def cache_dir() -> Path:
 
 def fingerprint(*parts) -> str:
     """A short stable hash of file identities (path, size, mtime...), used to name cache entries."""
-    return hashlib.sha1(repr(parts).encode()).hexdigest()[:16]
+    return digest_chunks([repr(parts)], algorithm="sha1", length=16)
 
 
 def file_stamp(path: Path) -> tuple:

@@ -24,7 +24,7 @@ def child(n: int, batch_size: int) -> dict:
     import keras
     import tensorflow as tf
 
-    from tfls.attacks import FGSM
+    from tfls.attacks import suite
     from tfls.eval import evaluate
 
     keras.utils.set_random_seed(0)
@@ -48,7 +48,7 @@ def child(n: int, batch_size: int) -> dict:
     dataset = tf.data.Dataset.range(num_batches).map(make_batch)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as out:
-        report = evaluate(model, dataset, {"fgsm": FGSM(model, eps=8 / 255)}, out=out)
+        report = evaluate(model, dataset, suite(model, ["fgsm"], eps=8 / 255), out=out)
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     return {
         "images": report.images,

@@ -1,7 +1,8 @@
 """Model zoo: `build(name, ...)` gives a Keras model taking `[0, 1]` images and outputting logits.
 
 Importing this package registers the custom layers (`tfls>Standardize`) with Keras, so a saved
-`.keras` file loads with plain `keras.models.load_model` after `import tfls`.
+`.keras` file loads with plain `keras.models.load_model` after `import tfls.models` (a bare
+`import tfls` is lazy and registers nothing).
 """
 
 from __future__ import annotations

@@ -6,10 +6,13 @@ configuration hash), evaluates with `tfls.eval.evaluate`, writes JSON, Markdown 
 checks the paper's claims C1–C8.
 """
 
+from tfls.recipes.cache import cache_root, config_hash, train_or_load
 from tfls.recipes.claims import STATEMENTS as CLAIMS
 from tfls.recipes.claims import ClaimResult, evaluate_claim
-from tfls.recipes.runner import cache_root, config_hash, run_recipe, train_or_load
-from tfls.recipes.spec import RECIPES, SCALES, STAND_INS, Plan, load_spec, resolve, spec_dir
+from tfls.recipes.plan import STAND_INS, Plan, resolve
+from tfls.recipes.runner import run_recipe
+from tfls.recipes.schema import RECIPES, SCALES
+from tfls.recipes.spec import load_spec, spec_dir
 
 __all__ = [
     "CLAIMS",

@@ -5,14 +5,16 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tfls.recipes.spec import SCALES
+from tfls.recipes.schema import SCALES
 
 
 def parser(recipe: str) -> argparse.ArgumentParser:
-    from tfls.recipes.spec import load_spec
+    from tfls.recipes.spec import read_spec
 
+    # Only the title, unvalidated: validation needs the attack presets, hence TensorFlow, and
+    # `--help` must stay fast. A run validates the whole spec before doing anything.
     try:
-        title = load_spec(recipe)["title"]
+        title = read_spec(recipe)[0].get("title", "(untitled)")
     except (FileNotFoundError, ValueError) as e:  # --help still works with a broken spec
         title = f"(spec not loadable: {e})"
     p = argparse.ArgumentParser(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tfls import io
-from tfls.recipes.spec import Plan
+from tfls.recipes.plan import Plan
 
 _LOGIT_MEASURES = ("logit_min", "logit_max", "logit_range", "mean_margin")
 

@@ -16,8 +16,9 @@ import sys
 from pathlib import Path
 
 from tfls import io
+from tfls.recipes.overrides import parse_override
 from tfls.recipes.report import claim_name
-from tfls.recipes.spec import RECIPES, SCALES, parse_override
+from tfls.recipes.schema import RECIPES, SCALES
 
 
 def parse_grid(items) -> list[tuple[str, list]]:

@@ -95,12 +95,11 @@ def epoch_cost(args) -> dict:
 
 
 def adversarial(args) -> dict:
-    import numpy as np
-
     from tfls import attacks, data
+    from tfls.eval import evaluate
     from tfls.training import TrainConfig
 
-    test_x, test_y = data.load_arrays("cifar10", "test", data_dir=args.data_dir, limit=args.n_eval)
+    test = data.load("cifar10", "test", batch_size=100, data_dir=args.data_dir, limit=args.n_eval)
     results = {}
     for method in ("natural", "madry", "trades"):
         config = TrainConfig(
@@ -114,17 +113,13 @@ def adversarial(args) -> dict:
             data_dir=args.data_dir,
         )
         result = _train(config, Path(args.out) / f"cifar-{method}", verbose=args.verbose)
-        model = result.model
-        pgd = attacks.get("pgd20", model, eps=8 / 255, seed=args.seed)
-        correct = robust = 0
-        for i in range(0, len(test_x), 100):
-            x, y = test_x[i : i + 100], test_y[i : i + 100]
-            correct += int(np.sum(np.argmax(model(x, training=False), 1) == y))
-            x_adv = np.asarray(pgd(x, y))
-            robust += int(np.sum(np.argmax(model(x_adv, training=False), 1) == y))
+        suite = attacks.suite(result.model, ["pgd20"], eps=8 / 255, seed=args.seed)
+        report = evaluate(
+            result.model, test, suite
+        )  # the one evaluator, threat-model checks included
         results[method] = {
-            "clean_accuracy": correct / len(test_x),
-            "pgd20_accuracy": robust / len(test_x),
+            "clean_accuracy": report.clean_accuracy,
+            "pgd20_accuracy": report.attacks["pgd20"].robust_accuracy,
             "train_wall_time_s": result.run["wall_time_s"],
         }
     return results

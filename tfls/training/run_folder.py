@@ -1,8 +1,8 @@
 """The run folder: `model.keras`, `run.json`, `config.json`, `checkpoints/`, `logs/`.
 
 Every file is written atomically (`tfls.io`): a crash leaves the previous complete version or
-nothing. A checkpoint is one `.npz` file holding the network's variables, the optimizer's
-variables (so its step counter, momenta and LR-schedule position) and the finished epoch.
+nothing. `checkpoints/` is a `tf.train.CheckpointManager` folder (`tfls.training.checkpoints`);
+`backup/` exists only while a multi-worker epoch is running (`tfls.training.backup`).
 """
 
 from __future__ import annotations
@@ -12,18 +12,23 @@ import shutil
 import zipfile
 from pathlib import Path
 
-import numpy as np
-
 from tfls.io import atomic_path, atomic_write_json
+from tfls.training.checkpoints import (  # noqa: F401  (part of the run folder's interface)
+    CHECKPOINT_DIR,
+    KEEP_CHECKPOINTS,
+    latest_checkpoint,
+    list_checkpoints,
+    load_checkpoint,
+    save_checkpoint,
+)
 
 MODEL_FILE = "model.keras"
 RUN_FILE = "run.json"
 CONFIG_FILE = "config.json"
-CHECKPOINT_DIR = "checkpoints"
 LOG_DIR = "logs"
-KEEP_CHECKPOINTS = 2
+BACKUP_DIR = "backup"
 # What a run folder may contain; `overwrite` refuses to delete a folder holding anything else.
-_KNOWN = {MODEL_FILE, RUN_FILE, CONFIG_FILE, CHECKPOINT_DIR, LOG_DIR}
+_KNOWN = {MODEL_FILE, RUN_FILE, CONFIG_FILE, CHECKPOINT_DIR, LOG_DIR, BACKUP_DIR}
 
 
 def prepare(out: Path, *, resume: bool, overwrite: bool) -> bool:
@@ -46,7 +51,8 @@ def prepare(out: Path, *, resume: bool, overwrite: bool) -> bool:
             )
         return False
     if resume:
-        if latest_checkpoint(out) is None:
+        # A multi-worker run killed during its first epoch has a backup but no checkpoint yet.
+        if latest_checkpoint(out) is None and not (out / BACKUP_DIR).is_dir():
             raise FileNotFoundError(
                 f"Nothing to resume: {out / CHECKPOINT_DIR} holds no checkpoint. "
                 f"Received: out={str(out)!r}"
@@ -73,86 +79,6 @@ def clear(out: Path) -> None:
             shutil.rmtree(child)
         else:
             child.unlink()
-
-
-# --------------------------------------------------------------------------------------------
-# Checkpoints
-
-
-def checkpoint_path(out: Path, epoch: int) -> Path:
-    return out / CHECKPOINT_DIR / f"epoch-{epoch:04d}.npz"
-
-
-def list_checkpoints(out: Path) -> list[Path]:
-    folder = Path(out) / CHECKPOINT_DIR
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.glob("epoch-*.npz") if p.stem[6:].isdigit())
-
-
-def latest_checkpoint(out: Path) -> Path | None:
-    found = list_checkpoints(out)
-    return found[-1] if found else None
-
-
-def save_checkpoint(out: Path, epoch: int, network, optimizer, state: dict) -> Path:
-    """Writes `checkpoints/epoch-NNNN.npz` atomically and keeps the last `KEEP_CHECKPOINTS`."""
-    arrays = {f"network/{i:05d}": np.asarray(v) for i, v in enumerate(_values(network.variables))}
-    arrays.update(
-        {f"optimizer/{i:05d}": np.asarray(v) for i, v in enumerate(_values(optimizer.variables))}
-    )
-    arrays["state"] = np.frombuffer(
-        json.dumps({**state, "epoch": int(epoch)}).encode(), dtype=np.uint8
-    )
-    path = checkpoint_path(out, epoch)
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
-    for old in list_checkpoints(out)[:-KEEP_CHECKPOINTS]:
-        old.unlink(missing_ok=True)
-    return path
-
-
-def load_checkpoint(path: Path, network, optimizer) -> dict:
-    """Restores `network` and `optimizer` variables from `path`; returns the saved state dict.
-
-    Raises ValueError naming the file when it is unreadable or does not match the model.
-    """
-    try:
-        with np.load(path) as data:
-            arrays = {k: data[k] for k in data.files}
-        state = json.loads(arrays.pop("state").tobytes().decode())
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as e:
-        raise ValueError(
-            f"Checkpoint {path} is corrupt or unreadable ({e}). Received: checkpoint={str(path)!r}"
-        ) from None
-    _assign(path, "network", network.variables, arrays)
-    _assign(path, "optimizer", optimizer.variables, arrays)
-    return state
-
-
-def _values(variables):
-    return [v.numpy() if hasattr(v, "numpy") else np.asarray(v) for v in variables]
-
-
-def _assign(path, prefix, variables, arrays):
-    saved = sorted(k for k in arrays if k.startswith(prefix + "/"))
-    if len(saved) != len(variables):
-        raise ValueError(
-            f"Checkpoint {path} does not match the {prefix}: it holds {len(saved)} variables, the "
-            f"{prefix} has {len(variables)}. Received: checkpoint={str(path)!r}"
-        )
-    for key, var in zip(saved, variables, strict=True):
-        value = arrays[key]
-        if tuple(value.shape) != tuple(var.shape):
-            raise ValueError(
-                f"Checkpoint {path} does not match the {prefix}: "
-                f"{var.path if hasattr(var, 'path') else var.name} "
-                f"has shape {tuple(var.shape)}, the checkpoint {tuple(value.shape)}. "
-                f"Received: checkpoint={str(path)!r}"
-            )
-    for key, var in zip(saved, variables, strict=True):
-        var.assign(arrays[key])
 
 
 # --------------------------------------------------------------------------------------------
@@ -200,7 +126,8 @@ def load_run(path) -> tuple:
     """
     import keras
 
-    import tfls  # noqa: F401  (registers custom layers before loading)
+    import tfls.attacks  # noqa: F401  (registers the attack layers before loading)
+    import tfls.models  # noqa: F401  (registers the model layers before loading)
 
     folder = Path(path)
     if folder.is_file() and folder.name in (MODEL_FILE, RUN_FILE):

@@ -2,13 +2,13 @@
 
 Each epoch is one `fit` call on a freshly seeded data pipeline (`seed`, epoch) and ends with an
 atomic checkpoint, so a resumed run sees exactly the batches, random starts and learning rates the
-uninterrupted run would have seen.
+uninterrupted run would have seen. Under `multi_worker` a mid-epoch backup (`backup.EpochBackup`)
+lets a restarted cluster continue the epoch in flight the same way.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import datetime as _dt
 import math
 import shutil
 import tempfile
@@ -20,8 +20,9 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from tfls import distribute
+from tfls import distribute, provenance
 from tfls.analysis import accuracy_and_logit_stats
+from tfls.training import backup
 from tfls.training import run_folder as rf
 from tfls.training.config import TrainConfig
 from tfls.training.trainer import build_trainer
@@ -67,7 +68,9 @@ def train(
         config: a `TrainConfig` (unset fields take the papers' defaults). May be None with
             `resume=True`: the run folder's `config.json` is used.
         out: the run folder. An existing non-empty one is refused unless `resume` or `overwrite`.
-        resume: continue from the last checkpoint (weights, optimizer state, epoch, history).
+        resume: continue from the last checkpoint (weights, optimizer state, epoch, history);
+            under `multi_worker`, from the epoch in flight's backup when there is one (restart
+            every worker of the cluster with it).
         overwrite: delete an existing run folder first.
         strategy: a `tfls.distribute.strategy` name or a `tf.distribute.Strategy`.
         on_epoch: called as `on_epoch(epoch, logs)` after each epoch's checkpoint is written;
@@ -206,9 +209,10 @@ def _run(
     history: list[dict] = []
     elapsed = 0.0
     start_epoch = 0
-    if resuming:
+    latest = rf.latest_checkpoint(out) if resuming else None
+    if latest is not None:
         with strat.scope():
-            state = rf.load_checkpoint(rf.latest_checkpoint(out), network, trainer.optimizer)
+            state = rf.load_checkpoint(latest, network, trainer.optimizer)
         start_epoch, history, elapsed = (
             int(state["epoch"]),
             list(state["history"]),
@@ -224,14 +228,35 @@ def _run(
         log_dir=str(write_dir / rf.LOG_DIR), write_graph=False, profile_batch=0, update_freq="epoch"
     )
     progbar = _RunProgbar(config.epochs)
+    multi_worker = isinstance(strat, tf.distribute.MultiWorkerMirroredStrategy)
     for epoch in range(start_epoch, config.epochs):
         ds = first if epoch == 0 else load("train", epoch)
+        callbacks = [tensorboard, progbar]
+        epoch_backup = None
+        if multi_worker:
+            # Fault tolerance: a restarted cluster resumes this epoch from `backup/` at the batch
+            # where it stopped (every worker restores the chief's backup, like the checkpoints).
+            epoch_backup = backup.EpochBackup(
+                out / rf.BACKUP_DIR,
+                network=network,
+                optimizer=trainer.optimizer,
+                epoch=epoch,
+                steps_per_epoch=steps_per_epoch,
+                writer=chief,
+                save_freq=backup.SAVE_FREQ,
+            )
+            with strat.scope():
+                done = epoch_backup.restore()
+            if done:
+                # The pipeline is seeded per epoch, so skipping gives exactly the batches left.
+                ds = ds.skip(done)
+            callbacks.append(epoch_backup)
         t0 = time.perf_counter()
         fit = trainer.fit(
             ds,
             initial_epoch=epoch,
             epochs=epoch + 1,
-            callbacks=[tensorboard, progbar],
+            callbacks=callbacks,
             verbose=verbose,
             shuffle=False,
         )
@@ -246,6 +271,8 @@ def _run(
                 trainer.optimizer,
                 {"history": history, "wall_time_s": elapsed},
             )
+        if epoch_backup is not None:
+            epoch_backup.discard()
         if on_epoch is not None:
             on_epoch(epoch + 1, {**logs, "epochs": config.epochs, "wall_time_s": elapsed})
 
@@ -264,9 +291,10 @@ def _run(
         "input_shape": list(info.input_shape),
         "clean_accuracy": clean_accuracy,
         "logit_stats": stats,
-        "versions": _versions(),
+        "versions": provenance.versions(),
+        "host": provenance.host(),
         "wall_time_s": elapsed,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": provenance.now(),
         "steps_per_epoch": steps_per_epoch,
         "num_replicas": int(strat.num_replicas_in_sync),
         "history": history,
@@ -299,9 +327,3 @@ def _count_batches(ds) -> int:
     if n <= 0 or not math.isfinite(n):
         raise ValueError("The training dataset is empty. Received: 0 batches")
     return n
-
-
-def _versions() -> dict[str, str]:
-    import tfls
-
-    return {"tfls": tfls.__version__, "tensorflow": tf.__version__, "keras": keras.__version__}

@@ -124,13 +124,7 @@ class MainScreen(Screen):
             attacks,
             **self.query_one(ThreatModelForm).texts(),
         )
-        for choice in plan.attacks:
-            fixed = self.library.presets[choice.name].get("norm")
-            if fixed and fixed != plan.norm:
-                raise ValueError(
-                    f"{choice.name} is an {fixed} attack; choose norm {fixed} for it. "
-                    f"Received: norm={plan.norm!r}"
-                )
+        self.backend.plan_attacks(plan.attacks, eps=plan.eps_values[0], norm=plan.norm)
         return plan
 
     def action_run(self) -> None:

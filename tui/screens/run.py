@@ -132,16 +132,11 @@ class RunScreen(Screen):
                     break
                 out = defense.path / RESULTS / plan.key(eps)
                 try:
-                    attacks = {
-                        a.name: self.backend.build_attack(
-                            a.name,
-                            model,
-                            eps=eps,
-                            norm=plan.norm,
-                            overrides=self._resolve(a.overrides, defense),
-                        )
+                    choices = [
+                        dataclasses.replace(a, overrides=self._resolve(a.overrides, defense))
                         for a in plan.attacks
-                    }
+                    ]
+                    attacks = self.backend.build_attacks(model, choices, eps=eps, norm=plan.norm)
                     out.mkdir(parents=True, exist_ok=True)
                     io.atomic_write_json(out / SESSION_FILE, plan.session(defense, e_index))
                     self.post_message(EvalStarted(d, e_index, out))
