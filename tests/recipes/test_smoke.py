@@ -151,21 +151,6 @@ def _check_second_run_reuses_everything(first, data_dir, cache, out):
     assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in watched} == before
 
 
-def _two_threat_model_params():
-    yield pytest.param(
-        "linf",
-        id="linf",
-    )
-    yield pytest.param(
-        "l2",
-        id="l2",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="recipes build L∞ attacks for L2 columns; fixed by the suite builder",
-        ),
-    )
-
-
 @pytest.fixture(scope="module")
 def two_threat_models(shared_data_dir, model_cache, tmp_path_factory):
     """A spec whose model is attacked in L∞ and in L2 (no shipped recipe is, yet)."""
@@ -181,7 +166,7 @@ def two_threat_models(shared_data_dir, model_cache, tmp_path_factory):
     return results
 
 
-@pytest.mark.parametrize("norm", list(_two_threat_model_params()))
+@pytest.mark.parametrize("norm", ["linf", "l2"])
 def test_each_threat_model_has_its_own_worst_case(two_threat_models, norm):
     results = two_threat_models
     measures = results["measures"]["mnist-natural"]

@@ -307,9 +307,9 @@ def test_a_save_killed_mid_write_leaves_the_previous_checkpoint_latest(tmp_path,
     # only window in which its files exist): the pointer still names the previous checkpoint.
     from tensorflow.python.checkpoint import checkpoint_management
 
-    from tests.conftest import make_tiny_cnn
+    from tests.tiny_models import tiny_conv
 
-    net = make_tiny_cnn()
+    net = tiny_conv()
     opt = keras.optimizers.SGD(0.1)
     opt.build(net.trainable_variables)
     rf.save_checkpoint(tmp_path, 1, net, opt, {"history": [], "wall_time_s": 1.0})
