@@ -112,17 +112,51 @@ def check_labels(y, *, num_classes: int, batch_size: int | None = None) -> None:
 
 
 def check_logits(outputs, *, name: str = "model") -> None:
-    """Refuses a model whose outputs look like probabilities (softmax) instead of logits."""
+    """Refuses a model whose outputs are not finite logits: NaN/inf, softmax or sigmoid outputs."""
     out = np.asarray(outputs, dtype=np.float64)
     if out.ndim != 2:
         raise ValueError(
             f"`{name}` must output a (batch, classes) tensor of logits. Received output shape {out.shape}"
         )
+    check_finite_logits(out, name=name)
     if out.shape[0] == 0 or out.shape[1] < 2:
         return
-    if out.min() >= 0.0 and out.max() <= 1.0 and np.allclose(out.sum(axis=1), 1.0, atol=1e-3):
+    if out.min() >= 0.0 and out.max() <= 1.0:
+        kind = (
+            "every row is in [0, 1] and sums to 1"
+            if np.allclose(out.sum(axis=1), 1.0, atol=1e-3)
+            else "every value is in [0, 1], as after a sigmoid"
+        )
         raise ValueError(
-            f"`{name}` outputs probabilities (every row is in [0, 1] and sums to 1): tfls attacks "
-            "need logits. Remove the final softmax, e.g. build the last Dense layer with "
-            "activation=None."
+            f"`{name}` outputs probabilities ({kind}): tfls attacks "
+            "need logits. Remove the final softmax or sigmoid, e.g. build the last Dense layer "
+            "with activation=None."
+        )
+
+
+def check_finite_logits(outputs, *, name: str = "model") -> None:
+    """Refuses NaN or infinite logits: `argmax` of NaN is class 0, a number that means nothing."""
+    out = np.asarray(outputs, dtype=np.float64)
+    bad = ~np.isfinite(out.reshape(len(out), -1)).all(axis=1) if out.ndim else ~np.isfinite(out)
+    if bad.any():
+        raise ValueError(
+            f"`{name}` outputs non-finite logits (NaN or inf) for {int(bad.sum())} of {len(out)} "
+            f"images, so its predictions mean nothing. Received: model={name!r}"
+        )
+
+
+def check_input_shape(x, expected, *, name: str = "x", model: str = "model") -> None:
+    """Refuses `x` whose rank or sizes differ from the model's input shape `(None, ...)`."""
+    shape = tuple(np.shape(x))
+    try:
+        expected = tuple(None if d is None else int(d) for d in expected)
+    except TypeError:
+        return  # several inputs or no static shape: the model's own call will tell
+    if len(shape) != len(expected) or any(
+        e is not None and e != s for e, s in zip(expected[1:], shape[1:])
+    ):
+        wanted = "(batch, " + ", ".join("?" if e is None else str(e) for e in expected[1:]) + ")"
+        raise ValueError(
+            f"`{name}` must have shape {wanted} to fit `{model}`'s input {expected}. "
+            f"Received: {name}.shape={shape}"
         )

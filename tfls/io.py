@@ -21,7 +21,15 @@ def atomic_path(path: str | os.PathLike, suffix: str = ""):
     os.close(fd)
     try:
         yield Path(tmp)
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except OSError as e:
+            # A full disk or a lost permission: say which file, and that its old version stands.
+            raise OSError(
+                e.errno,
+                f"Could not write {str(path)!r} ({e.strerror or e}); its previous version "
+                "is unchanged",
+            ) from e
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

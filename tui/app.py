@@ -53,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
         "--data-dir", default=None, help="offline data folder (default: $TFLS_DATA_DIR)"
     )
     args = parser.parse_args(argv)
+    if Path(args.runs).exists() and not Path(args.runs).is_dir():
+        parser.error(f"--runs must be a folder of runs, not a file. Received: runs={args.runs!r}")
     # TensorFlow's C++ logging writes straight to the terminal, under the app's screen.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     TflsApp(args.runs, backend=Backend(data_dir=args.data_dir)).run()

@@ -83,6 +83,10 @@ def discover_runs(root: str | os.PathLike) -> list[RunInfo]:
         FileNotFoundError: `root` does not exist or is not a folder.
     """
     root = Path(root)
+    if root.exists() and not root.is_dir():
+        raise FileNotFoundError(
+            f"The runs path is a file, not a folder of runs. Received: runs={str(root)!r}"
+        )
     if not root.is_dir():
         raise FileNotFoundError(f"Runs folder not found. Received: runs={str(root)!r}")
     if (root / RUN_FILE).is_file():

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import keras
 import numpy as np
+
+from tests.tiny_models import any_size_conv
 
 
 def distance(x_adv, x, norm):
@@ -17,13 +18,5 @@ def accuracy(model, x, y):
 
 
 def small_conv(channels=1, seed=0):
-    """Conv → global pooling → 10 logits: accepts any image size, so hypothesis can vary it."""
-    keras.utils.set_random_seed(seed)
-    return keras.Sequential(
-        [
-            keras.Input((None, None, channels)),
-            keras.layers.Conv2D(4, 3, padding="same", activation="relu"),
-            keras.layers.GlobalAveragePooling2D(),
-            keras.layers.Dense(10),
-        ]
-    )
+    """`tiny_models.any_size_conv` with 4 filters: any image size, so hypothesis can vary it."""
+    return any_size_conv(channels, seed=seed, filters=4)

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from tests.attacks.helpers import accuracy as _accuracy
 from tests.attacks.helpers import distance as _distance
+from tests.tiny_models import any_size_conv, linear, trained_quadrant_cnn
 from tfls.attacks import APGD, apgd, get, pgd
 from tfls.attacks.apgd import checkpoints
 from tfls.attacks.base import compiled
@@ -21,37 +22,12 @@ from tfls.attacks.base import compiled
 
 @functools.cache
 def _random_cnn(channels=1):
-    keras.utils.set_random_seed(channels)
-    return keras.Sequential(
-        [
-            keras.Input((None, None, channels)),
-            keras.layers.Conv2D(6, 3, padding="same", activation="relu"),
-            keras.layers.GlobalAveragePooling2D(),
-            keras.layers.Dense(10),
-        ]
-    )
+    return any_size_conv(channels)
 
 
-@functools.cache
 def _trained():
-    """A small conv net fitted for a few epochs on 4 noisy quadrant patterns (clean acc. ~99%)."""
-    keras.utils.set_random_seed(0)
-    rng = np.random.default_rng(0)
-    y = rng.integers(0, 4, 512).astype(np.int32)
-    patterns = np.zeros((4, 8, 8, 1), np.float32)
-    patterns[0, :4, :4] = patterns[1, :4, 4:] = patterns[2, 4:, :4] = patterns[3, 4:, 4:] = 1.0
-    noise = 0.2 * rng.standard_normal((512, 8, 8, 1))
-    x = np.clip(0.35 + 0.3 * patterns[y] + noise, 0.0, 1.0).astype(np.float32)
-    model = keras.Sequential(
-        [
-            keras.Input((8, 8, 1)),
-            keras.layers.Conv2D(8, 3, activation="relu"),
-            keras.layers.Flatten(),
-            keras.layers.Dense(4),
-        ]
-    )
-    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    model.fit(x, y, epochs=8, batch_size=64, verbose=0)
+    """`tiny_models.trained_quadrant_cnn` and the first 128 of its training images."""
+    model, x, y = trained_quadrant_cnn()
     return model, x[:128], y[:128]
 
 
@@ -111,11 +87,9 @@ def test_zero_eps_returns_the_input():
 
 def _linear_model(w, b):
     """Two-class linear classifier on flat inputs: logits = [0, w·x + b]."""
-    model = keras.Sequential([keras.Input((w.size,)), keras.layers.Dense(2)])
     kernel = np.zeros((w.size, 2), np.float32)
     kernel[:, 1] = w
-    model.layers[0].set_weights([kernel, np.array([0.0, b], np.float32)])
-    return model
+    return linear(kernel, [0.0, b])
 
 
 def test_finds_the_linear_optimum():

@@ -3,13 +3,11 @@ only on still-robust points, custom lists, bad arguments, config round trip."""
 
 from __future__ import annotations
 
-import functools
-
-import keras
 import numpy as np
 import pytest
 
 from tests.attacks.helpers import accuracy as _accuracy
+from tests.tiny_models import trained_quadrant_cnn
 from tfls.attacks import APGD, FAB, AutoAttack, Square, apgd, autoattack, fab, get, square
 from tfls.attacks.autoattack import build_components
 
@@ -21,26 +19,9 @@ CHEAP = {
 }
 
 
-@functools.cache
 def _trained():
-    """A small conv net fitted for a few epochs on 4 noisy quadrant patterns."""
-    keras.utils.set_random_seed(0)
-    rng = np.random.default_rng(0)
-    y = rng.integers(0, 4, 512).astype(np.int32)
-    patterns = np.zeros((4, 8, 8, 1), np.float32)
-    patterns[0, :4, :4] = patterns[1, :4, 4:] = patterns[2, 4:, :4] = patterns[3, 4:, 4:] = 1.0
-    x = np.clip(0.35 + 0.3 * patterns[y] + 0.2 * rng.standard_normal((512, 8, 8, 1)), 0.0, 1.0)
-    x = x.astype(np.float32)
-    model = keras.Sequential(
-        [
-            keras.Input((8, 8, 1)),
-            keras.layers.Conv2D(8, 3, activation="relu"),
-            keras.layers.Flatten(),
-            keras.layers.Dense(4),
-        ]
-    )
-    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    model.fit(x, y, epochs=8, batch_size=64, verbose=0)
+    """`tiny_models.trained_quadrant_cnn` and the first 64 of its training images."""
+    model, x, y = trained_quadrant_cnn()
     return model, x[:64], y[:64]
 
 

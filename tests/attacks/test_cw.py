@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import tfls.attacks as attacks
 from tests.attacks.helpers import small_conv as _model
-from tests.conftest import make_prototype_data, trained_tiny_mlp
+from tests.tiny_models import linear, make_prototype_data, trained_tiny_mlp
 from tfls.attacks import CarliniWagnerL2, carlini_wagner_l2
 from tfls.attacks.cw import ZERO_START_PIXEL, cw_l2_search, cw_objective_f
 
@@ -82,12 +82,9 @@ def test_objective_f_with_confidence(kappa, expected):
 def test_black_image_start_and_eps_as_success_radius():
     # A model that calls the black image class 1 and brighter images class 0: starting from
     # x0 = "zero" the very first iterate (p = ZERO_START_PIXEL) is already misclassified.
-    model = keras.Sequential(
-        [keras.Input((4, 4, 1)), keras.layers.Flatten(), keras.layers.Dense(2)]
-    )
     kernel = np.zeros((16, 2), np.float32)
     kernel[:, 0] = 1.0
-    model.layers[1].set_weights([kernel, np.array([0.0, 1.0], np.float32)])
+    model = linear(kernel, [0.0, 1.0], input_shape=(4, 4, 1))
     x = np.full((2, 4, 4, 1), 0.5, np.float32)
     y = np.zeros(2, np.int32)
     kw = dict(max_iterations=1, binary_search_steps=1, x0="zero")

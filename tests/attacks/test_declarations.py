@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import tfls.attacks as attacks
+from tests.tiny_models import tiny_conv
 from tfls.attacks.autoattack import SETTINGS, STANDARD, VERSIONS, build_components
 from tfls.attacks.params import Param, declare, positive_int
 
@@ -148,15 +149,7 @@ def test_autoattack_standard_protocol_is_fixed_in_code():
 def test_square_restarts_keep_the_first_answer_unless_a_later_one_succeeds():
     """Square on the shared restart driver: later runs only on still-robust points, and a later
     run replaces the first run's answer only where it succeeds."""
-    keras.utils.set_random_seed(4)
-    model = keras.Sequential(
-        [
-            keras.Input((6, 6, 1)),
-            keras.layers.Conv2D(4, 3, activation="relu"),
-            keras.layers.Flatten(),
-            keras.layers.Dense(10),
-        ]
-    )
+    model = tiny_conv((6, 6, 1), 10, seed=4, filters=4)
     x = np.random.default_rng(4).random((16, 6, 6, 1), dtype=np.float32)
     y = np.argmax(model(x), -1).astype(np.int32)
     kwargs = {"eps": 0.05, "n_queries": 8, "seed": 3, "jit_compile": False}

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -14,6 +13,7 @@ from hypothesis import strategies as st
 from scipy.optimize import linprog, lsq_linear
 
 from tests.attacks.helpers import distance as _distance
+from tests.tiny_models import any_size_conv, linear
 from tfls.attacks import FAB, fab, get, pgd
 from tfls.attacks.fab import project_hyperplane_box
 
@@ -112,11 +112,9 @@ def test_projection_of_a_point_on_the_hyperplane_is_zero():
 
 def _linear_model(w, b):
     """Two-class linear classifier on flat inputs: logits = [0, w·x + b]."""
-    model = keras.Sequential([keras.Input((w.size,)), keras.layers.Dense(2)])
     kernel = np.zeros((w.size, 2), np.float32)
     kernel[:, 1] = w
-    model.layers[0].set_weights([kernel, np.array([0.0, b], np.float32)])
-    return model
+    return linear(kernel, [0.0, b])
 
 
 @pytest.fixture(scope="module")
@@ -202,15 +200,7 @@ def test_output_inside_ball_and_box(norm, batch, size, eps_frac, seed):
 
 @functools.cache
 def _random_cnn():
-    keras.utils.set_random_seed(1)
-    return keras.Sequential(
-        [
-            keras.Input((None, None, 1)),
-            keras.layers.Conv2D(6, 3, padding="same", activation="relu"),
-            keras.layers.GlobalAveragePooling2D(),
-            keras.layers.Dense(10),
-        ]
-    )
+    return any_size_conv(1)
 
 
 def test_zero_eps_determinism_and_config():

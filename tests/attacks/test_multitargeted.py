@@ -3,7 +3,6 @@ multi-class linear model (where a targeted PGD run per class is provably optimal
 
 from __future__ import annotations
 
-import keras
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -13,7 +12,7 @@ import tfls.attacks as attacks
 from tests.attacks.helpers import accuracy as _accuracy
 from tests.attacks.helpers import distance as _distance
 from tests.attacks.helpers import small_conv as _model
-from tests.conftest import make_prototype_data, trained_tiny_mlp
+from tests.tiny_models import linear, make_prototype_data, trained_tiny_mlp
 from tfls.attacks import PGD, MultiTargeted, multitargeted
 from tfls.attacks.multitargeted import target_schedule
 
@@ -80,9 +79,7 @@ def _linear_multiclass(d=16, k=5, seed=0):
     rng = np.random.default_rng(seed)
     w = rng.normal(size=(d, k)).astype(np.float32)
     b = rng.normal(size=k).astype(np.float32)
-    model = keras.Sequential([keras.Input((d,)), keras.layers.Dense(k)])
-    model.layers[0].set_weights([w, b])
-    return model, w, b
+    return linear(w, b), w, b
 
 
 def _exact_linf_robust(x, y, w, b, eps):

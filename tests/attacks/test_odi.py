@@ -3,7 +3,6 @@ restarts, and strength against PGD on the same budget per restart."""
 
 from __future__ import annotations
 
-import keras
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -13,7 +12,7 @@ import tfls.attacks as attacks
 from tests.attacks.helpers import accuracy as _accuracy
 from tests.attacks.helpers import distance as _distance
 from tests.attacks.helpers import small_conv as _model
-from tests.conftest import make_prototype_data, trained_tiny_mlp
+from tests.tiny_models import linear, make_prototype_data, trained_tiny_mlp
 from tfls.attacks import ODI, odi
 from tfls.attacks.odi import odi_init
 
@@ -71,8 +70,7 @@ def test_odi_steps_follow_sign_of_w_times_jacobian_on_a_linear_model():
     rng = np.random.default_rng(0)
     d, k = 12, 5
     kernel = rng.normal(size=(d, k)).astype(np.float32)
-    model = keras.Sequential([keras.Input((d,)), keras.layers.Dense(k)])
-    model.layers[0].set_weights([kernel, np.zeros(k, np.float32)])
+    model = linear(kernel)
     x = rng.uniform(0, 1, (6, d)).astype(np.float32)
     eps = 0.1
     start = np.clip(x + rng.uniform(-eps, eps, x.shape), 0, 1).astype(np.float32)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.tiny_models import linear, tiny_conv
 from tfls.attacks import FGSM, PGD, fgsm, losses, pgd
 from tfls.attacks.base import compiled
 from tfls.attacks.pgd import make_pgd_loop
@@ -16,11 +17,9 @@ from tfls.attacks.pgd import make_pgd_loop
 def _linear_model(w, b):
     """Two-class linear classifier: logits = [0, w·x + b]."""
     d = w.size
-    model = keras.Sequential([keras.Input((d,)), keras.layers.Dense(2)])
     kernel = np.zeros((d, 2), np.float32)
     kernel[:, 1] = w
-    model.layers[0].set_weights([kernel, np.array([0.0, b], np.float32)])
-    return model
+    return linear(kernel, [0.0, b])
 
 
 @pytest.fixture(scope="module")
@@ -71,14 +70,7 @@ def trained_model():
     x = rng.random((512, 8, 8, 1), dtype=np.float32)
     y = (x[:, :4].mean(axis=(1, 2, 3)) > x[:, 4:].mean(axis=(1, 2, 3))).astype(np.int32)
     y = y * 2 + (x[:, :, :4].mean(axis=(1, 2, 3)) > x[:, :, 4:].mean(axis=(1, 2, 3)))
-    model = keras.Sequential(
-        [
-            keras.Input((8, 8, 1)),
-            keras.layers.Conv2D(8, 3, activation="relu"),
-            keras.layers.Flatten(),
-            keras.layers.Dense(4),
-        ]
-    )
+    model = tiny_conv((8, 8, 1), 4, seed=0)
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.fit(x, y, epochs=8, batch_size=64, verbose=0)
     return model, x[:128], y[:128].astype(np.int32)
@@ -143,11 +135,20 @@ def test_more_restarts_never_lower_success(trained_model):
     assert prev.mean() > 0
 
 
+def _assert_breaks_some_not_all(model, x, y, ok):
+    """The attack broke some correctly classified points, not all: neither a no-op nor trivial."""
+    correct = ~_success(model, x, y)
+    assert correct.sum() >= 32  # enough correctly classified points to tell
+    share = ok[correct].mean()
+    assert 0.05 < share < 0.95, f"broke {share:.0%} of the correctly classified points"
+
+
 def test_more_steps_never_lower_success(trained_model):
     model, x, y = trained_model
     prev = None
     for steps in (2, 5, 10):
         ok = _success(model, pgd(model, x, y, eps=0.04, steps=steps, step_size=0.01, seed=1), y)
+        _assert_breaks_some_not_all(model, x, y, ok)
         if prev is not None:
             assert np.all(ok[prev])
         prev = ok
@@ -157,6 +158,8 @@ def test_keep_best_never_returns_a_weaker_point_than_the_last_iterate(trained_mo
     model, x, y = trained_model
     best = _success(model, pgd(model, x, y, eps=0.05, steps=10, seed=2), y)
     last = _success(model, pgd(model, x, y, eps=0.05, steps=10, seed=2, keep_best=False), y)
+    _assert_breaks_some_not_all(model, x, y, best)
+    _assert_breaks_some_not_all(model, x, y, last)
     assert np.all(best[last])
 
 

@@ -1,5 +1,6 @@
 """Properties every exported attack preset must have: inside the ε-ball and [0, 1], ε=0 is the
-identity, robust accuracy never above clean accuracy, config round-trips, bad input refused."""
+identity, broken exactly where a linear model's closed form says, config round-trips, bad input
+refused."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tfls.attacks as attacks
+from tests import tiny_models as models
 
 # Cheap settings per preset so the property test covers every preset in seconds. Anything not
 # listed runs with its preset defaults, which must then be cheap enough already.
@@ -46,16 +48,8 @@ def _norm_of(name):
 
 
 @functools.cache
-def _model(channels: int, num_classes: int = 10):
-    keras.utils.set_random_seed(channels)
-    return keras.Sequential(
-        [
-            keras.Input((None, None, channels)),
-            keras.layers.Conv2D(6, 3, padding="same", activation="relu"),
-            keras.layers.GlobalAveragePooling2D(),
-            keras.layers.Dense(num_classes),
-        ]
-    )
+def _model(channels: int):
+    return models.any_size_conv(channels)
 
 
 def _build(name, model, eps, **extra):
@@ -108,18 +102,70 @@ def test_zero_eps_returns_input(name):
     np.testing.assert_array_equal(np.asarray(x_adv), x)
 
 
-@pytest.mark.parametrize("name", PRESET_NAMES)
-def test_robust_accuracy_not_above_clean(name):
-    rng = np.random.default_rng(2)
-    x = rng.random((16, 6, 6, 3), dtype=np.float32)
-    model = _model(3)
-    # Label each point with the model's own prediction: clean accuracy 100%, so any success shows.
-    y = np.argmax(model(x), -1).astype(np.int32)
-    eps = 0.3 if _norm_of(name) == "linf" else 2.0
-    x_adv = _build(name, model, eps)(x, y)
-    clean = np.mean(np.argmax(model(x), -1) == y)
-    robust = np.mean(np.argmax(model(x_adv), -1) == y)
-    assert robust <= clean
+def _linear_case(seed=0, n=48, shape=(6, 6, 1)):
+    """A linear model on 6×6 images whose runner-up is always class 0 or 1 (classes 2 and 3 sit
+    1000 logits lower, so DLR and targeted presets have classes to use), points in [0.3, 0.7] so
+    the box never binds at the ε used here, labelled with the model's own predictions (so every
+    point starts correctly classified and each break shows)."""
+    rng = np.random.default_rng(seed)
+    d = int(np.prod(shape))
+    kernel = np.zeros((d, 4), np.float32)
+    kernel[:, :2] = rng.normal(size=(d, 2))
+    bias = np.array([0.0, 0.0, -1e3, -1e3], np.float32)
+    x = rng.uniform(0.3, 0.7, (n, *shape)).astype(np.float32)
+    logits = x.reshape(n, -1) @ kernel + bias
+    y = np.argmax(logits, -1).astype(np.int32)
+    return models.linear(kernel, bias, input_shape=shape), x, y, kernel, logits
+
+
+def minimal_adversarial_eps(kernel, logits, y, norm):
+    """The closed form for a linear model without box: min over j ≠ y of
+    (z_y − z_j) / ‖w_y − w_j‖_*, with ‖·‖_* = L1 for L∞ and L2 for L2."""
+    diff = kernel[:, y].T[:, None, :] - kernel.T[None]  # (n, classes, d): w_y − w_j
+    dual = np.abs(diff).sum(-1) if norm == "linf" else np.sqrt((diff**2).sum(-1))
+    margin = logits[np.arange(len(y)), y][:, None] - logits
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(np.arange(logits.shape[1])[None] == y[:, None], np.inf, margin / dual)
+    return ratio.min(axis=1)
+
+
+# Where "every point with minimal ε below 0.9·ε is broken" is not a property of the algorithm:
+NOT_GUARANTEED = {
+    ("cw-l2", "l2"): "CW-L2 minimises ‖δ‖² + c·f with one fixed c and κ = 50 and only then asks "
+    "whether it lies within ε: nothing makes it reach every point inside the ball",
+    ("tanh-linf", "linf"): "plain gradient steps of fixed size in tanh space slow down as tanh "
+    "saturates; the paper's Figure 3 is about exactly how many steps it needs",
+    ("square", "l2"): "random search; in L2 the optimum is not one of the vertices it samples, and "
+    "5,000 queries miss a few points at 0.9·ε here",
+}
+
+# Each preset in its own norm, and the L∞ presets that take `norm="l2"` also in L2.
+CLOSED_FORM_CASES = [(n, _norm_of(n)) for n in PRESET_NAMES] + [
+    (n, "l2")
+    for n in PRESET_NAMES
+    if _norm_of(n) == "linf" and attacks.PRESETS[n]["attack"] != "TanhLinf"
+]
+
+
+@pytest.mark.parametrize(
+    "name, norm", CLOSED_FORM_CASES, ids=[f"{n}-{m}" for n, m in CLOSED_FORM_CASES]
+)
+def test_attack_breaks_exactly_where_the_linear_closed_form_says(name, norm):
+    """Points whose minimal adversarial ε is below 0.9·ε must be broken, points above ε never."""
+    model, x, y, kernel, logits = _linear_case()
+    eps = 0.1 if norm == "linf" else 0.4
+    over = {} if norm == _norm_of(name) else {"norm": "l2"}
+    # Preset defaults, not CHEAP: the claim is about the preset as shipped.
+    x_adv = np.asarray(attacks.get(name, model, eps=eps, seed=0, **over)(x, y))
+    broken = np.argmax(model(x_adv), -1) != y
+    needed = minimal_adversarial_eps(kernel, logits, y, norm)
+    breakable, unbreakable = needed < 0.9 * eps, needed > eps * (1 + 1e-4)
+    assert breakable.sum() >= 10 and unbreakable.sum() >= 10  # the case has both kinds
+    assert not np.any(broken & unbreakable), needed[broken & unbreakable]
+    if (name, norm) in NOT_GUARANTEED:
+        pytest.skip(NOT_GUARANTEED[(name, norm)])
+    missed = breakable & ~broken
+    assert not np.any(missed), f"{missed.sum()} of {breakable.sum()} breakable points survived"
 
 
 @pytest.mark.parametrize("name", PRESET_NAMES)

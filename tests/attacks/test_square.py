@@ -12,21 +12,14 @@ import tensorflow as tf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.tiny_models import any_size_conv
 from tfls.attacks import Square, get, pgd, square
 from tfls.attacks.square import _eta, p_schedule
 
 
 @functools.cache
 def _random_cnn(channels=1):
-    keras.utils.set_random_seed(channels)
-    return keras.Sequential(
-        [
-            keras.Input((None, None, channels)),
-            keras.layers.Conv2D(6, 3, padding="same", activation="relu"),
-            keras.layers.GlobalAveragePooling2D(),
-            keras.layers.Dense(10),
-        ]
-    )
+    return any_size_conv(channels)
 
 
 def test_p_schedule_is_the_published_one_rescaled():

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import make_tiny_cnn
+from tests.tiny_models import tiny_conv
 from tfls.attacks import PRESETS, TransferAttack, get, plan_suite, suite
 
 REPO = Path(__file__).resolve().parents[2]
@@ -16,12 +16,12 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def model():
-    return make_tiny_cnn(input_shape=(8, 8, 1), num_classes=10, seed=0)
+    return tiny_conv(input_shape=(8, 8, 1), num_classes=10, seed=0)
 
 
 @pytest.fixture(scope="module")
 def source():
-    return make_tiny_cnn(input_shape=(8, 8, 1), num_classes=10, seed=1)
+    return tiny_conv(input_shape=(8, 8, 1), num_classes=10, seed=1)
 
 
 def _config(attack) -> dict:
@@ -141,7 +141,7 @@ def test_transfer_of_any_preset_crafts_on_the_source(model, source):
 
 
 def test_transfer_sources_can_differ_per_attack(model, source):
-    other = make_tiny_cnn(input_shape=(8, 8, 1), num_classes=10, seed=2)
+    other = tiny_conv(input_shape=(8, 8, 1), num_classes=10, seed=2)
     built = suite(
         model,
         {"from-a": "transfer-fgsm", "from-b": "transfer-fgsm"},

@@ -3,7 +3,6 @@ form on a linear model, determinism, config, and that it breaks a trained model.
 
 from __future__ import annotations
 
-import keras
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -11,7 +10,7 @@ from hypothesis import strategies as st
 
 import tfls.attacks as attacks
 from tests.attacks.helpers import small_conv as _model
-from tests.conftest import make_prototype_data, trained_tiny_mlp
+from tests.tiny_models import linear, make_prototype_data, trained_tiny_mlp
 from tfls.attacks import TanhLinf, tanh_linf
 from tfls.attacks.tanh_linf import tanh_box
 
@@ -65,11 +64,9 @@ def test_eq15_maps_w_onto_the_clipped_box():
 def _two_class_linear(d, seed=0):
     rng = np.random.default_rng(seed)
     w = rng.normal(size=d).astype(np.float32)
-    model = keras.Sequential([keras.Input((d,)), keras.layers.Dense(2)])
     kernel = np.zeros((d, 2), np.float32)
     kernel[:, 1] = w
-    model.layers[0].set_weights([kernel, np.array([0.0, -100.0], np.float32)])  # always class 0
-    return model, w
+    return linear(kernel, [0.0, -100.0]), w  # always class 0
 
 
 def test_zero_step_returns_the_box_centre_when_it_beats_x():

@@ -3,24 +3,20 @@ it, round-trips its config, builds presets with a named source, and transfers to
 
 from __future__ import annotations
 
-import keras
 import numpy as np
 import pytest
 
 import tfls.attacks as attacks
-from tests.conftest import make_prototype_data, trained_tiny_mlp
+from tests.tiny_models import make_prototype_data, tiny_mlp, trained_tiny_mlp
 from tfls.attacks import PGD, TransferAttack
 
 
 def _model(seed=0):
-    keras.utils.set_random_seed(seed)
-    return keras.Sequential(
-        [keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(10)]
-    )
+    return tiny_mlp(hidden=None, seed=seed)
 
 
-def test_returns_the_inner_attack_points_and_takes_its_config():
-    source = trained_tiny_mlp()
+def test_returns_the_inner_attack_points_and_takes_its_config(trained_mlp):
+    source = trained_mlp
     x, y = make_prototype_data(16, seed=3)
     inner = PGD(source, eps=0.05, steps=5, norm="l2", seed=4)
     transfer = TransferAttack(source, inner)
@@ -47,8 +43,8 @@ def test_bad_arguments_are_named():
         TransferAttack(source, 42)
 
 
-def test_config_round_trip_keeps_one_source_and_the_same_points():
-    source = trained_tiny_mlp()
+def test_config_round_trip_keeps_one_source_and_the_same_points(trained_mlp):
+    source = trained_mlp
     x, y = make_prototype_data(8, seed=5)
     transfer = TransferAttack(source, attacks.get("mt", source, eps=0.05, restarts=2, steps=3))
     config = transfer.get_config()

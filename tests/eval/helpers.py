@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-import keras
 import numpy as np
 import tensorflow as tf
 
+from tests.tiny_models import tiny_conv
 from tfls.attacks import FGSM, PGD
 from tfls.attacks.base import Attack
 
 
 def tiny_model(seed=0, input_shape=(8, 8, 1), num_classes=10):
-    keras.utils.set_random_seed(seed)
-    return keras.Sequential(
-        [
-            keras.Input(input_shape),
-            keras.layers.Conv2D(4, 3, activation="relu"),
-            keras.layers.Flatten(),
-            keras.layers.Dense(num_classes),
-        ]
-    )
+    """The evaluator tests' model: `tiny_models.tiny_conv` with 4 filters."""
+    return tiny_conv(input_shape, num_classes, seed=seed, filters=4)
 
 
 def tiny_data(model, n=60, seed=0, correct=0.7, input_shape=(8, 8, 1)):

@@ -11,19 +11,12 @@ import keras
 import pytest
 
 from tests.conftest import REPO
+from tests.tiny_models import tiny_conv
 from tfls.cli.main import main
 
 
 def save_model(path, input_shape=(28, 28, 1), num_classes=10):
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential(
-        [
-            keras.Input(input_shape),
-            keras.layers.Conv2D(4, 3, strides=2, activation="relu"),
-            keras.layers.Flatten(),
-            keras.layers.Dense(num_classes),
-        ]
-    )
+    model = tiny_conv(input_shape, num_classes, seed=0, filters=4, strides=2)
     model.save(path)
     return path
 
@@ -294,3 +287,50 @@ def test_run_folder_supplies_the_dataset(model_file, shared_data_dir, tmp_path, 
     assert run_cli(args, capsys)[0] == 0
     report = json.loads((out / "report.json").read_text())
     assert report["meta"]["dataset"] == "fashion_mnist" and report["images"] == 10
+
+
+def test_two_evaluations_on_one_out_at_once(trained_model_file, shared_data_dir, tmp_path, capsys):
+    """Two processes start on one --out: one is refused with one line (or, if it comes second,
+    resumes the finished run); the final report equals a single run's."""
+    shared = tmp_path / "shared"
+    args = eval_args(trained_model_file, shared, shared_data_dir, n="60", attacks="fgsm,pgd10")
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "tfls.cli.main", *args],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    results = [(p.wait(timeout=300), p.stderr.read()) for p in procs]
+    for p in procs:
+        p.stderr.close()
+    codes = sorted(code for code, _ in results)
+    assert codes[0] == 0, results
+    for code, err in results:
+        if code != 0:
+            assert code == 2, results
+            lines = [line for line in err.splitlines() if line.startswith("tfls eval")]
+            assert lines == [
+                f"tfls eval: error: Another evaluation is writing to {str(shared)!r}; wait for it "
+                f"to finish or use another output folder. Received: out={str(shared)!r}"
+            ], err
+            assert "Traceback" not in err
+    single = tmp_path / "single"
+    code, _, _ = run_cli(
+        eval_args(trained_model_file, single, shared_data_dir, n="60", attacks="fgsm,pgd10"),
+        capsys,
+    )
+    assert code == 0
+    assert records(shared) == records(single)
+    assert len(records(shared)) == 6  # no batch written twice, none interleaved
+    a, b = (json.loads((d / "report.json").read_text()) for d in (shared, single))
+    for key in ("images", "batches", "clean_correct", "worst_case", "fingerprint"):
+        assert a[key] == b[key], key
+    for name in ("fgsm", "pgd10"):
+        for key in ("robust", "attacked", "cumulative_robust", "nonfinite"):
+            assert a["attacks"][name][key] == b["attacks"][name][key]

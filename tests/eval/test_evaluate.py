@@ -291,3 +291,62 @@ def test_fingerprint_ignores_auto_numbered_layer_names(model):
         get("transfer-pgd20", model, eps=0.1, source=helpers.tiny_model(seed=2)), model
     )
     assert other["source_model"] != config["source_model"]  # another source is another evaluation
+
+
+def nan_beyond(model, threshold):
+    """`model`, but its logits are NaN wherever some pixel exceeds `threshold`."""
+    import keras
+
+    inputs = keras.Input(model.input_shape[1:])
+    logits = model(inputs)
+
+    def garbage_beyond(args):
+        x, z = args
+        far = keras.ops.max(keras.ops.reshape(x, (keras.ops.shape(x)[0], -1)), axis=1) > threshold
+        return keras.ops.where(far[:, None], keras.ops.full_like(z, float("nan")), z)
+
+    return keras.Model(inputs, keras.layers.Lambda(garbage_beyond)([inputs, logits]))
+
+
+def test_nan_logits_at_an_adversarial_point_count_as_broken_and_are_reported(model, data, tmp_path):
+    x, y = data
+    x = x * 0.5  # clean pixels in [0, 0.5]: finite logits; FGSM's step of 0.05 may cross 0.52
+    broken = nan_beyond(model, 0.52)
+    y = np.argmax(model(x), axis=-1).astype(np.int32)  # every point clean-correct
+    fgsm = FGSM(broken, eps=0.05)
+    x_adv = np.asarray(fgsm(x, y))
+    garbage = int((x_adv.reshape(60, -1).max(axis=1) > 0.52).sum())
+    assert 0 < garbage < 60
+    report = evaluate(broken, helpers.dataset(x, y, 20), {"fgsm": fgsm}, out=tmp_path)
+    result = report.attacks["fgsm"]
+    assert report.clean_correct == 60 and result.attacked == 60
+    assert result.nonfinite == garbage
+    assert result.robust <= 60 - garbage and report.worst_case == result.robust
+    notes = f"fgsm: {garbage} adversarial point(s) where the model output NaN or inf logits"
+    assert notes in report.to_markdown()
+    assert json.loads((tmp_path / "report.json").read_text())["attacks"]["fgsm"]["nonfinite"] == (
+        garbage
+    )
+
+
+def test_nan_clean_logits_are_refused_naming_the_model_and_the_count(model, data):
+    x, y = data
+    broken = nan_beyond(model, 0.9)  # some images of every batch have a pixel above 0.9
+    with pytest.raises(
+        ValueError, match=r"`nanny` outputs non-finite logits .* for \d+ of 20 images"
+    ):
+        evaluate(broken, helpers.dataset(x, y, 20), {}, meta={"model": "nanny"})
+
+
+def test_nan_gradients_are_blamed_on_the_model_not_the_attack(model, data):
+    import keras
+
+    inputs = keras.Input(model.input_shape[1:])
+    # Finite logits (sqrt(0) = 0), NaN input gradients (0 · ∞ in the chain rule at 0).
+    poison = keras.layers.Lambda(
+        lambda x: keras.ops.sum(keras.ops.sqrt(x * 0.0), axis=(1, 2, 3))[:, None]
+    )
+    broken = keras.Model(inputs, model(inputs) + poison(inputs))
+    x, y = data
+    with pytest.raises(ThreatModelViolation, match=r"model .* has NaN or inf .* not the attack"):
+        evaluate(broken, helpers.dataset(x, y, 20), {"fgsm": FGSM(broken, eps=0.05)})

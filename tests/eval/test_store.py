@@ -3,6 +3,7 @@ import json
 import numpy as np
 import pytest
 
+from tfls import TflsWarning
 from tfls.eval.store import BatchStore, batch_digest, decode_bits, differences, encode_bits
 
 COMPONENTS = {"model": {"weights_sha256": "abc"}, "attacks": {"pgd20": {"steps": 20}}, "n": 10}
@@ -49,16 +50,106 @@ def test_torn_last_line_is_dropped_and_truncated(tmp_path):
     assert [json.loads(line)["batch"] for line in lines] == [0, 1]
 
 
-def test_damage_before_the_last_line_is_an_error(tmp_path):
+def write_store(tmp_path, count=3):
     with BatchStore(tmp_path) as store:
         store.open(COMPONENTS)
-        store.append(record(0))
-        store.append(record(1))
-    path = tmp_path / "batches.jsonl"
+        for i in range(count):
+            store.append(record(i))
+    return tmp_path / "batches.jsonl"
+
+
+def reopen(tmp_path, components=COMPONENTS):
+    with BatchStore(tmp_path) as store:
+        return [r["batch"] for r in store.open(components)]
+
+
+def test_damage_before_the_last_line_is_recovered_naming_the_line(tmp_path):
+    path = write_store(tmp_path, 2)
     lines = path.read_text().splitlines()
     path.write_text(lines[0][:-3] + "\n" + lines[1] + "\n")
-    with pytest.raises(ValueError, match="damaged at line 1"):
-        BatchStore(tmp_path).open(COMPONENTS)
+    with pytest.warns(TflsWarning, match=r"line 1 is not a valid JSON record.*kept the 0 batch"):
+        assert reopen(tmp_path) == []
+    assert path.read_text() == ""  # cut away on close: the next run recomputes batch 0 on
+
+
+def test_garbage_on_the_last_line_is_called_the_last_line(tmp_path):
+    path = write_store(tmp_path, 2)
+    with open(path, "a") as f:
+        f.write("garbage\n")
+    with pytest.warns(TflsWarning, match=r"line 3 is not a valid JSON record.*kept the 2"):
+        assert reopen(tmp_path) == [0, 1]
+    assert len(path.read_text().splitlines()) == 2
+
+
+def edit_line(path, index, change):
+    lines = path.read_text().splitlines()
+    r = json.loads(lines[index])
+    change(r)
+    lines[index] = json.dumps(r)
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_records_carry_a_checksum_and_an_edit_is_caught(tmp_path):
+    path = write_store(tmp_path, 3)
+    assert all(json.loads(line)["checksum"] for line in path.read_text().splitlines())
+    # A point robust to `a` in batch 1 is made non-robust: consistent, but not what was computed.
+    edit_line(path, 1, lambda r: r["robust"].update(a="00"))
+    with pytest.warns(TflsWarning, match=r"line 2 fails its checksum.*kept the 1 batch"):
+        assert reopen(tmp_path) == [0]
+    assert len(path.read_text().splitlines()) == 1
+
+
+def test_robust_but_not_clean_is_refused_even_in_a_legacy_record(tmp_path):
+    path = write_store(tmp_path, 2)
+
+    def legacy_robust_not_clean(r):
+        del r["checksum"]  # stores written before checksums existed
+        r["clean"], r["robust"]["a"] = "10", "01"
+
+    edit_line(path, 1, legacy_robust_not_clean)
+    with pytest.warns(TflsWarning, match=r"line 2 counts a point robust to 'a' that is not clean"):
+        assert reopen(tmp_path) == [0]
+
+
+def test_legacy_records_without_checksum_are_accepted(tmp_path):
+    path = write_store(tmp_path, 2)
+    edit_line(path, 0, lambda r: r.pop("checksum"))
+    edit_line(path, 1, lambda r: r.pop("checksum"))
+    assert reopen(tmp_path) == [0, 1]
+
+
+def test_a_failure_before_the_first_batch_leaves_no_trace(tmp_path):
+    out = tmp_path / "new"
+    with pytest.raises(RuntimeError, match="model broke"):
+        with BatchStore(out) as store:
+            store.open(COMPONENTS)
+            raise RuntimeError("model broke")
+    assert not out.exists()
+
+
+def test_overwrite_that_fails_before_the_first_batch_keeps_the_old_results(tmp_path):
+    path = write_store(tmp_path, 2)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    with pytest.raises(RuntimeError):
+        with BatchStore(tmp_path) as store:
+            store.open({**COMPONENTS, "n": 4}, resume=False)
+            raise RuntimeError("model broke")
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+    assert len(path.read_text().splitlines()) == 2
+
+
+def test_a_folder_without_a_finished_batch_is_reused(tmp_path):
+    with BatchStore(tmp_path) as store:
+        store.open(COMPONENTS)  # a run that stopped before its first batch (SIGKILL)
+    assert reopen(tmp_path, {**COMPONENTS, "n": 4}) == []
+    assert json.loads((tmp_path / "fingerprint.json").read_text())["components"]["n"] == 4
+
+
+def test_an_empty_fingerprint_is_named(tmp_path):
+    write_store(tmp_path, 1)
+    (tmp_path / "fingerprint.json").write_text("")
+    with pytest.raises(ValueError, match=r"fingerprint\.json' is unreadable \(it is empty\)"):
+        reopen(tmp_path)
 
 
 def test_different_fingerprint_is_refused_with_the_differences(tmp_path):

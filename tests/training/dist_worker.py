@@ -37,7 +37,7 @@ def tiny_data():
 def train_once(strategy, method="natural"):
     import keras
 
-    from tests.conftest import make_tiny_cnn
+    from tests.tiny_models import tiny_conv
     from tfls.training import TrainConfig, build_trainer
 
     config = TrainConfig(
@@ -55,7 +55,7 @@ def train_once(strategy, method="natural"):
     ).resolved()
     keras.utils.set_random_seed(0)
     with strategy.scope():
-        net = make_tiny_cnn(seed=0)
+        net = tiny_conv(seed=0)
         trainer = build_trainer(
             net, config, num_classes=10, steps_per_epoch=EXAMPLES // GLOBAL_BATCH
         )
@@ -125,9 +125,9 @@ def main(mode, out, run_dir=None, run_data_dir=None, *extra):
         assert mirrored_strategy.num_replicas_in_sync == 2, mirrored_strategy.num_replicas_in_sync
         mirrored = train_once(mirrored_strategy)
         madry = train_once(mirrored_strategy, method="madry")
-        from tests.conftest import make_tiny_cnn
+        from tests.tiny_models import tiny_conv
 
-        arrays = {f"init/{i}": np.asarray(w) for i, w in enumerate(make_tiny_cnn(seed=0).weights)}
+        arrays = {f"init/{i}": np.asarray(w) for i, w in enumerate(tiny_conv(seed=0).weights)}
         arrays.update({f"single/{i}": w for i, w in enumerate(single)})
         arrays.update({f"mirrored/{i}": w for i, w in enumerate(mirrored)})
         arrays.update({f"madry/{i}": w for i, w in enumerate(madry)})

@@ -7,12 +7,12 @@ import keras
 import numpy as np
 import pytest
 
-from tests.conftest import make_tiny_cnn
+from tests.tiny_models import tiny_conv
 from tfls.training import backup
 
 
 def _model():
-    net = make_tiny_cnn()
+    net = tiny_conv()
     opt = keras.optimizers.SGD(0.1, momentum=0.9)
     opt.build(net.trainable_variables)
     return net, opt

@@ -124,10 +124,10 @@ def test_multi_worker_mirrored_two_processes_agree(tmp_path, shared_data_dir):
     # ...and equal one device training on the same global batches.
     import tensorflow as tf
 
-    from tests.conftest import make_tiny_cnn
+    from tests.tiny_models import tiny_conv
     from tests.training.dist_worker import train_once
 
-    init = [np.asarray(w) for w in make_tiny_cnn(seed=0).weights]
+    init = [np.asarray(w) for w in tiny_conv(seed=0).weights]
     assert max(np.abs(a - b).max() for a, b in zip(init, w0, strict=True)) > 1e-3
     for a, b in zip(train_once(tf.distribute.get_strategy()), w0, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.conftest import make_tiny_cnn
+from tests.tiny_models import tiny_conv
 from tfls.training import methods
 from tfls.training.trainer import AdversarialTrainer
 
@@ -77,7 +77,7 @@ def test_each_method_learns_a_separable_task(method):
     y = rng.integers(0, 2, 128).astype(np.int32)
     x[y == 1, :4] += 0.5  # class 1 is bright on top: robust to ε = 0.05
     ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(32)
-    net = make_tiny_cnn(num_classes=2)
+    net = tiny_conv(num_classes=2)
     trainer = AdversarialTrainer(
         net,
         method=method,

@@ -192,25 +192,23 @@ def test_corrupt_checkpoint_and_run_files_are_named(finished_run, tmp_path):
 
 
 def test_checkpoint_restores_optimizer_state(tmp_path):
-    from tests.conftest import make_tiny_cnn
+    from tests.tiny_models import tiny_conv, tiny_mlp
 
-    net = make_tiny_cnn()
+    net = tiny_conv()
     opt = keras.optimizers.SGD(0.1, momentum=0.9)
     opt.build(net.trainable_variables)
     opt.iterations.assign(7)
     for v in opt.variables[2:]:
         v.assign(np.full(v.shape, 0.25, np.float32))
     path = rf.save_checkpoint(tmp_path, 3, net, opt, {"history": [], "wall_time_s": 1.0})
-    net2 = make_tiny_cnn(seed=1)
+    net2 = tiny_conv(seed=1)
     opt2 = keras.optimizers.SGD(0.1, momentum=0.9)
     opt2.build(net2.trainable_variables)
     state = rf.load_checkpoint(path, net2, opt2)
     assert state["epoch"] == 3 and int(opt2.iterations) == 7
     for a, b in zip(net.weights + opt.variables, net2.weights + opt2.variables, strict=True):
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
-    other = keras.Sequential(
-        [keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(10)]
-    )
+    other = tiny_mlp(hidden=None)
     with pytest.raises(ValueError, match="does not match the network"):
         rf.load_checkpoint(path, other, opt2)
 
@@ -309,9 +307,9 @@ def test_a_save_killed_mid_write_leaves_the_previous_checkpoint_latest(tmp_path,
     # only window in which its files exist): the pointer still names the previous checkpoint.
     from tensorflow.python.checkpoint import checkpoint_management
 
-    from tests.conftest import make_tiny_cnn
+    from tests.tiny_models import tiny_conv
 
-    net = make_tiny_cnn()
+    net = tiny_conv()
     opt = keras.optimizers.SGD(0.1)
     opt.build(net.trainable_variables)
     rf.save_checkpoint(tmp_path, 1, net, opt, {"history": [], "wall_time_s": 1.0})
@@ -328,3 +326,86 @@ def test_a_save_killed_mid_write_leaves_the_previous_checkpoint_latest(tmp_path,
     assert (tmp_path / "checkpoints" / "epoch-2.index").is_file()
     assert [p.name for p in rf.list_checkpoints(tmp_path)] == ["epoch-1"]
     assert rf.load_checkpoint(rf.latest_checkpoint(tmp_path), net, opt)["epoch"] == 1
+
+
+def test_a_full_disk_while_checkpointing_keeps_the_previous_checkpoint(
+    finished_run, shared_data_dir, tmp_path, monkeypatch
+):
+    """ENOSPC mid-save: the run stops with the error, the last good checkpoint stays latest and
+    loads, and resuming after space is freed finishes the run."""
+    import errno
+
+    from tensorflow.python.checkpoint import checkpoint_management
+
+    out = tmp_path / "run"
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_first(epoch, logs):
+        if epoch == 1:
+            raise Stop
+
+    with pytest.raises(Stop):
+        train(tiny_config(shared_data_dir), out, on_epoch=stop_after_first)
+    before = {p.name: p.read_bytes() for p in (out / "checkpoints").iterdir()}
+    latest = rf.latest_checkpoint(out).name
+
+    def disk_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(checkpoint_management.CheckpointManager, "save", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        train(None, out, resume=True)
+    after = {p.name: p.read_bytes() for p in (out / "checkpoints").iterdir()}
+    assert after == before, "a failed save changed the checkpoints that were there"
+    assert rf.latest_checkpoint(out).name == latest
+    monkeypatch.undo()
+    resumed = train(None, out, resume=True)
+    assert [h["epoch"] for h in resumed.run["history"]] == [1, 2]
+
+
+def test_a_full_disk_while_writing_run_json_keeps_the_previous_file(
+    finished_run, tmp_path, monkeypatch
+):
+    """`run.json` (and every file tfls writes through `tfls.io`) is replaced atomically."""
+    import os
+    import shutil
+
+    from tfls import io
+
+    out = tmp_path / "copy"
+    shutil.copytree(finished_run[0], out)
+    before = (out / "run.json").read_bytes()
+
+    def disk_full(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", disk_full)
+    with pytest.raises(OSError):
+        io.atomic_write_json(out / "run.json", {"replaced": True})
+    monkeypatch.undo()
+    assert (out / "run.json").read_bytes() == before
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        p.name for p in finished_run[0].iterdir()
+    )
+
+
+def test_cli_resume_from_a_corrupt_checkpoint_is_one_line_and_changes_nothing(
+    finished_run, tmp_path, capsys
+):
+    import shutil
+
+    from tfls.cli.main import main
+
+    out = tmp_path / "copy"
+    shutil.copytree(finished_run[0], out)
+    (out / "run.json").unlink()
+    latest = rf.latest_checkpoint(out)
+    data = next(latest.parent.glob(latest.name + ".data-*"))
+    data.write_bytes(b"garbage")
+    before = {p.name: p.read_bytes() for p in (out / "checkpoints").iterdir()}
+    assert main(["train", "--out", str(out), "--resume"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "epoch-2" in err and "corrupt" in err
+    assert {p.name: p.read_bytes() for p in (out / "checkpoints").iterdir()} == before

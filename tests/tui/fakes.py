@@ -9,26 +9,9 @@ from pathlib import Path
 from tfls.eval.progress import Progress
 from tui.backend import Backend, Library
 
-PRESETS = {
-    "fgsm": {"attack": "FGSM", "loss": "ce"},
-    "pgd20": {"attack": "PGD", "steps": 20, "step_size_eps": 0.1, "loss": "ce", "init": "random"},
-    "pgd-cw": {
-        "attack": "PGD",
-        "steps": 20,
-        "step_size_eps": 0.1,
-        "loss": "margin",
-        "init": "random",
-    },
-    "cw-l2": {"attack": "CW", "norm": "l2", "steps": 100},
-    "transfer-pgd20": {"attack": "TransferAttack", "inner": "pgd20"},
-}
-PARAMS = {
-    "fgsm": ("loss",),
-    "pgd20": ("steps", "step_size", "restarts", "loss"),
-    "pgd-cw": ("steps", "step_size", "restarts", "loss"),
-    "cw-l2": ("steps",),
-    "transfer-pgd20": ("source",),
-}
+# The presets the fake offers, in the picker's order; their specs, editable parameters and shown
+# defaults come from the real `tfls.attacks.PRESETS` through the real backend, so they cannot drift.
+SHOWN = ("fgsm", "pgd20", "pgd-cw", "cw-l2", "transfer-pgd20")
 
 
 def write_run(
@@ -73,14 +56,14 @@ class FakeBackend(Backend):
             self.gate.release()
 
     def load_library(self) -> Library:
-        defaults = {"pgd20": {"steps": 20, "step_size": "ε×0.1", "loss": "ce"}}
+        real = super().load_library()
         return Library(
-            dict(PRESETS),
-            dict(PARAMS),
+            {name: real.presets[name] for name in SHOWN},
+            {name: real.params[name] for name in SHOWN},
             ("ce", "margin", "dlr"),
             ("fashion_mnist",),
             ("cnn4",),
-            defaults=defaults,
+            defaults={name: real.defaults[name] for name in SHOWN},
         )
 
     def load_run(self, path):

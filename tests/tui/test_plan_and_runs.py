@@ -106,3 +106,19 @@ def test_saved_results_lists_only_app_sessions(tmp_path):
     found = saved_results(run)
     assert [r.folder.name for r in found] == ["k1"]
     assert "partial" in found[0].summary and "25.0%" in found[0].summary
+
+
+def test_runs_path_that_is_a_file_is_not_called_missing(tmp_path, capsys):
+    from tui.app import main
+
+    path = tmp_path / "runs.txt"
+    path.write_text("x")
+    with pytest.raises(FileNotFoundError, match=r"is a file, not a folder of runs"):
+        discover_runs(path)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--runs", str(path)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].endswith(
+        f"--runs must be a folder of runs, not a file. Received: runs={str(path)!r}"
+    )

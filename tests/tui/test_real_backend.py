@@ -8,7 +8,7 @@ import threading
 import pytest
 from textual.widgets import Input, ProgressBar
 
-from tests.conftest import make_tiny_cnn
+from tests.tiny_models import tiny_conv
 from tests.tui.helpers import finished, until
 from tui.app import TflsApp
 from tui.backend import Backend
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.asyncio
 
 
 def _tiny_run(root, name, *, alpha, seed):
-    model = make_tiny_cnn(input_shape=(28, 28, 1), seed=seed)
+    model = tiny_conv(input_shape=(28, 28, 1), seed=seed)
     folder = root / name
     folder.mkdir(parents=True)
     model.save(folder / "model.keras")

@@ -245,12 +245,6 @@ class APGD(Attack):
         rho: step-halving threshold (0.75). norm: `"linf"` or `"l2"`. seed: fixes random starts.
         jit_compile: `True`, `False` or `"auto"`.
 
-    Call arguments:
-        x: inputs in [0, 1]. y: integer labels.
-
-    Returns:
-        Adversarial inputs of `x`'s shape.
-
     Example:
         >>> x_adv = APGD(model, eps=8 / 255, loss="dlr", targeted=True)(x, y)  # APGD-T
 

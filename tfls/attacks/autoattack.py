@@ -210,12 +210,6 @@ class AutoAttack(Attack):
         overrides: `{component: {argument: value}}`, e.g. cheaper settings for a quick look.
         seed: seed of every component. jit_compile: `True`, `False` or `"auto"`.
 
-    Call arguments:
-        x: inputs in [0, 1]. y: integer labels.
-
-    Returns:
-        Adversarial inputs of `x`'s shape.
-
     Example:
         >>> x_adv = AutoAttack(model, eps=8 / 255)(x, y)
 

@@ -228,10 +228,31 @@ def validate_call(model, x, y, *, num_classes: int | None = None) -> None:
     """Checks inputs, labels and (once per model) that the model outputs logits; before any work."""
     if not tf.executing_eagerly():
         return  # symbolic call inside a functional model: shapes only, checked by Keras
-    v.check_images(x)
-    outputs = _probe_outputs(model, x)
-    classes = num_classes or int(outputs.shape[-1])
-    v.check_labels(y, num_classes=classes, batch_size=int(np.shape(x)[0]))
+    try:
+        # Before anything is traced or cached, so that the answer never depends on earlier calls.
+        expected = _input_shape(model)
+        if expected is not None:
+            v.check_input_shape(x, expected, model=getattr(model, "name", "model"))
+        v.check_images(x)
+        outputs = _probe_outputs(model, x)
+        classes = num_classes or int(outputs.shape[-1])
+        v.check_labels(y, num_classes=classes, batch_size=int(np.shape(x)[0]))
+    except ValueError as e:
+        # Keras rewrites errors raised inside `Layer.call` into a many-line message quoting every
+        # argument tensor; this marker (Keras' own, for nested calls) keeps ours one line.
+        e._keras_call_info_injected = True
+        raise
+
+
+def _input_shape(model):
+    """The model's static input shape `(None, ...)`, or None (subclassed or several inputs)."""
+    try:
+        shape = model.input_shape
+    except (AttributeError, ValueError, TypeError):
+        return None
+    if not isinstance(shape, tuple) or any(isinstance(d, (tuple, list)) for d in shape):
+        return None
+    return shape
 
 
 _LOGITS_CHECKED: weakref.WeakKeyDictionary[object, int] = weakref.WeakKeyDictionary()
@@ -258,6 +279,28 @@ def _probe_outputs(model, x):
 
 
 _NORM_NAMES = {"linf": "L∞", "l2": "L2"}
+
+
+# Every attack layer is called the same way; a subclass docstring that does not describe its call
+# gets these sections, placed before its `Example:` (Keras' docstring order).
+_CALL_SECTIONS = """    Call arguments:
+        x: inputs in [0, 1]. y: integer labels.
+
+    Returns:
+        Adversarial inputs of `x`'s shape.
+
+"""
+
+
+def _with_call_sections(doc: str) -> str:
+    if "Call arguments:" in doc:
+        return doc
+    sections = _CALL_SECTIONS if "Returns:" not in doc else _CALL_SECTIONS.split("    Returns:")[0]
+    for anchor in ("    Returns:", "    Example:", "    Reference:"):
+        at = doc.find(anchor)
+        if at != -1:
+            return doc[:at] + sections + doc[at:]
+    return doc.rstrip() + "\n\n" + sections
 
 
 @keras.saving.register_keras_serializable(package="tfls")
@@ -296,6 +339,8 @@ class Attack(keras.layers.Layer):
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("__doc__"):
+            cls.__doc__ = _with_call_sections(cls.__doc__)
         fn = cls.__dict__.get("function")
         if fn is not None:
             cls.function = staticmethod(fn)

@@ -270,12 +270,6 @@ class CarliniWagnerL2(Attack):
         norm: must be `"l2"`. seed: unused (the attack is deterministic).
         jit_compile: `True`, `False` or `"auto"`.
 
-    Call arguments:
-        x: inputs in [0, 1]. y: integer labels.
-
-    Returns:
-        Adversarial inputs of `x`'s shape.
-
     Example:
         >>> attack = CarliniWagnerL2(model, eps=140 / 255, confidence=50, initial_const=0.1,
         ...                          binary_search_steps=1, x0="zero")

@@ -262,9 +262,6 @@ class FAB(Attack):
         norm: `"linf"` or `"l2"`. seed: fixes random restarts.
         jit_compile: `True`, `False` or `"auto"`.
 
-    Call arguments:
-        x: inputs in [0, 1]. y: integer labels.
-
     Returns:
         Adversarial inputs of `x`'s shape (`x` itself where FAB found none within ε).
 

@@ -45,9 +45,6 @@ class FGSM(Attack):
         model: Keras model from [0, 1] inputs to logits.
         eps: ball radius. loss: attack loss name (maximised). norm: `"linf"` or `"l2"`.
 
-    Call arguments:
-        x: inputs in [0, 1]. y: integer labels.
-
     Returns:
         `x` moved one step of 2ε along the loss gradient, projected onto the ε-ball and [0, 1].
 

@@ -114,12 +114,6 @@ class MultiTargeted(Attack):
         norm: `"linf"` or `"l2"`. seed: fixes the random starts.
         jit_compile: `True`, `False` or `"auto"`.
 
-    Call arguments:
-        x: inputs in [0, 1]. y: integer labels.
-
-    Returns:
-        Adversarial inputs of `x`'s shape.
-
     Example:
         >>> x_adv = MultiTargeted(model, eps=8 / 255)(x, y)
 

@@ -157,12 +157,6 @@ class ODI(Attack):
         loss: PGD loss (default `"margin"`). norm: `"linf"` or `"l2"`.
         seed: fixes the random starts and directions. jit_compile: `True`, `False` or `"auto"`.
 
-    Call arguments:
-        x: inputs in [0, 1]. y: integer labels.
-
-    Returns:
-        Adversarial inputs of `x`'s shape.
-
     Example:
         >>> x_adv = ODI(model, eps=8 / 255)(x, y)
 

@@ -187,12 +187,6 @@ class PGD(Attack):
         label_smoothing: α for `loss="ce-smoothed"` only.
         jit_compile: `True`, `False` or `"auto"`.
 
-    Call arguments:
-        x: inputs in [0, 1]. y: integer labels.
-
-    Returns:
-        Adversarial inputs of `x`'s shape.
-
     Example:
         >>> attack = PGD(model, eps=8 / 255, steps=20)
         >>> x_adv = attack(x, y)

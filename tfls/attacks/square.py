@@ -347,12 +347,6 @@ class Square(Attack):
         norm: `"linf"` or `"l2"`. seed: fixes every random draw.
         jit_compile: `True`, `False` or `"auto"`.
 
-    Call arguments:
-        x: images in [0, 1]. y: integer labels.
-
-    Returns:
-        Adversarial inputs of `x`'s shape.
-
     Example:
         >>> x_adv = Square(model, eps=8 / 255, n_queries=5000)(x, y)
 

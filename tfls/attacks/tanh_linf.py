@@ -155,12 +155,6 @@ class TanhLinf(Attack):
         seed: unused, the attack is deterministic.
         jit_compile: `True`, `False` or `"auto"`.
 
-    Call arguments:
-        x: inputs in [0, 1]. y: integer labels.
-
-    Returns:
-        Adversarial inputs of `x`'s shape.
-
     Example:
         >>> x_adv = TanhLinf(model, eps=8 / 255, steps=500, step_size=0.1)(x, y)
 

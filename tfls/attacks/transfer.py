@@ -28,9 +28,6 @@ class TransferAttack(Attack):
         jit_compile: with a preset name, the inner attack's setting.
         **kwargs: forwarded to `keras.layers.Layer`.
 
-    Call arguments:
-        x: inputs in [0, 1]. y: integer labels.
-
     Returns:
         The inner attack's adversarial inputs against `source_model`, of `x`'s shape.
 

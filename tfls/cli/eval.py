@@ -67,6 +67,7 @@ def load_model(path) -> tuple:
     if not path.exists():
         raise FileNotFoundError(f"No model at {str(path)!r}. Received: model={str(path)!r}")
     if path.is_dir():
+        check_keras_archive(path / "model.keras", received=path)
         try:
             from tfls.training import load_run
         except ImportError:
@@ -77,6 +78,7 @@ def load_model(path) -> tuple:
             f"{str(path)!r} is not a Keras model: expected a tfls run folder or a .keras file. "
             f"Received: model={str(path)!r}"
         )
+    check_keras_archive(path, received=path)
     try:
         return keras.models.load_model(path), {}
     except (OSError, ValueError, TypeError, KeyError, zipfile.BadZipFile, EOFError) as e:
@@ -84,6 +86,40 @@ def load_model(path) -> tuple:
             f"{str(path)!r} is not a readable Keras model ({type(e).__name__}: {e}). "
             f"Received: model={str(path)!r}"
         ) from None
+
+
+def check_keras_archive(path: Path, *, received) -> None:
+    """Refuses an existing `.keras` file that is not a zip archive (Keras would say "not found")."""
+    if path.is_file() and not zipfile.is_zipfile(path):
+        raise ValueError(
+            f"{str(path)!r} is not a readable Keras model: the file exists but is not a zip "
+            "archive, as every .keras file is (damaged, or something else). "
+            f"Received: model={str(received)!r}"
+        )
+
+
+# What an evaluation folder may hold besides hidden files (the lock, atomic-write temporaries);
+# tui.json is what the TUI writes next to the evaluator's files.
+EVAL_FILES = {"batches.jsonl", "fingerprint.json", "report.json", "report.md", "report.csv"}
+EVAL_FILES |= {"tui.json"}
+
+
+def check_out_folder(out: Path) -> None:
+    """Refuses an `--out` that holds files other than an evaluation's, before any work."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out must be a folder. Received: out={str(out)!r}")
+    if not out.is_dir():
+        return
+    foreign = sorted(p.name for p in out.iterdir() if p.name not in EVAL_FILES)
+    foreign = [name for name in foreign if not name.startswith(".")]
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (
+            f" and {len(foreign) - 5} more" if len(foreign) > 5 else ""
+        )
+        raise ValueError(
+            f"Refusing to write into {str(out)!r}: it holds files that are not an evaluation's "
+            f"({shown}). Use a new or empty folder. Received: out={str(out)!r}"
+        )
 
 
 def dataset_name(name, run: dict, names) -> str:
@@ -149,8 +185,7 @@ def run(args) -> int:
     n = None if args.n is None else v.check_positive_int(args.n, name="n")
     batch_size = v.check_positive_int(args.batch_size, name="batch_size")
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out must be a folder. Received: out={str(out)!r}")
+    check_out_folder(out)
 
     strategy = None
     if args.mirrored:

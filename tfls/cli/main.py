@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import sys
+import warnings
 
 # TensorFlow's C++ start-up chatter drowns the CLI's own output; users can still raise it.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -41,14 +43,53 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.run(args) or 0)
-    except (ValueError, FileNotFoundError, FileExistsError) as e:
+        with one_line_warnings(args.command):
+            return int(args.run(args) or 0)
+    except Exception as e:
+        if not is_reported_error(e):
+            raise
         # Bad input is reported as one line naming the problem, never as a traceback.
-        print(f"tfls {args.command}: error: {e}", file=sys.stderr)
+        print(f"tfls {args.command}: error: {one_line(str(e))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"tfls {args.command}: interrupted; partial results are kept.", file=sys.stderr)
         return 130
+
+
+def is_reported_error(e: BaseException) -> bool:
+    """Errors that are the input's or the environment's fault: one line, exit 2, no traceback.
+
+    Bad values (`ValueError`), missing or existing files, a full disk or a permission problem
+    (`OSError`), and an attack output outside the threat model (`ThreatModelViolation`, which
+    names the attack or the broken model).
+    """
+    if isinstance(e, (ValueError, OSError)):
+        return True
+    evaluate = sys.modules.get("tfls.eval.evaluate")  # only raised once it is imported
+    return evaluate is not None and isinstance(e, evaluate.ThreatModelViolation)
+
+
+def one_line(text: str) -> str:
+    return " ".join(part.strip() for part in str(text).splitlines() if part.strip())
+
+
+@contextlib.contextmanager
+def one_line_warnings(command: str):
+    """Shows tfls' own warnings as `tfls <command>: warning: ...`, one line each."""
+    from tfls import TflsWarning
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("always", category=TflsWarning)  # shown, even under pytest
+        default = warnings.showwarning
+
+        def show(message, category, filename, lineno, file=None, line=None):
+            if issubclass(category, TflsWarning):
+                print(f"tfls {command}: warning: {one_line(str(message))}", file=sys.stderr)
+            else:
+                default(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = show
+        yield
 
 
 if __name__ == "__main__":

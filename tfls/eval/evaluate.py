@@ -113,6 +113,7 @@ def evaluate(
     tally = Tally(names)
     stored_digests: list[str] = []
     store = BatchStore(out) if out is not None else None
+    failed = True  # until the report is written: a failure leaves `out` as it was, if no batch
     try:
         if store is not None:
             for record in store.open(components, resume=resume):
@@ -143,6 +144,7 @@ def evaluate(
                 individual=individual,
                 strategy=strategy,
                 check_outputs=not checked_outputs,
+                model_name=str(meta.get("model") or getattr(model, "name", "model")),
             )
             checked_outputs = True
             record = {"batch": index, "n": int(len(y)), "digest": digest, **record}
@@ -198,27 +200,34 @@ def evaluate(
         )
         if out is not None:
             report.write(out)
+        failed = False
         return report
     finally:
         if store is not None:
-            store.close()
+            store.close(failed=failed)
 
 
 def evaluate_batch(
-    model, x, y, attacks, *, individual=True, strategy=None, check_outputs=True
+    model, x, y, attacks, *, individual=True, strategy=None, check_outputs=True, model_name=None
 ) -> dict:
-    """Evaluates one batch; returns per-example bits (`clean`, `robust[name]`) and timings."""
+    """Evaluates one batch; returns per-example bits (`clean`, `robust[name]`) and timings.
+
+    `nonfinite[name]` counts the attacked points where the model's logits at the adversarial
+    point are NaN or inf: they count as broken (the prediction there is garbage).
+    """
     v.check_images(x)
     start = time.perf_counter()
     predict = predictor(model)
     (logits,) = run_sharded(strategy, lambda xs: (predict(xs),), x)
+    model_name = model_name or getattr(model, "name", "model")
+    v.check_finite_logits(logits, name=model_name)  # every batch: argmax(NaN) would score
     if check_outputs:
-        v.check_logits(logits, name=getattr(model, "name", "model"))
+        v.check_logits(logits, name=model_name)
     v.check_labels(y, num_classes=int(logits.shape[-1]), batch_size=len(x))
     clean = np.argmax(logits, axis=-1) == y
     seconds = {"clean": time.perf_counter() - start}
     still_robust = clean.copy()
-    robust_bits, attacked = {}, {}
+    robust_bits, attacked, nonfinite = {}, {}, {}
     for name, attack in attacks.items():
         start = time.perf_counter()
         targets = np.flatnonzero(clean if individual else still_robust)
@@ -233,16 +242,20 @@ def evaluate_batch(
                 return x_adv, predict(x_adv)
 
             x_adv, adv_logits = run_sharded(strategy, attack_and_predict, xs, ys)
-            check_threat_model(name, attack, xs, x_adv)
-            robust[targets] = np.argmax(adv_logits, axis=-1) == ys
+            check_threat_model(name, attack, xs, x_adv, model=model, y=ys)
+            finite = np.isfinite(adv_logits.reshape(len(ys), -1)).all(axis=1)
+            robust[targets] = (np.argmax(adv_logits, axis=-1) == ys) & finite
+            nonfinite[name] = int((~finite).sum())
         still_robust &= robust
         robust_bits[name] = encode_bits(robust)
         attacked[name] = int(targets.size)
+        nonfinite.setdefault(name, 0)
         seconds[name] = time.perf_counter() - start
     return {
         "clean": encode_bits(clean),
         "robust": robust_bits,
         "attacked": attacked,
+        "nonfinite": nonfinite,
         "seconds": seconds,
     }
 
@@ -276,15 +289,28 @@ def run_sharded(strategy, fn, *arrays) -> tuple[np.ndarray, ...]:
     )
 
 
-def check_threat_model(name, attack, x, x_adv) -> None:
-    """Raises `ThreatModelViolation` unless every `x_adv` is in [0, 1] and its ε-ball around `x`."""
+def check_threat_model(name, attack, x, x_adv, *, model=None, y=None) -> None:
+    """Raises `ThreatModelViolation` unless every `x_adv` is in [0, 1] and its ε-ball around `x`.
+
+    Non-finite `x_adv` is blamed on the model rather than the attack when the model's logits or
+    loss gradients at those clean points are themselves non-finite (give `model` and `y`).
+    """
     x_adv = np.asarray(x_adv)
     if x_adv.shape != x.shape:
         raise ThreatModelViolation(
             f"Attack {name!r} returned shape {x_adv.shape} for inputs of shape {x.shape}."
         )
-    if not np.isfinite(x_adv).all():
-        raise ThreatModelViolation(f"Attack {name!r} returned non-finite values.")
+    bad = ~np.isfinite(x_adv.reshape(len(x_adv), -1)).all(axis=1)
+    if bad.any():
+        count = f"{int(bad.sum())} of {len(x_adv)} points"
+        if model is not None and y is not None and not _finite_gradients(model, x[bad], y[bad]):
+            raise ThreatModelViolation(
+                f"Attack {name!r} returned non-finite values at {count} because the model "
+                f"{getattr(model, 'name', 'model')!r} has NaN or inf logits or gradients there: "
+                f"the model is broken, not the attack. Received: model="
+                f"{getattr(model, 'name', 'model')!r}"
+            )
+        raise ThreatModelViolation(f"Attack {name!r} returned non-finite values at {count}.")
     lo, hi = float(x_adv.min()), float(x_adv.max())
     if lo < -ATOL or hi > 1 + ATOL:
         raise ThreatModelViolation(
@@ -300,6 +326,17 @@ def check_threat_model(name, attack, x, x_adv) -> None:
             f"eps={attack.eps:.6g} (example {worst} of the attacked subset). Its robust accuracy "
             "would be meaningless."
         )
+
+
+def _finite_gradients(model, x, y) -> bool:
+    """Whether the model's logits and cross-entropy input gradients at `x` are all finite."""
+    x = tf.convert_to_tensor(x)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        logits = model(x, training=False)
+        loss = tf.nn.sparse_softmax_cross_entropy_with_logits(tf.cast(y, tf.int32), logits)
+    grad = tape.gradient(loss, x)
+    return bool(np.isfinite(logits).all()) and (grad is None or bool(np.isfinite(grad).all()))
 
 
 def threat_model(attacks: Mapping) -> tuple[str | None, float | None]:

@@ -36,6 +36,8 @@ class AttackResult:
         exact: `False` when the attack skipped points already broken by earlier attacks
             (`individual=False`); `robust` is then an upper bound of its own robust accuracy.
         config: the attack's `get_config()` without serialized models.
+        nonfinite: attacked images where the model's logits at the adversarial point were NaN
+            or inf; they count as broken (the model's prediction there is garbage).
     """
 
     name: str
@@ -48,6 +50,7 @@ class AttackResult:
     cumulative_robust: int
     exact: bool
     config: dict = field(default_factory=dict)
+    nonfinite: int = 0
 
 
 @dataclass
@@ -178,6 +181,7 @@ class Report:
             "Worst-case: an image counts as robust only if it is classified correctly clean and "
             "after every attack."
         )
+        lines += self.nonfinite_notes()
         if not self.individual and self.attacks:
             lines.append(
                 "† Upper bound: attacks ran in order, each only on images no earlier attack had "
@@ -198,6 +202,15 @@ class Report:
             f"Fingerprint {self.fingerprint[:16]}…"
         )
         return "\n".join(lines) + "\n"
+
+    def nonfinite_notes(self) -> list[str]:
+        """One line per attack that reached points where the model's logits were NaN or inf."""
+        return [
+            f"{a.name}: {a.nonfinite} adversarial point(s) where the model output NaN or inf "
+            "logits, counted as broken."
+            for a in self.attacks.values()
+            if a.nonfinite
+        ]
 
     def write(self, out) -> dict[str, Path]:
         """Writes `report.json`, `report.md` and `report.csv` into `out`, each atomically."""
@@ -221,6 +234,7 @@ class Tally:
         self.robust = dict.fromkeys(self.names, 0)
         self.cumulative = dict.fromkeys(self.names, 0)
         self.attacked = dict.fromkeys(self.names, 0)
+        self.nonfinite = dict.fromkeys(self.names, 0)
         self.seconds = {"clean": 0.0, **dict.fromkeys(self.names, 0.0)}
 
     def add(self, record: dict) -> None:
@@ -232,6 +246,7 @@ class Tally:
             running &= bits
             self.cumulative[name] += int(running.sum())
             self.attacked[name] += int(record["attacked"][name])
+            self.nonfinite[name] += int(record.get("nonfinite", {}).get(name, 0))
         for key, s in record["seconds"].items():
             self.seconds[key] = self.seconds.get(key, 0.0) + float(s)
         self.images += int(record["n"])
@@ -261,6 +276,7 @@ class Tally:
                 cumulative_robust=self.cumulative[name],
                 exact=bool(individual),
                 config=configs[name],
+                nonfinite=self.nonfinite[name],
             )
         return Report(
             images=n,

@@ -4,10 +4,16 @@ An output folder holds:
 
 * `fingerprint.json`: what is being evaluated (model weights hash, attack configs, dataset
   metadata, `n`, mode). A later run with a different fingerprint is refused, never mixed in.
-* `batches.jsonl`: one JSON line per finished batch with per-example results, appended and
-  fsync'ed. A line torn by a crash mid-write is the only damage a kill can do; it is dropped
-  (and truncated away) on the next open.
+* `batches.jsonl`: one JSON line per finished batch with per-example results and a checksum of
+  them, appended and fsync'ed. A line torn by a crash mid-write is the only damage a kill can
+  do; it is dropped (and truncated away) silently. A complete line that fails its checksum or an
+  invariant (robust only where clean-correct) is damage of another kind: it and every later line
+  are dropped and recomputed, with a warning naming the line. Lines written before checksums
+  existed are accepted if they keep the invariants.
 * `.lock`: held while an evaluation writes, so two processes never append to the same file.
+
+Nothing in the folder changes until the evaluation commits to it (its first durable batch, or a
+normal `close`): a run that fails before that leaves the folder exactly as it found it.
 """
 
 from __future__ import annotations
@@ -15,18 +21,20 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from tfls import io
+from tfls import TflsWarning, io
 from tfls.hashing import digest, digest_chunks
 
 BATCHES = "batches.jsonl"
 FINGERPRINT = "fingerprint.json"
 LOCK = ".lock"
+CHECKSUM = "checksum"
 
 
 def encode_bits(mask) -> str:
@@ -80,6 +88,56 @@ def _short(value, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def record_checksum(record: dict) -> str:
+    """SHA-256 of a batch record's content (every key but the checksum itself), canonical JSON."""
+    content = {k: v for k, v in record.items() if k != CHECKSUM}
+    return digest(content, default=io._json_default)
+
+
+def with_checksum(record: dict) -> dict:
+    return {**{k: v for k, v in record.items() if k != CHECKSUM}, CHECKSUM: record_checksum(record)}
+
+
+def record_problem(record, index: int) -> str | None:
+    """Why a stored record cannot be trusted as batch `index`, or None if it can.
+
+    Checks the checksum (absent in stores written before checksums: accepted as legacy) and the
+    invariants every evaluator record keeps: bit strings of one length (`n`), and robust only
+    where clean-correct. The worst case is the AND of the stored bits, so it is a subset of
+    every attack's by construction.
+    """
+    if not isinstance(record, dict):
+        return "is not a JSON record"
+    if record.get("batch") != index:
+        return f"holds batch {record.get('batch')!r} where batch {index} belongs"
+    if CHECKSUM in record and record[CHECKSUM] != record_checksum(record):
+        return "fails its checksum (edited or damaged)"
+    clean, robust = record.get("clean"), record.get("robust")
+    if not _is_bits(clean) or not isinstance(robust, dict):
+        return "lacks valid `clean`/`robust` bits"
+    n = record.get("n", len(clean))
+    if n != len(clean):
+        return f"has {len(clean)} clean bits for n={n!r} images"
+    clean_mask = decode_bits(clean)
+    for name, bits in robust.items():
+        if not _is_bits(bits) or len(bits) != len(clean):
+            return f"has invalid robust bits for {name!r}"
+        if (decode_bits(bits) & ~clean_mask).any():
+            return f"counts a point robust to {name!r} that is not clean-correct"
+    return None
+
+
+def _is_bits(bits) -> bool:
+    return isinstance(bits, str) and set(bits) <= {"0", "1"}
+
+
+def _problem_line(path: Path, number: int, problem: str, kept: int) -> str:
+    return (
+        f"{str(path)!r} line {number} {problem}: kept the {kept} batch(es) before it; that line "
+        "and every later one will be recomputed."
+    )
+
+
 class BatchStore:
     """The results folder of one evaluation: fingerprint check, resume, durable appends.
 
@@ -98,102 +156,195 @@ class BatchStore:
         self.batches_path = self.out / BATCHES
         self.fingerprint_path = self.out / FINGERPRINT
         self._lock_file = None
+        self._pending: dict | None = None  # what `_commit` does to the folder before writing
+        self._created: list[Path] = []  # what `open` created, removed again if nothing commits
 
     def open(self, components: dict, *, resume: bool = True) -> Iterator[dict]:
         """Locks the folder, checks the fingerprint and yields the finished batch records.
 
-        With `resume=False` earlier results in the folder are discarded.
+        With `resume=False` earlier results in the folder are discarded (on the first append or
+        a normal `close`; a failure before that leaves them as they were).
 
         Raises:
             ValueError: the folder holds results of a different evaluation, another process is
-                writing to it, or `batches.jsonl` is damaged somewhere other than its last line.
+                writing to it, or its `fingerprint.json` is unreadable while results exist.
         """
         if self.out.exists() and not self.out.is_dir():
             raise ValueError(f"`out` must be a folder. Received: out={str(self.out)!r}")
-        self.out.mkdir(parents=True, exist_ok=True)
+        if not self.out.exists():
+            self._created.append(self.out)
+            self.out.mkdir(parents=True)
+        elif not (self.out / LOCK).exists():
+            self._created.append(self.out / LOCK)
         self._lock()
         digest = fingerprint_digest(components)
+        fingerprint = {"digest": digest, "components": components}
         if not resume:
-            for path in (self.batches_path, self.fingerprint_path):
-                if path.exists():
-                    path.unlink()
-        if self.fingerprint_path.exists():
-            stored = json.loads(self.fingerprint_path.read_text(encoding="utf-8"))
-            if stored.get("digest") != digest:
-                diffs = differences(stored.get("components", {}), _normalise(components))
-                shown = "; ".join(diffs[:6]) + (
-                    f"; and {len(diffs) - 6} more" if len(diffs) > 6 else ""
-                )
-                self.close()
-                raise ValueError(
-                    f"{str(self.out)!r} holds results of a different evaluation, so it cannot be "
-                    f"resumed: {shown or 'fingerprint differs'}. Use another output folder, or "
-                    "start over (resume=False, `tfls eval --overwrite`). "
-                    f"Received: out={str(self.out)!r}"
-                )
-        else:
-            if self.batches_path.exists():
-                self.batches_path.unlink()  # results without a fingerprint cannot be trusted
-            io.atomic_write_json(
-                self.fingerprint_path, {"digest": digest, "components": components}
+            self._pending = {"reset": fingerprint}
+            return iter(())
+        stored = self._stored_fingerprint()
+        if stored is None:
+            # Results without a fingerprint cannot be trusted: start over.
+            self._pending = {"reset": fingerprint}
+            return iter(())
+        if stored.get("digest") != digest:
+            if not self._finished_lines():
+                # No finished batch: the folder of a run that failed early; simply reuse it.
+                self._pending = {"reset": fingerprint}
+                return iter(())
+            diffs = differences(stored.get("components", {}), _normalise(components))
+            shown = "; ".join(diffs[:6]) + (
+                f"; and {len(diffs) - 6} more" if len(diffs) > 6 else ""
+            )
+            self.close(failed=True)
+            raise ValueError(
+                f"{str(self.out)!r} holds results of a different evaluation, so it cannot be "
+                f"resumed: {shown or 'fingerprint differs'}. Use another output folder, or "
+                "start over (resume=False, `tfls eval --overwrite`). "
+                f"Received: out={str(self.out)!r}"
             )
         return self._read()
+
+    def _stored_fingerprint(self) -> dict | None:
+        """The stored fingerprint; None if absent (or unreadable while no batch is finished)."""
+        if not self.fingerprint_path.exists():
+            return None
+        try:
+            stored = json.loads(self.fingerprint_path.read_text(encoding="utf-8"))
+            if not isinstance(stored, dict):
+                raise ValueError("not a JSON object")
+        except (ValueError, UnicodeDecodeError) as e:
+            if not self._finished_lines():
+                return None
+            self.close(failed=True)
+            reason = "it is empty" if not self.fingerprint_path.stat().st_size else str(e)
+            raise ValueError(
+                f"{str(self.fingerprint_path)!r} is unreadable ({reason}), so the results next "
+                "to it cannot be matched to this evaluation. Start over (resume=False, "
+                f"`tfls eval --overwrite`) or use another output folder. "
+                f"Received: out={str(self.out)!r}"
+            ) from None
+        return stored
+
+    def _finished_lines(self) -> bool:
+        """Whether `batches.jsonl` holds at least one complete (newline-terminated) line."""
+        try:
+            with open(self.batches_path, "rb") as f:
+                return b"\n" in f.read()
+        except FileNotFoundError:
+            return False
 
     def _read(self) -> Iterator[dict]:
         if not self.batches_path.exists():
             return iter(())
         good_end = 0
-        records = []
+        records: list[dict] = []
         with open(self.batches_path, "rb") as f:
-            data_lines = f.read().split(b"\n")
+            data = f.read()
+        data_lines = data.split(b"\n")
         # The last element is b"" when the file ends in a newline, else a torn final line.
-        for number, raw in enumerate(data_lines[:-1]):
+        for number, raw in enumerate(data_lines[:-1], start=1):
             try:
                 record = json.loads(raw)
             except ValueError:
                 record = None
-            if not isinstance(record, dict) or record.get("batch") != len(records):
-                self.close()
-                raise ValueError(
-                    f"{str(self.batches_path)!r} is damaged at line {number + 1} (not the last "
-                    "line, so not an interrupted write). Start over with resume=False "
-                    "(`tfls eval --overwrite`)."
+            problem = record_problem(record, len(records)) if record is not None else None
+            if record is None:
+                problem = "is not a valid JSON record"
+            if problem is not None:
+                # Damage of a kind a kill cannot cause: recover by recomputing from here.
+                warnings.warn(
+                    _problem_line(self.batches_path, number, problem, len(records)),
+                    TflsWarning,
+                    stacklevel=3,
                 )
+                break
             records.append(record)
             good_end += len(raw) + 1
-        if data_lines[-1]:
-            # A write torn by a kill: drop it so the next append starts on a fresh line.
-            with open(self.batches_path, "r+b") as f:
-                f.truncate(good_end)
-                f.flush()
-                os.fsync(f.fileno())
+        if good_end != len(data):
+            # A torn write (silently) or damage (warned above): cut it off before the next append.
+            self._pending = {"truncate": good_end}
         return iter(records)
 
     def append(self, record: dict) -> None:
-        io.append_line(self.batches_path, json.dumps(record, default=io._json_default))
+        self._commit()
+        line = json.dumps(with_checksum(record), default=io._json_default)
+        io.append_line(self.batches_path, line)
+
+    def _commit(self) -> None:
+        """Applies what `open` deferred (discarding old results, cutting damage); once."""
+        pending, self._pending = self._pending, None
+        self._created = []  # from here on the folder is this evaluation's
+        if pending is None:
+            return
+        if "reset" in pending:
+            if self.batches_path.exists():
+                self.batches_path.unlink()
+            io.atomic_write_json(self.fingerprint_path, pending["reset"])
+        if "truncate" in pending:
+            with open(self.batches_path, "r+b") as f:
+                f.truncate(pending["truncate"])
+                f.flush()
+                os.fsync(f.fileno())
 
     def _lock(self) -> None:
         if self._lock_file is not None:
             return
-        f = open(self.out / LOCK, "a+")
-        try:
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        path = self.out / LOCK
+        for _ in range(10):
+            f = open(path, "a+")
+            try:
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                f.close()
+                self._created = [p for p in self._created if p != path]
+                self._cleanup()
+                raise ValueError(
+                    f"Another evaluation is writing to {str(self.out)!r}; wait for it to finish or "
+                    f"use another output folder. Received: out={str(self.out)!r}"
+                ) from None
+            # A failed run removes the lock file it created; a lock taken on that removed file
+            # guards nothing, so take it again on the file now at `path`.
+            try:
+                same = os.stat(path).st_ino == os.fstat(f.fileno()).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                self._lock_file = f
+                return
             f.close()
-            raise ValueError(
-                f"Another evaluation is writing to {str(self.out)!r}; wait for it to finish or use "
-                f"another output folder. Received: out={str(self.out)!r}"
-            ) from None
-        self._lock_file = f
+        raise ValueError(f"Could not lock {str(path)!r}. Received: out={str(self.out)!r}")
 
-    def close(self) -> None:
-        if self._lock_file is not None:
-            fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_UN)
-            self._lock_file.close()
-            self._lock_file = None
+    def close(self, *, failed: bool = False) -> None:
+        """Releases the folder. Unless `failed`, first applies anything `open` deferred.
+
+        After a failure before the first append, the folder is left as `open` found it: the
+        lock file and folder it created are removed again.
+        """
+        if self._lock_file is None:
+            return
+        if not failed:
+            self._commit()
+        if self._created:
+            # Nothing committed: remove what `open` created (while still holding the lock).
+            lock = self.out / LOCK
+            if lock in self._created or self.out in self._created:
+                lock.unlink(missing_ok=True)
+        fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_UN)
+        self._lock_file.close()
+        self._lock_file = None
+        self._cleanup()
+
+    def _cleanup(self) -> None:
+        if self.out in self._created:
+            try:
+                self.out.rmdir()  # only if empty: never delete anything else
+            except OSError:
+                pass
+        self._created = []
 
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
-        self.close()
+    def __exit__(self, exc_type, *exc):
+        self.close(failed=exc_type is not None)
