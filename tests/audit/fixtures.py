@@ -1,7 +1,7 @@
 """Tiny models with known gradient-masking defects (and a control) for the audit's tests and bench.
 
 Each masked fixture wraps the same small MLP trained in-process on synthetic prototype images
-(`tests.conftest.trained_tiny_mlp`), so its clean accuracy is high and its only defect is the
+(`tests.tiny_models.trained_tiny_mlp`), so its clean accuracy is high and its only defect is the
 one added: the audit must flag it with the named check (`EXPECTED`).
 """
 
@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tests.conftest import make_prototype_data, trained_tiny_mlp
+from tests.tiny_models import make_prototype_data, trained_tiny_mlp
 
 EPS = float(__import__("os").environ.get("AUDIT_EPS", "0.15"))
 INPUT = (8, 8, 1)

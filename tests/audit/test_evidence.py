@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -36,3 +38,19 @@ def test_a_torn_last_line_is_ignored(tmp_path):
 def test_no_results_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="No evaluation results"):
         read_evidence(tmp_path)
+
+
+def test_a_record_failing_its_checksum_ends_the_evidence(tmp_path):
+    model = tiny_model()
+    x, y = tiny_data(model, n=48)
+    evaluate(model, dataset(x, y), deterministic_attacks(model), out=tmp_path)
+    path = tmp_path / "batches.jsonl"
+    lines = path.read_text().splitlines(keepends=True)
+    assert len(lines) == 3
+    # Edit the second batch's clean bits, keeping its old checksum: it no longer matches.
+    record = json.loads(lines[1])
+    record["clean"] = "0" * len(record["clean"])
+    record["robust"] = {k: "0" * len(v) for k, v in record["robust"].items()}
+    edited = json.dumps(record) + "\n"
+    path.write_text(lines[0] + edited + lines[2])
+    assert read_evidence(tmp_path).images == 16

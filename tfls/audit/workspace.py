@@ -120,6 +120,12 @@ class Workspace:
         out = self.root / "evals" / key
         report = evaluate(self.model, self.batches(), built, out=out, meta={"audit": key})
         result = Evaluation(report, read_evidence(out))
+        if result.evidence.images != report.images:
+            raise ValueError(
+                f"{str(out)!r} holds per-example results for {result.evidence.images} images but "
+                f"the evaluation covered {report.images}; delete that folder and run the audit "
+                f"again. Received: out={str(self.root)!r}"
+            )
         self._evaluations[key] = result
         return result
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tfls.eval.store import BATCHES, decode_bits
+from tfls.eval.store import BATCHES, decode_bits, record_problem
 
 
 @dataclass
@@ -48,7 +48,9 @@ class Evidence:
 def read_evidence(out: str | Path) -> Evidence:
     """Reads the per-example bits of the evaluation stored in `out` (its `batches.jsonl`).
 
-    A torn last line (a kill mid-write) is ignored, as `evaluate` would on resume.
+    Only the records the store itself trusts are read: reading stops at a torn last line (a
+    kill mid-write) or at the first record that fails `tfls.eval.store.record_problem`
+    (checksum, invariants), exactly where `evaluate` would resume from.
 
     Raises:
         FileNotFoundError: `out` holds no `batches.jsonl`.
@@ -59,13 +61,15 @@ def read_evidence(out: str | Path) -> Evidence:
             f"No evaluation results at {str(path)!r}. Received: out={str(out)!r}"
         )
     clean, robust = [], {}
-    for raw in path.read_bytes().split(b"\n"):
-        if not raw.strip():
-            continue
+    lines = path.read_bytes().split(b"\n")
+    # The last element is b"" when the file ends in a newline, else a torn final line.
+    for raw in lines[:-1]:
         try:
             record = json.loads(raw)
         except ValueError:
-            break  # a write torn by a kill: the evaluation resumes from here
+            break
+        if record_problem(record, len(clean)) is not None:
+            break  # damaged: the evaluation recomputes from here, so does not count it
         clean.append(decode_bits(record["clean"]))
         for name, bits in record["robust"].items():
             robust.setdefault(name, []).append(decode_bits(bits))
