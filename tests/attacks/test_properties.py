@@ -137,6 +137,9 @@ NOT_GUARANTEED = {
     "saturates; the paper's Figure 3 is about exactly how many steps it needs",
     ("square", "l2"): "random search; in L2 the optimum is not one of the vertices it samples, and "
     "5,000 queries miss a few points at 0.9·ε here",
+    ("noise", "linf"): "uniform noise is the audit's baseline, not an optimiser: it must never "
+    "break an unbreakable point, and is expected to miss most breakable ones",
+    ("noise", "l2"): "uniform noise is the audit's baseline, not an optimiser (as for L∞)",
 }
 
 # Each preset in its own norm, and the L∞ presets that take `norm="l2"` also in L2.
