@@ -56,7 +56,7 @@ BUDGETS: dict[str, Budget] = {
     "standard": Budget(
         name="standard",
         checks=tuple(sorted(_STANDARD)),
-        whitebox=("fgsm", "pgd20", "apgd-ce", "apgd-dlr", "pgd-cw"),
+        whitebox=("fgsm", "pgd20", "apgd-ce", "apgd-dlr", "pgd-cw", "autoattack"),
         overrides={},
         square_queries=1000,
         noise_draws=100,

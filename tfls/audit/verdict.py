@@ -27,7 +27,12 @@ class Verdict:
 
 
 def decide(
-    checks, *, pgd20: float, strongest: tuple[str, float], lowest: tuple[str, float]
+    checks,
+    *,
+    pgd20: float,
+    strongest: tuple[str, float],
+    lowest: tuple[str, float],
+    worst_case: float | None = None,
 ) -> Verdict:
     """Applies the rules above to finished checks and the main evaluation's accuracies.
 
@@ -35,8 +40,11 @@ def decide(
         checks: the `CheckResult`s.
         pgd20: PGD-20's robust accuracy (fraction).
         strongest: `(attack, accuracy)` of the strongest white-box attack of the budget.
-        lowest: `(attack, accuracy)` of the lowest number any attack found at ε.
+        lowest: `(attack, accuracy)` of the lowest number any single attack found at ε.
+        worst_case: the per-example worst case over every attack at ε (the number to report);
+            defaults to `lowest`'s accuracy.
     """
+    worst_case = lowest[1] if worst_case is None else worst_case
     by_id = {c.id: c for c in checks}
     evidence = [c for c in checks if c.id in EVIDENCE_CHECKS and c.status == "fail"]
     reasons = [f"check {c.id} ({c.title}): {c.summary}" for c in evidence]
@@ -51,7 +59,10 @@ def decide(
     if reasons:
         return Verdict(
             "overestimated",
-            "; ".join(reasons) + f". The lower number is {100 * lowest[1]:.1f}% ({lowest[0]}).",
+            "; ".join(reasons)
+            + f". The lower number is the worst case over every attack, {100 * worst_case:.1f}% "
+            f"({100 * (pgd20 - worst_case):.1f} points below PGD-20; best single attack "
+            f"{lowest[0]}, {100 * lowest[1]:.1f}%).",
             suite,
         )
     fired = [c for c in checks if c.fired]
