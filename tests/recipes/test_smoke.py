@@ -81,6 +81,18 @@ def test_recipe_runs_at_smoke_scale(name, shared_data_dir, model_cache, tmp_path
     else:
         _check_worst_cases(results)
 
+    # Audits: a scale that asks for one gives each evaluated model the verdict its audit wrote.
+    if spec["scales"]["smoke"].get("audit"):
+        assert sorted(results["audits"]) == sorted(evaluated)
+        for mid, a in results["audits"].items():
+            stored = json.loads((Path(a["folder"]) / "audit.json").read_text(encoding="utf-8"))
+            assert stored["verdict"] == a["verdict"]
+            assert a["worst_case"] <= a["pgd20"] <= results["measures"][mid]["clean"] + 1e-9
+            label = results["models"][mid]["label"]
+            assert f"| {label} | **{a['verdict']}** |" in md
+    else:
+        assert "audits" not in results
+
     # Claims: one verdict per spec entry, the one the judging function gives on the numbers
     # beside it; the paper's numbers judged too, with the verdicts they are known to give.
     assert [c["id"] for c in results["claims"]] == [c["id"] for c in spec["claims"]]

@@ -235,3 +235,10 @@ def test_claims_hold_on_the_papers_own_numbers(name):
     assert verdicts, name
     assert all(v["verdict"] in ("held", "n/a") for v in verdicts), verdicts
     assert any(v["verdict"] == "held" for v in verdicts)
+
+
+def test_an_unknown_audit_budget_is_refused_naming_it():
+    raw = _raw("table1")
+    raw["scales"]["smoke"]["audit"] = "exhaustive"
+    with pytest.raises(ValueError, match=r"audit budget.*exhaustive|exhaustive.*audit budget"):
+        schema.validate_spec(raw, source="table1.toml")

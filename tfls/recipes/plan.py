@@ -88,6 +88,7 @@ class Plan:
     notes: tuple[str, ...]
     overrides: tuple[str, ...]
     source: str
+    audit: str | None = None  # the `tfls.audit` budget each evaluated model is audited with
 
     def model(self, model_id: str) -> ModelPlan:
         for m in self.models:
@@ -277,6 +278,7 @@ def resolve(
         notes=tuple(spec.get("notes", [])) + tuple(section.get("notes", [])),
         overrides=overrides,
         source=spec["_source"],
+        audit=section.get("audit"),
     )
     # Every ε the runner will need must exist now, not after an hour of training.
     for atk in plan.attacks:

@@ -80,6 +80,7 @@ def markdown(plan: Plan, results: dict) -> str:
         lines += _presets_md(results["presets"])
     else:
         lines += _results_md(plan, results)
+        lines += _audits_md(results)
     lines += _claims_md(results)
     if plan.kind != "presets":
         lines += _models_md(results)
@@ -166,6 +167,29 @@ def _presets_md(rows: list[dict]) -> list[str]:
         lines.append(
             f"- `{r['preset']}`: " + ", ".join(f"{k}={v!r}" for k, v in r["config"].items())
         )
+    return lines + [""]
+
+
+def _audits_md(results: dict) -> list[str]:
+    """Each audited model's gradient-masking verdict beside PGD-20 and the audit's worst case."""
+    audits = results.get("audits") or {}
+    if not audits:
+        return []
+    budget = next(iter(audits.values()))["budget"]
+    lines = [
+        f"## Can these numbers be trusted? (`tfls audit`, budget `{budget}`)",
+        "",
+        "| model | verdict | PGD-20 | worst case of the audit | report instead |",
+        "|---|---|---|---|---|",
+    ]
+    for mid, a in audits.items():
+        label = results["models"][mid]["label"]
+        lines.append(
+            f"| {label} | **{a['verdict']}** | {100 * a['pgd20']:.1f}% | "
+            f"{100 * a['worst_case']:.1f}% | {', '.join(a['recommended_suite'])} |"
+        )
+    lines += ["", "Why, per model:", ""]
+    lines += [f"- {results['models'][mid]['label']}: {a['reason']}" for mid, a in audits.items()]
     return lines + [""]
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tfls import provenance
-from tfls.recipes import measure
+from tfls.recipes import audits, measure
 from tfls.recipes.cache import config_hash, train_config, train_or_load
 from tfls.recipes.judge import judge, paper_measures
 from tfls.recipes.plan import Plan, groups_of, resolve
@@ -89,6 +89,7 @@ def run_recipe(
             measure.measure_robustness(
                 plan, results, loaded, out=out, data_dir=data_dir, log=log, strategy=strategy
             )
+            audits.audit_models(plan, results, loaded, out=out, data_dir=data_dir, log=log)
     results["claims"] = judge(plan, results["measures"])
     results["paper_claims"] = judge(plan, paper_measures(plan), paper=True)
     results["wall_time_s"] = round(time.perf_counter() - started, 2)

@@ -35,6 +35,7 @@ TOP_KEYS = {
     "notes",
 }
 SCALE_KEYS = {
+    "audit",
     "n",
     "batch_size",
     "seed",
@@ -247,6 +248,10 @@ def check_scale(scale: dict, where: str, model_ids, attack_ids, fields) -> None:
     _unknown(scale, SCALE_KEYS, where)
     if "n" in scale:
         v.check_positive_int(scale["n"], name=f"n (in {where})")
+    if "audit" in scale:
+        from tfls.audit.budgets import BUDGETS
+
+        v.check_choice(scale["audit"], BUDGETS, name=f"audit budget (in {where})")
     if "batch_size" in scale:
         v.check_positive_int(scale["batch_size"], name=f"batch_size (in {where})")
     if "eps" in scale:
