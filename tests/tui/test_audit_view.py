@@ -151,6 +151,13 @@ async def test_cancel_mid_audit_keeps_finished_checks_and_r_resumes_them(runs):
         assert screen.query_one(AuditVerdict).verdict == "overestimated"
         assert "pending" not in _statuses(screen)
 
+        await pilot.press("b", "r")  # the next budget audits into its own folder
+        backend.release_checks(len(AUDIT_ORDER))
+        await _finished(screen)
+        last = backend.audit_calls[-1]
+        assert last["budget"] == "standard"
+        assert last["out"] == out.parent / "standard_linf_eps0.0313725_n50"
+
 
 @pytest.mark.asyncio
 async def test_a_refuses_bad_fields_and_waits_for_the_library(runs):

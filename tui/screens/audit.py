@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -30,6 +31,7 @@ class AuditScreen(Screen[str | None]):
     BINDINGS = [
         Binding("escape", "cancel_or_back", "Cancel / back"),
         Binding("r", "run", "Run / resume"),
+        Binding("b", "next_budget", "Budget"),
     ]
 
     DEFAULT_CSS = """
@@ -40,23 +42,20 @@ class AuditScreen(Screen[str | None]):
 
     def __init__(self, request: AuditRequest, backend) -> None:
         super().__init__()
-        from tfls.audit import TITLES  # tfls is already loaded when the screen opens
+        from tfls.audit import BUDGETS, TITLES  # tfls is already loaded when the screen opens
 
         self.request = request
         self.backend = backend
         self.titles = dict(TITLES)
+        self.budget_names = tuple(BUDGETS)  # quick, standard, thorough
         self.running = False
         self.report = None
         self.finished = asyncio.Event()  # set when an audit run ends (tests wait on it)
         self._worker: Worker | None = None
 
     def compose(self) -> ComposeResult:
-        r = self.request
         yield Header()
-        yield Label(
-            f"{r.run.name} · ε {r.eps_label} {r.norm} · {r.n} images · budget {r.budget_name}",
-            id="audit-info",
-        )
+        yield Label(self._info(), id="audit-info")
         yield CheckList(self.titles, id="checks")
         yield AuditVerdict(id="verdict")
         yield Label("", id="audit-message")
@@ -65,6 +64,10 @@ class AuditScreen(Screen[str | None]):
     def on_mount(self) -> None:
         self.sub_title = f"audit of {self.request.run.name}"
         self.action_run()
+
+    def _info(self) -> str:
+        r = self.request
+        return f"{r.run.name} · ε {r.eps_label} {r.norm} · {r.n} images · budget {r.budget_name}"
 
     def message(self, text: str, *, error: bool = False) -> None:
         label = self.query_one("#audit-message", Label)
@@ -91,6 +94,21 @@ class AuditScreen(Screen[str | None]):
             self.message("Cancelling after the current check…")
         else:
             self.dismiss(self.report.verdict if self.report is not None else None)
+
+    def action_next_budget(self) -> None:
+        """Switches to the next budget (quick → standard → thorough); r then runs it."""
+        if self.running:
+            self.message("Esc first: the budget changes between audits.", error=True)
+            return
+        names = list(self.budget_names)
+        current = self.request.budget_name
+        following = names[(names.index(current) + 1) % len(names)] if current in names else names[0]
+        self.request = dataclasses.replace(self.request, budget=following)
+        self.report = None
+        self.query_one("#audit-info", Label).update(self._info())
+        self.query_one(CheckList).reset()
+        self.query_one(AuditVerdict).waiting(0, len(self.titles))
+        self.message(f"Budget {following}: r runs it (saved in {self.request.out}).")
 
     # --- the worker ----------------------------------------------------------------------
 

@@ -27,7 +27,7 @@ HELP = """\
   their numbers and advice; then the verdict (*overestimated*, *suspicious* or *no masking found*),
   the lower number to quote and the attacks to report. The verdict shows as a badge in the list.
 - `Esc` cancels after the current check; finished checks are saved in `<run>/audits/<key>/` and
-  `r` (or `a` again) resumes.
+  `r` (or `a` again) resumes. `b` switches to the next budget (*standard*, *thorough*); `r` runs it.
 
 **Run screen**
 - One panel per defense: clean accuracy, each attack's robust accuracy and the **worst case**
