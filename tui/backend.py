@@ -111,6 +111,16 @@ class Backend:
             model, dataset, attacks, out=out, resume=True, on_batch=on_batch, n=n, meta=meta
         )
 
+    def audit(
+        self, model, data, *, eps: float, norm: str, n: int, budget, out: Path, on_check: Callable
+    ):
+        """`tfls.audit.audit`: the gradient-masking checks, each passed to `on_check` as it ends."""
+        from tfls.audit import audit
+
+        return audit(
+            model, data, eps=eps, norm=norm, n=n, budget=budget, out=out, on_check=on_check
+        )
+
     def train(self, request: TrainRequest, out: Path, *, on_epoch: Callable[[int, dict], None]):
         from tfls.training import TrainConfig, train
 

@@ -79,3 +79,18 @@ class TrainFinished(Message):
 class TrainFailed(Message):
     name: str
     error: str
+
+
+@dataclass
+class AuditCheck(Message):
+    """One audit check finished (or was read back from the audit's folder)."""
+
+    result: Any  # tfls.audit.CheckResult
+
+
+@dataclass
+class AuditFinished(Message):
+    """The audit ended: `report` is the `tfls.audit.AuditReport`, None when it was cancelled."""
+
+    report: Any = None
+    cancelled: bool = False

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tfls.hashing import digest
+from tui.audits import latest_verdict
 
 RUN_FILE = "run.json"
 RESULTS = "results"
@@ -31,6 +32,7 @@ class RunInfo:
     label_smoothing: float | None = None
     clean_accuracy: float | None = None
     error: str | None = None
+    verdict: str | None = None  # of the newest audit saved in the run folder (tui.audits)
 
     @property
     def name(self) -> str:
@@ -71,6 +73,7 @@ def read_run(path: str | os.PathLike) -> RunInfo:
             method=data.get("method"),
             label_smoothing=None if alpha is None else float(alpha),
             clean_accuracy=None if clean is None else float(clean),
+            verdict=latest_verdict(path),
         )
     except (OSError, ValueError, TypeError) as e:
         return RunInfo(path=path, error=f"{type(e).__name__}: {e}")

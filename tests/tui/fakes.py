@@ -37,6 +37,36 @@ def write_run(
     return path
 
 
+# The real audit's order: model checks, FGSM vs PGD, the trace and stability, then the rest.
+AUDIT_ORDER = (1, 2, 3, 4, 5, 6, 12, 13, 7, 8, 9, 10, 11, 14)
+QUICK = (1, 2, 3, 4, 5, 6, 12, 13)
+
+
+def fake_check(check_id: int, title: str, cls):
+    """Check 4 fails, 13 warns, the quick budget's others pass and the rest are skipped."""
+    if check_id not in QUICK:
+        return cls(check_id, title, "skipped", "not in the quick budget")
+    if check_id == 4:
+        return cls(
+            check_id,
+            title,
+            "fail",
+            "CE gradient all zero on 12% of points",
+            numbers={"zero_ce": 0.12, "zero_margin": 0.0},
+            advice="use margin/DLR losses (apgd-dlr, pgd-cw)",
+        )
+    if check_id == 13:
+        return cls(
+            check_id,
+            title,
+            "warn",
+            "loss moves 31% under small noise",
+            numbers={"instability": 0.31},
+            advice="average over several draws",
+        )
+    return cls(check_id, title, "ok", f"fake check {check_id} found nothing", numbers={"n": 50})
+
+
 class FakeBackend(Backend):
     """Batches of 10 images: 9 clean-correct; attack i leaves 8 - i robust; worst = min.
 
@@ -50,6 +80,9 @@ class FakeBackend(Backend):
         self.calls: list[dict] = []
         self.built: list[tuple[str, dict]] = []
         self.stored: dict[Path, int] = {}  # out folder -> batches on "disk"
+        self.check_gate = threading.Semaphore(0)
+        self.audit_calls: list[dict] = []
+        self.audit_stored: dict[Path, dict] = {}  # audit folder -> finished checks on "disk"
 
     def release(self, k: int = 1) -> None:
         for _ in range(k):
@@ -131,6 +164,50 @@ class FakeBackend(Backend):
             "attacks": {n: {"robust_accuracy": (8 - i) / 10} for i, n in enumerate(names)},
         }
         (Path(out) / "report.json").write_text(json.dumps(report))
+        return report
+
+    # --- the fake audit ----------------------------------------------------------------------
+
+    def release_checks(self, k: int = 1) -> None:
+        """With `paced=True`, lets the fake audit finish its next `k` checks."""
+        for _ in range(k):
+            self.check_gate.release()
+
+    def audit(self, model, data, *, eps, norm, n, budget, out, on_check):
+        """The real audit's order of checks; 4 fails and 13 warns (so `overestimated`).
+
+        Finished checks are kept per `out` folder and read back first on a rerun, as the real
+        audit does; with `paced=True` each new check waits for `release_checks()`.
+        """
+        from tfls.audit import TITLES, AuditReport, CheckResult
+        from tfls.audit.verdict import decide
+
+        self.audit_calls.append({"model": model, "eps": eps, "n": n, "budget": budget, "out": out})
+        done = self.audit_stored.setdefault(Path(out), {})
+        for check_id in AUDIT_ORDER:
+            if check_id not in done:
+                if self.paced and not self.check_gate.acquire(timeout=20):
+                    raise RuntimeError("the test never released this check")  # fail, don't hang
+                done[check_id] = fake_check(check_id, TITLES[check_id], CheckResult)
+            on_check(done[check_id])
+        checks = [done[i] for i in sorted(done)]
+        lowest = ("apgd-ce", 0.16)
+        verdict = decide(checks, pgd20=0.46, strongest=lowest, lowest=lowest, worst_case=0.15)
+        report = AuditReport(
+            checks=checks,
+            verdict=verdict.verdict,
+            reason=verdict.reason,
+            recommended_suite=verdict.recommended_suite,
+            clean_accuracy=0.9,
+            pgd20=0.46,
+            lowest={"attack": lowest[0], "accuracy": lowest[1]},
+            worst_case=0.15,
+            points_of_difference=31.0,
+            accuracies={"fgsm": 0.6, "pgd20": 0.46, "apgd-ce": 0.16},
+            meta={"eps": eps, "norm": norm, "budget": "quick", "images": n},
+        )
+        Path(out).mkdir(parents=True, exist_ok=True)
+        (Path(out) / "audit.json").write_text(json.dumps(report.to_dict()))
         return report
 
     def train(self, request, out, *, on_epoch):

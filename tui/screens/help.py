@@ -17,8 +17,17 @@ HELP = """\
 - The fields under the attacks edit the *highlighted* preset: steps, step size (`2/255` works),
   restarts, loss. Blank keeps the preset's value.
 - `ε` takes `8/255` or `0.031`; *sweep ε* takes a list (`2/255, 4/255`) to plot accuracy vs ε.
-- `r` (or `Enter` in a field) runs · `t` trains a quick model · `o` reopens saved results ·
-  `F5` rescans the runs folder.
+- `r` (or `Enter` in a field) runs · `a` audits one defense · `t` trains a quick model ·
+  `o` reopens saved results · `F5` rescans the runs folder.
+
+**Audit screen** (`a`)
+- Runs the gradient-masking audit (`tfls.audit`, budget *quick*) on the selected defense (or, with
+  none or several selected, the highlighted one) at the form's ε, norm and image count.
+- The 14 checks fill in as they finish: ok (green), warn (yellow), fail (red), skipped (dim), with
+  their numbers and advice; then the verdict (*overestimated*, *suspicious* or *no masking found*),
+  the lower number to quote and the attacks to report. The verdict shows as a badge in the list.
+- `Esc` cancels after the current check; finished checks are saved in `<run>/audits/<key>/` and
+  `r` (or `a` again) resumes. `b` switches to the next budget (*standard*, *thorough*); `r` runs it.
 
 **Run screen**
 - One panel per defense: clean accuracy, each attack's robust accuracy and the **worst case**

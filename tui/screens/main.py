@@ -12,9 +12,11 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Label, ProgressBar
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from tui.audits import DEFAULT_BUDGET, make_audit_request
 from tui.messages import LibraryLoaded, TrainEpoch, TrainFinished
 from tui.plan import AttackChoice, EvalPlan, make_plan
 from tui.runs import SavedResult, discover_runs, read_run, saved_results
+from tui.screens.audit import AuditScreen
 from tui.screens.run import RunScreen
 from tui.screens.saved import SavedResultsScreen
 from tui.screens.train import TrainScreen
@@ -32,6 +34,7 @@ class MainScreen(Screen):
 
     BINDINGS = [
         Binding("r", "run", "Run"),
+        Binding("a", "audit", "Audit"),
         Binding("t", "train", "Train"),
         Binding("o", "open_saved", "Results"),
         Binding("f5", "rescan", "Rescan"),
@@ -53,6 +56,7 @@ class MainScreen(Screen):
         self.backend = backend
         self.library = None
         self._training: Worker | None = None
+        self.audit_budget = DEFAULT_BUDGET  # a name or a `tfls.audit.Budget` (tests: a tiny one)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -139,6 +143,41 @@ class MainScreen(Screen):
     @on(Input.Submitted, "ThreatModelForm Input, AttackPicker Input")
     def _submitted(self) -> None:
         self.action_run()
+
+    # --- audit ---------------------------------------------------------------------------
+
+    def action_audit(self) -> None:
+        """Audits the defense to evaluate: the one selected, else the highlighted one."""
+        if self.library is None:
+            self.message("tfls is still loading; try again in a moment.", error=True)
+            return
+        defenses = self.query_one(DefenseList)
+        selected = defenses.selected_runs
+        run = selected[0] if len(selected) == 1 else defenses.highlighted_run
+        texts = self.query_one(ThreatModelForm).texts()
+        try:
+            request = make_audit_request(
+                run,
+                eps_text=texts["eps_text"],
+                norm=texts["norm"],
+                n_text=texts["n_text"],
+                budget=self.audit_budget,
+            )
+        except ValueError as e:
+            self.message(str(e), error=True)
+            return
+        index = defenses.runs.index(run)
+        self.message(f"Auditing {run.name} ({request.budget_name} budget).")
+
+        def closed(verdict: str | None) -> None:
+            defenses.refresh_run(index)  # the badge: the newest audit.json of the run
+            self.message(
+                f"Audit of {run.name}: {verdict}."
+                if verdict
+                else f"Audit of {run.name} unfinished: a resumes it."
+            )
+
+        self.app.push_screen(AuditScreen(request, self.backend), closed)
 
     # --- saved results -------------------------------------------------------------------
 

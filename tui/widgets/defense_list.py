@@ -6,7 +6,8 @@ from rich.text import Text
 from textual.widgets import SelectionList
 from textual.widgets.selection_list import Selection
 
-from tui.runs import RunInfo
+from tui.audits import BADGE_STYLES
+from tui.runs import RunInfo, read_run
 
 
 class DefenseList(SelectionList[int]):
@@ -41,6 +42,16 @@ class DefenseList(SelectionList[int]):
             self.highlighted = 0  # so that the first Space selects the first run
 
     @property
+    def highlighted_run(self) -> RunInfo | None:
+        index = self.highlighted
+        return None if index is None or not self.runs else self.runs[index]
+
+    def refresh_run(self, index: int) -> None:
+        """Re-reads one run folder (e.g. after an audit wrote its verdict) in place."""
+        self.runs[index] = read_run(self.runs[index].path)
+        self.replace_option_prompt_at_index(index, self._prompt(self.runs[index]))
+
+    @property
     def selected_runs(self) -> list[RunInfo]:
         return [self.runs[i] for i in sorted(self.selected)]
 
@@ -53,5 +64,8 @@ class DefenseList(SelectionList[int]):
         # α and clean accuracy first: they are what tells defenses apart in a narrow terminal.
         text.append(f"  α={run.alpha_text}", style="cyan")
         text.append(f"  {run.clean_text}", style="green")
+        if run.verdict:
+            text.append("  ")
+            text.append(f" {run.verdict} ", style=BADGE_STYLES.get(run.verdict, "reverse"))
         text.append(f"  {run.dataset or '?'} {run.model or '?'} {run.method or '?'}", style="dim")
         return text
