@@ -149,3 +149,19 @@ def test_single_step_is_skipped_when_pgd_skipped_fgsm_points():
     counter.add(record([True] * 10, fgsm=[False] * 10, pgd=[True] * 10))
     (result,) = counter.results()
     assert result.status == "skipped" and "individual=False" in result.summary
+
+
+def test_cli_prints_each_fired_check_on_one_line(shared_data_dir, tmp_path, capsys):
+    from tests.eval.test_cli import eval_args
+    from tests.tiny_models import tiny_conv
+    from tfls.cli.main import main
+
+    inner = tiny_conv((28, 28, 1), 10, seed=0, filters=4, strides=2)
+    model = keras.Sequential([keras.Input((28, 28, 1)), fx.ZeroGradient(), inner])
+    path = tmp_path / "zero_gradient.keras"
+    model.save(path)
+    code = main(eval_args(path, tmp_path / "ev", shared_data_dir, attacks="fgsm", n="20"))
+    err = capsys.readouterr().err
+    assert code == 0
+    lines = [line for line in err.splitlines() if line.startswith("tfls eval: warning: check")]
+    assert len(lines) == 1 and "check 4 (Gradient availability) fail" in lines[0]
