@@ -30,26 +30,28 @@ def _pct(mask) -> float:
     return float(np.mean(mask)) if np.size(mask) else 0.0
 
 
-def _beats_whitebox(check_id, title, source, main, evaluation, label, *, advice) -> CheckResult:
-    """7, 8, 9: points `label` breaks that every white-box attack of `main` fails on."""
-    ev = main.evidence
-    whitebox = ev.worst_case
-    other = evaluation.evidence.robust[label]
-    only = whitebox & ~other
-    n = ev.images
+def beats_whitebox_result(
+    check_id, title, source, label, n, *, other, whitebox, only, evidence=None, advice=""
+) -> CheckResult:
+    """7, 8, 9 from counts: `only` of `n` points `label` breaks and every white-box attack misses.
+
+    `other` and `whitebox` are the robust accuracies (fractions) of `label` and of the white-box
+    worst case. The audit passes the indices as `evidence`; `tfls.eval.evaluate` (which keeps
+    counts only) passes none.
+    """
     numbers = {
-        f"{label}": _pct(other),
-        "whitebox_worst_case": _pct(whitebox),
-        "points_only_it_breaks": int(only.sum()),
+        f"{label}": float(other),
+        "whitebox_worst_case": float(whitebox),
+        "points_only_it_breaks": int(only),
     }
     allowed = th.allowed(n, th.BLACKBOX_POINTS)
-    evidence = {f"broken_only_by_{label}": _indices(only)}
-    if only.sum() <= allowed:
+    evidence = {f"broken_only_by_{label}": list(evidence or [])}
+    if only <= allowed:
         return CheckResult(
             check_id,
             title,
             "ok",
-            f"{label} breaks {int(only.sum())} point(s) the white-box attacks miss",
+            f"{label} breaks {int(only)} point(s) the white-box attacks miss",
             numbers,
             evidence,
             source=source,
@@ -58,8 +60,8 @@ def _beats_whitebox(check_id, title, source, main, evaluation, label, *, advice)
         check_id,
         title,
         "fail",
-        f"{label} breaks {int(only.sum())} points every white-box attack misses "
-        f"({100 * _pct(other):.1f}% vs {100 * _pct(whitebox):.1f}%)",
+        f"{label} breaks {int(only)} points every white-box attack misses "
+        f"({100 * other:.1f}% vs {100 * whitebox:.1f}%, at most {allowed} allowed)",
         numbers,
         evidence,
         advice=advice,
@@ -67,23 +69,42 @@ def _beats_whitebox(check_id, title, source, main, evaluation, label, *, advice)
     )
 
 
-def single_step(main) -> CheckResult:
-    """Check 6 (Athalye #1): points FGSM breaks and PGD-20 does not."""
+def _beats_whitebox(check_id, title, source, main, evaluation, label, *, advice) -> CheckResult:
+    """7, 8, 9: points `label` breaks that every white-box attack of `main` fails on."""
     ev = main.evidence
-    only = ev.broken("fgsm") & ev.robust["pgd20"]
-    numbers = {
-        "fgsm": _pct(ev.robust["fgsm"]),
-        "pgd20": _pct(ev.robust["pgd20"]),
-        "points_fgsm_only": int(only.sum()),
-    }
-    evidence = {"broken_by_fgsm_not_pgd20": _indices(only)}
+    whitebox = ev.worst_case
+    other = evaluation.evidence.robust[label]
+    only = whitebox & ~other
+    return beats_whitebox_result(
+        check_id,
+        title,
+        source,
+        label,
+        ev.images,
+        other=_pct(other),
+        whitebox=_pct(whitebox),
+        only=int(only.sum()),
+        evidence=_indices(only),
+        advice=advice,
+    )
+
+
+def single_step_result(n, *, fgsm, pgd, only, evidence=None, pgd_name="pgd20") -> CheckResult:
+    """Check 6 from counts: `only` of `n` points FGSM breaks and the PGD attack `pgd_name` misses.
+
+    `fgsm` and `pgd` are robust accuracies (fractions). The audit passes the indices as
+    `evidence`; `tfls.eval.evaluate` (which keeps counts only) passes none.
+    """
+    numbers = {"fgsm": float(fgsm), pgd_name: float(pgd), "points_fgsm_only": int(only)}
+    evidence = {f"broken_by_fgsm_not_{pgd_name}": list(evidence or [])}
     title = "Single-step beats iterative"
-    if only.sum() <= th.allowed(ev.images, th.ITERATIVE_POINTS):
+    allowed = th.allowed(n, th.ITERATIVE_POINTS)
+    if only <= allowed:
         return CheckResult(
             6,
             title,
             "ok",
-            f"FGSM alone breaks {int(only.sum())} point(s)",
+            f"FGSM alone breaks {int(only)} point(s)",
             numbers,
             evidence,
             source=ATHALYE,
@@ -92,7 +113,7 @@ def single_step(main) -> CheckResult:
         6,
         title,
         "fail",
-        f"FGSM breaks {int(only.sum())} points PGD-20 does not",
+        f"FGSM breaks {int(only)} points {pgd_name} does not (at most {allowed} allowed)",
         numbers,
         evidence,
         advice="Iterative attacks get stuck (a sign of masked or noisy gradients): use random "
@@ -101,20 +122,34 @@ def single_step(main) -> CheckResult:
     )
 
 
+def single_step(main) -> CheckResult:
+    """Check 6 (Athalye #1): points FGSM breaks and PGD-20 does not."""
+    ev = main.evidence
+    only = ev.broken("fgsm") & ev.robust["pgd20"]
+    return single_step_result(
+        ev.images,
+        fgsm=_pct(ev.robust["fgsm"]),
+        pgd=_pct(ev.robust["pgd20"]),
+        only=int(only.sum()),
+        evidence=_indices(only),
+    )
+
+
+BLACKBOX_TITLE = "Black-box beats white-box"
+BLACKBOX_SOURCE = "AutoAttack check_square_sr; " + ATHALYE
+BLACKBOX_ADVICE = (
+    "Gradients mislead the white-box attacks: report Square (more queries and "
+    "restarts) and AutoAttack, and find the layer that masks gradients (check 4)."
+)
+
+
 def blackbox(ws, main, queries) -> CheckResult:
     """Check 7 (AutoAttack, Athalye #2): Square breaks points the gradient attacks miss."""
     evaluation = ws.evaluation(
         f"square-q{queries}", {"square": "square"}, overrides={"square": {"n_queries": queries}}
     )
     return _beats_whitebox(
-        7,
-        "Black-box beats white-box",
-        "AutoAttack check_square_sr; " + ATHALYE,
-        main,
-        evaluation,
-        "square",
-        advice="Gradients mislead the white-box attacks: report Square (more queries and "
-        "restarts) and AutoAttack, and find the layer that masks gradients (check 4).",
+        7, BLACKBOX_TITLE, BLACKBOX_SOURCE, main, evaluation, "square", advice=BLACKBOX_ADVICE
     )
 
 

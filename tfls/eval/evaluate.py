@@ -19,6 +19,7 @@ import tensorflow as tf
 from tfls import _validation as v
 from tfls import provenance
 from tfls.attacks.base import compiled
+from tfls.eval import checks as eval_checks
 from tfls.eval.progress import Cancelled, Progress
 from tfls.eval.report import Report, Tally
 from tfls.eval.store import BatchStore, batch_digest, encode_bits, fingerprint_digest
@@ -45,6 +46,7 @@ def evaluate(
     individual: bool = True,
     n: int | None = None,
     meta: Mapping | None = None,
+    checks: bool = True,
 ) -> Report:
     """Measures clean, per-attack and worst-case robust accuracy of `model` on `dataset`.
 
@@ -73,9 +75,17 @@ def evaluate(
         n: evaluate only the first `n` images.
         meta: JSON-able facts recorded in the report and the fingerprint (dataset name, split,
             seed, model path, ...).
+        checks: run the gradient-masking audit's cheap checks (`tfls.eval.checks`): 1, 2 and 4
+            on the first batch, 6 when the suite has FGSM and PGD, 7 when it has Square and a
+            gradient attack. Each one that fires raises a `tfls.TflsWarning`; all are listed in
+            `Report.checks`. `tfls.audit` turns them off (it runs every check itself).
 
     Returns:
         A `Report` (`complete=False` if cancelled).
+
+    Warns:
+        tfls.TflsWarning: a check fired (one line: check, numbers, what to do), once the
+            report is written.
 
     Raises:
         ValueError: bad arguments or a mismatching `out` folder, before any work.
@@ -111,6 +121,8 @@ def evaluate(
     versions = provenance.versions()
 
     tally = Tally(names)
+    comparisons = eval_checks.Comparisons(attacks, individual=individual) if checks else None
+    model_results: list = []
     stored_digests: list[str] = []
     store = BatchStore(out) if out is not None else None
     failed = True  # until the report is written: a failure leaves `out` as it was, if no batch
@@ -118,6 +130,8 @@ def evaluate(
         if store is not None:
             for record in store.open(components, resume=resume):
                 tally.add(record)
+                if comparisons is not None:
+                    comparisons.add(record)
                 stored_digests.append(record["digest"])
         restored_images = tally.images
         complete = True
@@ -135,6 +149,8 @@ def evaluate(
                         "would mix two evaluations. Use the same dataset and batch size, or start "
                         f"over (resume=False). Received: out={str(out)!r}"
                     )
+                if index == 0 and checks:
+                    model_results = eval_checks.model_checks(model, x, y)
                 continue
             record = evaluate_batch(
                 model,
@@ -151,6 +167,10 @@ def evaluate(
             if store is not None:
                 store.append(record)
             tally.add(record)
+            if comparisons is not None:
+                comparisons.add(record)
+            if index == 0 and checks:
+                model_results = eval_checks.model_checks(model, x, y)
             new_images += len(y)
             if on_batch is not None:
                 elapsed = time.perf_counter() - session_start
@@ -198,13 +218,17 @@ def evaluate(
             versions=versions,
             fingerprint=fingerprint,
         )
+        if checks:
+            found = model_results + (comparisons.results() if complete else [])
+            report.checks = [eval_checks.summarise(c) for c in sorted(found, key=lambda c: c.id)]
         if out is not None:
             report.write(out)
         failed = False
-        return report
     finally:
         if store is not None:
             store.close(failed=failed)
+    eval_checks.warn(report.checks)
+    return report
 
 
 def evaluate_batch(

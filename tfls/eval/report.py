@@ -60,6 +60,9 @@ class Report:
     Accuracies are fractions of all `images` (a misclassified clean image is never robust).
     `worst_case` counts images on which every attack failed: the number to publish.
     `complete` is `False` for a cancelled evaluation (the numbers cover `images` so far).
+    `checks` lists the gradient-masking checks `evaluate` ran (`tfls.eval.checks`), each a dict
+    `{id, title, status, summary, numbers, advice}`; empty in reports written before checks
+    existed or with `evaluate(..., checks=False)`.
     """
 
     images: int
@@ -80,6 +83,7 @@ class Report:
     model: dict = field(default_factory=dict)
     versions: dict = field(default_factory=dict)
     fingerprint: str = ""
+    checks: list[dict] = field(default_factory=list)
 
     # -- serialisation -----------------------------------------------------------------------
 
@@ -187,6 +191,7 @@ class Report:
                 "† Upper bound: attacks ran in order, each only on images no earlier attack had "
                 "broken (AutoAttack-style). The worst case is exact."
             )
+        lines += self.checks_markdown()
         lines += ["", "## Attacks", ""]
         for a in self.attacks.values():
             config = ", ".join(
@@ -202,6 +207,24 @@ class Report:
             f"Fingerprint {self.fingerprint[:16]}…"
         )
         return "\n".join(lines) + "\n"
+
+    def checks_markdown(self) -> list[str]:
+        """The "Checks" block: one line per gradient-masking check (see `docs/audit.md`)."""
+        if not self.checks:
+            return []
+        lines = ["", "## Checks", ""]
+        for c in self.checks:
+            line = f"- {c['id']}. {c['title']}: **{c['status']}**: {c['summary']}"
+            if c.get("advice") and c["status"] in ("warn", "fail"):
+                line += f". {c['advice']}"
+            lines.append(line)
+        fired = sum(c["status"] in ("warn", "fail") for c in self.checks)
+        lines += [
+            "",
+            f"{fired} check(s) fired. For every check and a verdict run `tfls audit` "
+            "(docs/audit.md).",
+        ]
+        return lines
 
     def nonfinite_notes(self) -> list[str]:
         """One line per attack that reached points where the model's logits were NaN or inf."""
