@@ -273,13 +273,18 @@ def convergence(ws, main, trace, restarts) -> CheckResult:
         overrides={steps_label: {"steps": 40}, restarts_label: {"restarts": restarts}},
     )
     n = ws.n
-    base = main.evidence.robust["pgd20"]
+    # Convergence of the number the audit reports, the white-box worst case: more effort must not
+    # break points every white-box attack of the budget left standing. PGD-20 alone falling by a
+    # point or two under restarts is normal on any model and is what APGD/AutoAttack are for.
+    base = main.evidence.clean.copy()
+    for bits in main.evidence.robust.values():
+        base &= bits
     allowed = th.allowed(n, th.ITERATIVE_POINTS)
     drops = {}
     evidence = {}
     for label in (steps_label, restarts_label):
         bits = evaluation.evidence.robust[label]
-        drops[label] = int(base.sum()) - int(bits.sum())
+        drops[label] = int((base & ~bits).sum())
         evidence[f"broken_only_by_{label}"] = _indices(base & ~bits)
     failed = ~trace.adversarial.any(axis=1)
     moving = np.zeros(len(trace.index), bool)
@@ -289,7 +294,8 @@ def convergence(ws, main, trace, restarts) -> CheckResult:
         )
     evidence["loss_still_moving"] = [int(i) for i in trace.index[moving]]
     numbers = {
-        "pgd20": _pct(base),
+        "pgd20": _pct(main.evidence.robust["pgd20"]),
+        "whitebox_worst_case": _pct(base),
         steps_label: _pct(evaluation.evidence.robust[steps_label]),
         restarts_label: _pct(evaluation.evidence.robust[restarts_label]),
         "loss_still_moving": int(moving.sum()),
@@ -303,12 +309,13 @@ def convergence(ws, main, trace, restarts) -> CheckResult:
             title,
             "fail",
             "; ".join(
-                f"{lab} lowers accuracy by {100 * drops[lab] / n:.1f} points" for lab in dropped
+                f"{lab} breaks {drops[lab]} point(s) every white-box attack missed"
+                for lab in dropped
             ),
             numbers,
             evidence,
-            advice="PGD-20 has not converged: report attacks run to convergence (APGD, more "
-            "restarts), and the worst case over all of them.",
+            advice="The white-box attacks have not converged: report attacks run to convergence "
+            "(APGD, more restarts), and the worst case over all of them.",
             source=source,
             data=data,
         )
