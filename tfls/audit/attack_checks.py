@@ -69,10 +69,25 @@ def beats_whitebox_result(
     )
 
 
+# Main attacks whose ensemble holds a black-box part (AutoAttack runs Square): left out of the
+# gradient-only worst case that checks 7, 8 and 9 compare with, or Square's wins would count as
+# white-box ones and hide the masking those checks exist to show.
+HOLDS_BLACKBOX = ("autoattack",)
+
+
+def gradient_worst_case(evidence):
+    """Per example: clean-correct and robust to every gradient-only attack of the evaluation."""
+    bits = evidence.clean.copy()
+    for label, robust in evidence.robust.items():
+        if label not in HOLDS_BLACKBOX:
+            bits &= robust
+    return bits
+
+
 def _beats_whitebox(check_id, title, source, main, evaluation, label, *, advice) -> CheckResult:
-    """7, 8, 9: points `label` breaks that every white-box attack of `main` fails on."""
+    """7, 8, 9: points `label` breaks that every gradient attack of `main` fails on."""
     ev = main.evidence
-    whitebox = ev.worst_case
+    whitebox = gradient_worst_case(ev)
     other = evaluation.evidence.robust[label]
     only = whitebox & ~other
     return beats_whitebox_result(
@@ -276,9 +291,7 @@ def convergence(ws, main, trace, restarts) -> CheckResult:
     # Convergence of the number the audit reports, the white-box worst case: more effort must not
     # break points every white-box attack of the budget left standing. PGD-20 alone falling by a
     # point or two under restarts is normal on any model and is what APGD/AutoAttack are for.
-    base = main.evidence.clean.copy()
-    for bits in main.evidence.robust.values():
-        base &= bits
+    base = main.evidence.worst_case
     allowed = th.allowed(n, th.ITERATIVE_POINTS)
     drops = {}
     evidence = {}

@@ -243,9 +243,7 @@ def _report(ws, plan, main_key, checks, *, model, start, out) -> AuditReport:
     # The white-box number to set against PGD-20 is the per-example worst case over the budget's
     # white-box attacks, as AutoAttack reports its own ensemble (a point counts once, broken by
     # any of them), not the best single attack.
-    whitebox_worst = main.evidence.clean.copy()
-    for bits in main.evidence.robust.values():
-        whitebox_worst &= bits
+    whitebox_worst = main.evidence.worst_case
     names = ", ".join(main.evidence.robust)
     strongest = (f"the white-box worst case ({names})", float(whitebox_worst.mean()))
     worst_acc = float(worst.mean())
