@@ -28,27 +28,16 @@ label = "PGD-20 (L2)"
 preset = "pgd20"
 norm = "l2"
 
-[scales.smoke]
-n = 16
-batch_size = 16
-eps = 0.05
-eps_l2 = 0.75
-train = { model = "cnn4", epochs = 1, limit = 256, batch_size = 64 }
-
-[scales.cpu]
-n = 16
-batch_size = 16
-eps = 0.05
-eps_l2 = 0.75
-train = { model = "cnn4", epochs = 1, limit = 256, batch_size = 64 }
-
-[scales.paper]
+"""
+# Every scale is the same small setting: only smoke runs here, the others must validate.
+SCALE = """
 n = 16
 batch_size = 16
 eps = 0.05
 eps_l2 = 0.75
 train = { model = "cnn4", epochs = 1, limit = 256, batch_size = 64 }
 """
+SPEC += "".join(f"\n[scales.{scale}]{SCALE}" for scale in ("smoke", "cpu", "paper"))
 
 
 @pytest.fixture(scope="module")

@@ -35,6 +35,20 @@ def tiny_config(data_dir, **changes):
     return TrainConfig(**{**base, **changes})
 
 
+def interrupt_after_first_epoch(data_dir, out):
+    """Trains `tiny_config` into `out` and stops it right after epoch 1's checkpoint."""
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_first(epoch, logs):
+        if epoch == 1:
+            raise Stop
+
+    with pytest.raises(Stop):
+        train(tiny_config(data_dir), out, on_epoch=stop_after_first)
+
+
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory, shared_data_dir):
     out = tmp_path_factory.mktemp("runs") / "ls05"
@@ -100,15 +114,7 @@ def test_interrupted_then_resumed_equals_uninterrupted(finished_run, shared_data
     _, full, _ = finished_run
     out = tmp_path / "run"
 
-    class Stop(Exception):
-        pass
-
-    def stop_after_first(epoch, logs):
-        if epoch == 1:
-            raise Stop
-
-    with pytest.raises(Stop):
-        train(tiny_config(shared_data_dir), out, on_epoch=stop_after_first)
+    interrupt_after_first_epoch(shared_data_dir, out)
     assert not (out / "run.json").exists() and rf.latest_checkpoint(out).name == "epoch-1"
     with pytest.raises(FileNotFoundError, match="--resume"):
         load_run(out)
@@ -254,15 +260,7 @@ def test_old_npz_run_folder_resumes_to_the_same_weights(finished_run, shared_dat
     _, full, _ = finished_run
     out = tmp_path / "run"
 
-    class Stop(Exception):
-        pass
-
-    def stop_after_first(epoch, logs):
-        if epoch == 1:
-            raise Stop
-
-    with pytest.raises(Stop):
-        train(tiny_config(shared_data_dir), out, on_epoch=stop_after_first)
+    interrupt_after_first_epoch(shared_data_dir, out)
     # Rewrite the interrupted run as the old code left it: only an `.npz` in checkpoints/.
     network, optimizer, state = _restored_epoch_one(out)
     shutil.rmtree(out / "checkpoints")
@@ -339,15 +337,7 @@ def test_a_full_disk_while_checkpointing_keeps_the_previous_checkpoint(
 
     out = tmp_path / "run"
 
-    class Stop(Exception):
-        pass
-
-    def stop_after_first(epoch, logs):
-        if epoch == 1:
-            raise Stop
-
-    with pytest.raises(Stop):
-        train(tiny_config(shared_data_dir), out, on_epoch=stop_after_first)
+    interrupt_after_first_epoch(shared_data_dir, out)
     before = {p.name: p.read_bytes() for p in (out / "checkpoints").iterdir()}
     latest = rf.latest_checkpoint(out).name
 
