@@ -78,3 +78,65 @@ def test_audit_runs_prints_within_100_columns_and_resumes(
     first["meta"].pop("seconds"), second["meta"].pop("seconds")
     assert first == second
     keras.backend.clear_session()
+
+
+@pytest.mark.slow
+def test_sigkill_mid_audit_then_the_same_command_loses_nothing(
+    model_file, tmp_path, capsys, shared_data_dir
+):
+    """SIGKILL while checks are being written: the rerun keeps every finished check file as it was,
+    finishes, and reports exactly what an uninterrupted audit reports."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    killed = tmp_path / "killed"
+    args = audit_args(model_file, killed, data_dir=shared_data_dir)
+    args[args.index("--n") + 1] = "200"
+    env = {**os.environ, "PYTHONPATH": str(repo), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tfls.cli.main", *args],
+        cwd=repo,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    checks = killed / "checks"
+    deadline = time.monotonic() + 180
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            if checks.is_dir() and len(list(checks.glob("*.json"))) >= 2:
+                break
+            time.sleep(0.005)
+        assert proc.poll() is None, "the audit finished before it could be killed"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    proc.stderr.close()
+    assert proc.returncode == -signal.SIGKILL
+    assert not (killed / "audit.json").exists()
+    kept = {p.name: p.read_bytes() for p in checks.glob("*.json")}
+    assert kept
+
+    assert main(args) == 0  # the same command resumes
+    assert {p.name: p.read_bytes() for p in checks.glob("*.json") if p.name in kept} == kept
+
+    straight = tmp_path / "straight"
+    straight_args = list(args)
+    straight_args[straight_args.index("--out") + 1] = str(straight)
+    assert main(straight_args) == 0
+    capsys.readouterr()
+    resumed = json.loads((killed / "audit.json").read_text())
+    whole = json.loads((straight / "audit.json").read_text())
+    for report in (resumed, whole):
+        report["meta"].pop("seconds", None)
+        report["meta"].pop("out", None)
+    assert resumed == whole
+    keras.backend.clear_session()
