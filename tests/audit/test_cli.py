@@ -8,7 +8,7 @@ import json
 import keras
 import pytest
 
-from tests.eval.test_cli import save_model
+from tests.eval.test_cli import save_model, sigkill_cli_when
 from tfls.cli.main import main
 
 
@@ -86,41 +86,13 @@ def test_sigkill_mid_audit_then_the_same_command_loses_nothing(
 ):
     """SIGKILL while checks are being written: the rerun keeps every finished check file as it was,
     finishes, and reports exactly what an uninterrupted audit reports."""
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-    from pathlib import Path
-
-    repo = Path(__file__).resolve().parents[2]
     killed = tmp_path / "killed"
     args = audit_args(model_file, killed, data_dir=shared_data_dir)
     args[args.index("--n") + 1] = "200"
-    env = {**os.environ, "PYTHONPATH": str(repo), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tfls.cli.main", *args],
-        cwd=repo,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
     checks = killed / "checks"
-    deadline = time.monotonic() + 180
-    try:
-        while time.monotonic() < deadline and proc.poll() is None:
-            if checks.is_dir() and len(list(checks.glob("*.json"))) >= 2:
-                break
-            time.sleep(0.005)
-        assert proc.poll() is None, "the audit finished before it could be killed"
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    proc.stderr.close()
-    assert proc.returncode == -signal.SIGKILL
+    sigkill_cli_when(
+        args, lambda: checks.is_dir() and len(list(checks.glob("*.json"))) >= 2, what="audit"
+    )
     assert not (killed / "audit.json").exists()
     kept = {p.name: p.read_bytes() for p in checks.glob("*.json")}
     assert kept

@@ -189,12 +189,11 @@ def records(out):
     ]
 
 
-def test_sigkill_then_same_command_equals_uninterrupted_run(
-    trained_model_file, shared_data_dir, tmp_path, capsys
-):
-    model_file = trained_model_file
-    killed = tmp_path / "killed"
-    args = eval_args(model_file, killed, shared_data_dir, n="400", attacks="pgd10,fgsm")
+def sigkill_cli_when(args, ready, *, what, timeout=180):
+    """Runs `tfls <args>` in a subprocess and SIGKILLs it as soon as `ready()` is true.
+
+    Fails if the command finishes before it could be killed (the kill would prove nothing).
+    """
     env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "tfls.cli.main", *args],
@@ -203,16 +202,14 @@ def test_sigkill_then_same_command_equals_uninterrupted_run(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    batches = killed / "batches.jsonl"
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline and proc.poll() is None:
-            if batches.exists() and batches.read_text().count("\n") >= 3:
+            if ready():
                 break
-            time.sleep(0.01)
+            time.sleep(0.005)
         assert proc.poll() is None, (
-            "the evaluation finished before it could be killed: "
-            + (proc.stderr.read().decode()[-2000:])
+            f"the {what} finished before it could be killed: " + proc.stderr.read().decode()[-2000:]
         )
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
@@ -222,6 +219,18 @@ def test_sigkill_then_same_command_equals_uninterrupted_run(
             proc.wait()
     proc.stderr.close()
     assert proc.returncode == -signal.SIGKILL
+
+
+def test_sigkill_then_same_command_equals_uninterrupted_run(
+    trained_model_file, shared_data_dir, tmp_path, capsys
+):
+    model_file = trained_model_file
+    killed = tmp_path / "killed"
+    args = eval_args(model_file, killed, shared_data_dir, n="400", attacks="pgd10,fgsm")
+    batches = killed / "batches.jsonl"
+    sigkill_cli_when(
+        args, lambda: batches.exists() and batches.read_text().count("\n") >= 3, what="evaluation"
+    )
     assert not (killed / "report.json").exists()
     done = batches.read_bytes()
     finished = done[: done.rfind(b"\n") + 1]  # a torn last line, if any, is redone
