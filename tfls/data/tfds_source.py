@@ -236,7 +236,10 @@ def tfds_dataset(
             f"{spec_name} images vary in size (TFDS shape {shape}); pass image_size=(height, "
             f"width) to resize them. Received: image_size=None"
         )
-    ds = builder.as_dataset(split=split, shuffle_files=False)
+    tfds = _import_tfds()
+    # One file at a time: the stream is the split's own order, so a `limit` is its prefix.
+    read_config = tfds.ReadConfig(interleave_cycle_length=1)
+    ds = builder.as_dataset(split=split, shuffle_files=False, read_config=read_config)
     ds = ds.map(lambda ex: (ex[image_key], tf.cast(ex[label_key], tf.int32)))
     if limit is not None:
         ds = ds.take(limit)
