@@ -135,10 +135,13 @@ def test_mixed_sizes_are_refused_unless_image_size(tmp_path):
     assert x.shape == (2, 24, 24, 3) and y.tolist() == [0, 1]
 
 
-def test_grayscale_folder_has_one_channel(tmp_path):
+def test_grayscale_folder_has_one_channel_and_hidden_entries_are_skipped(tmp_path):
     rng = np.random.default_rng(2)
     for c in ("0", "1", "2"):
         _write(tmp_path / "g" / "test" / c / "x.png", rng.integers(0, 256, (9, 7), np.uint8))
+    # Hidden entries are no data: a notebook's checkpoint folder, a macOS AppleDouble file.
+    _write(tmp_path / "g" / "test" / ".ipynb_checkpoints" / "x.png", np.zeros((9, 7), np.uint8))
+    (tmp_path / "g" / "test" / "0" / "._x.png").write_bytes(b"\x00\x05\x16\x07")
     assert tfls.data.info(str(tmp_path / "g")).input_shape == (9, 7, 1)
     x, y = tfls.data.load_arrays(str(tmp_path / "g"), "test")
     assert x.shape == (3, 9, 7, 1) and y.tolist() == [0, 1, 2]

@@ -97,7 +97,7 @@ def info(spec, *, data_dir=None, image_size=None) -> DatasetInfo:
         from tfls.data import folder_source
 
         root = folder_source.find_root(parsed.kind, parsed.path)
-        names, shape, _ = folder_source.read_info(root)
+        names, shape = folder_source.read_info(root)
         found = DatasetInfo(parsed.name, len(names), shape, names, folder_source.split_sizes(root))
     else:
         from tfls.data import array_source
@@ -247,7 +247,7 @@ def load(
     from tfls.data import folder_source
 
     root = folder_source.find_root(parsed.kind, parsed.path)
-    names, _, channels = folder_source.read_info(root)
+    names, (_, _, channels) = folder_source.read_info(root)
     files, labels = folder_source.examples(root, split, names)
     files, labels = _limited(files, labels, limit, f"{parsed.name} {split}")
     return folder_source.file_dataset(files, labels, channels=channels, **options)
