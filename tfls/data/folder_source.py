@@ -3,8 +3,9 @@
 Class indices are the sorted class-folder names (the Keras and torchvision convention), taken over
 every split folder so that a class missing from one split does not shift the others. Examples are
 ordered round-robin over classes (files sorted by name within a class), so a `limit` prefix is
-class-balanced. Hidden entries (`.name`) and `__MACOSX/` are skipped. Images are decoded by `tf.io.decode_image` inside a `tf.data` pipeline, a batch at
-a time, so a split of large images never sits in memory whole.
+class-balanced. Hidden entries (`.name`) and `__MACOSX/` are skipped. Images are decoded by
+`tf.io.decode_image` inside a `tf.data` pipeline, a batch at a time, so a split of large images
+never sits in memory whole.
 
 `keras.utils.image_dataset_from_directory` reads the same layout but is not used: it orders
 examples class by class (a `limit` prefix would hold one class), always resizes (there is no
