@@ -183,6 +183,7 @@ def file_dataset(
     """The batched `tf.data` pipeline decoding `files` (float32 `[0, 1]` images, int32 labels)."""
     import tensorflow as tf
 
+    from tfls.data.batch_buffers import map_batches, prefetch
     from tfls.data.resize import fit
 
     size = check_same_size(files) if image_size is None else None
@@ -191,15 +192,21 @@ def file_dataset(
         ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
 
     def decode(path, label):
-        raw = tf.io.decode_image(
+        image = tf.io.decode_image(
             tf.io.read_file(path), channels=channels, expand_animations=False, dtype=tf.uint8
         )
-        image = tf.cast(raw, tf.float32) / 255.0
         if image_size is not None:
-            image = fit(image, image_size)
-        else:
-            image = tf.ensure_shape(image, (*size, channels))
-        return image, label
+            return fit(tf.cast(image, tf.float32) / 255.0, image_size), label
+        return tf.ensure_shape(image, (*size, channels)), label
 
+    def to_float(images, batch_labels):
+        return tf.cast(images, tf.float32) / 255.0, batch_labels
+
+    # Native-size images stay uint8 until batched: the buffers of the parallel decode hold a
+    # quarter of the bytes float32 would.
+    shape = (*(image_size or size), channels)
     ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    ds = ds.batch(batch_size)
+    if image_size is None:
+        ds = map_batches(ds, to_float, batch_size=batch_size, image_shape=shape)
+    return prefetch(ds, batch_size=batch_size, image_shape=shape)
