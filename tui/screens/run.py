@@ -92,6 +92,9 @@ class RunScreen(Screen):
         self.sub_title = f"{attacks} · ε {eps} {self.plan.norm} · {self.plan.n} images"
         for (d, e), report in self.saved.items():
             self.panel(d).show_report(e, report)
+        if self.saved:
+            done = sum(int(r.get("images", 0)) for r in self.saved.values())
+            self.query_one(RunProgress).show_saved(done, self.plan.total_images)
         if self.autostart:
             self.action_run()
         else:
