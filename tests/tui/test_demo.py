@@ -115,17 +115,24 @@ async def test_cancel_mid_demo_keeps_the_finished_model_and_d_resumes(empty):
         assert run.panel(0).columns[0].images == 10
 
 
-def test_the_pair_shares_the_recipes_cache_keys_and_table4s_threat_model():
+def test_the_pair_shares_the_recipes_cache_keys_and_table4s_threat_model(monkeypatch):
+    import tfls.recipes.plan
     from tfls.recipes.cache import config_hash, train_config
     from tfls.recipes.demo import demo_pair, demo_threat
     from tfls.recipes.plan import resolve
     from tfls.recipes.spec import load_spec
 
+    def no_tfds(name, data_dir=None):
+        # It would import TFDS, whose lazy imports patch builtins.__import__ process-wide and
+        # broke an import in the app's UI thread while the demo worker resolved the spec.
+        raise AssertionError(f"the demo asked whether {name} is available offline")
+
+    monkeypatch.setattr(tfls.recipes.plan, "dataset_available_offline", no_tfds)
     natural, ls = demo_pair()
     assert (natural.config.label_smoothing, ls.config.label_smoothing) == (0.0, 0.9)
     assert natural.config.model == ls.config.model == "cnn4"
     # table4's own α = 0.9 model is the same cache entry: running either recipe fills it.
-    table4 = resolve(load_spec("table4"), "cpu")
+    table4 = resolve(load_spec("table4"), "cpu", available=lambda name: True)
     assert config_hash(train_config(table4.model("ls"))) == ls.hash
     assert natural.hash != ls.hash
     threat = demo_threat()

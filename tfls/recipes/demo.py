@@ -53,11 +53,22 @@ class DemoThreat:
     attacks: tuple[DemoAttack, ...]
 
 
+def _assume_available(name: str) -> bool:
+    """Offline-availability answer for the specs' *other* rows (table1's MNIST and CIFAR-100).
+
+    The pair and the threat model are CIFAR-10 rows, replaced by the scale's `substitute` table
+    before availability is asked. Asking would import TensorFlow Datasets, whose lazy imports
+    (etils) patch `builtins.__import__` for the whole process: in the app, which resolves in a
+    worker thread, an import in the UI thread meanwhile returns a placeholder and the app dies.
+    """
+    return True
+
+
 def _plan(recipe: str, scale: str, overrides=()):
     from tfls.recipes.plan import resolve
     from tfls.recipes.spec import load_spec
 
-    return resolve(load_spec(recipe), scale, overrides=overrides)
+    return resolve(load_spec(recipe), scale, overrides=overrides, available=_assume_available)
 
 
 def demo_pair(
