@@ -20,6 +20,8 @@ class TflsApp(App):
     Args:
         runs_dir: folder holding run folders (`model.keras` + `run.json`).
         backend: the library calls (`tui.backend.Backend`); tests pass a fake.
+        results_dir: the recipes' outputs (`results/<recipe>-<scale>/`) that `o` lists too;
+            None lists only the app's own evaluations.
     """
 
     CSS_PATH = "app.tcss"
@@ -28,15 +30,33 @@ class TflsApp(App):
     BINDINGS = [
         Binding("question_mark,f1", "help", "Help"),
         Binding("ctrl+q", "quit", "Quit", priority=True, show=False),
+        Binding("s", "save_svg", "SVG"),
     ]
 
-    def __init__(self, runs_dir: str | Path = "runs", *, backend: Backend | None = None) -> None:
+    def __init__(
+        self,
+        runs_dir: str | Path = "runs",
+        *,
+        backend: Backend | None = None,
+        results_dir: str | Path | None = None,
+    ) -> None:
         super().__init__()
         self.runs_dir = Path(runs_dir)
         self.backend = backend or Backend()
+        self.results_dir = None if results_dir is None else Path(results_dir)
 
     def on_mount(self) -> None:
-        self.push_screen(MainScreen(self.runs_dir, self.backend))
+        self.push_screen(MainScreen(self.runs_dir, self.backend, results_dir=self.results_dir))
+
+    def action_save_svg(self) -> str:
+        """Saves the current screen as SVG next to the results it shows; returns the path."""
+        where = getattr(self.screen, "screenshot_dir", None)
+        folder = Path(where()) if callable(where) else self.runs_dir
+        folder.mkdir(parents=True, exist_ok=True)
+        name = f"screen-{type(self.screen).__name__.removesuffix('Screen').lower()}.svg"
+        path = self.save_screenshot(name, str(folder))
+        self.notify(f"Saved {path}", timeout=4)
+        return path
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
@@ -52,12 +72,41 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--data-dir", default=None, help="offline data folder (default: $TFLS_DATA_DIR)"
     )
+    parser.add_argument(
+        "--results",
+        default="results",
+        help="recipe outputs to browse with o (default: ./results)",
+    )
+    parser.add_argument(
+        "--cache-dir",
+        default=None,
+        help="the recipes' model cache (default: $TFLS_RECIPES_DIR, else ./runs/recipes)",
+    )
+    parser.add_argument(
+        "--demo-scale",
+        default="cpu",
+        choices=("smoke", "cpu"),
+        help="recipe scale of the demo pair (d): cpu (default) or smoke (seconds; a check)",
+    )
+    parser.add_argument(
+        "--demo-set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="recipe override for the demo pair's training, e.g. train.limit=256 (repeatable)",
+    )
     args = parser.parse_args(argv)
     if Path(args.runs).exists() and not Path(args.runs).is_dir():
         parser.error(f"--runs must be a folder of runs, not a file. Received: runs={args.runs!r}")
     # TensorFlow's C++ logging writes straight to the terminal, under the app's screen.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    TflsApp(args.runs, backend=Backend(data_dir=args.data_dir)).run()
+    backend = Backend(
+        data_dir=args.data_dir,
+        cache_dir=args.cache_dir,
+        demo_scale=args.demo_scale,
+        demo_overrides=tuple(args.demo_set),
+    )
+    TflsApp(args.runs, backend=backend, results_dir=args.results).run()
     return 0
 
 

@@ -47,10 +47,26 @@ class Backend:
 
     Args:
         data_dir: offline data folder for `tfls.data.load` (default: `$TFLS_DATA_DIR`).
+        cache_dir: the recipes' model cache the demo pair lives in (default: `$TFLS_RECIPES_DIR`,
+            else `./runs/recipes`; see `tfls.recipes.cache.cache_root`).
+        demo_scale: the recipe scale of the demo pair and its threat model (`cpu`; tests use
+            `smoke`).
+        demo_overrides: recipe `--set` overrides for the pair's training (tests shrink it with
+            e.g. `train.limit=256`).
     """
 
-    def __init__(self, data_dir: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: str | Path | None = None,
+        *,
+        cache_dir: str | Path | None = None,
+        demo_scale: str = "cpu",
+        demo_overrides: tuple[str, ...] = (),
+    ) -> None:
         self.data_dir = data_dir
+        self.cache_dir = cache_dir
+        self.demo_scale = demo_scale
+        self.demo_overrides = tuple(demo_overrides)
 
     def load_library(self) -> Library:
         import tfls.attacks
@@ -135,6 +151,32 @@ class Backend:
             data_dir=None if self.data_dir is None else str(self.data_dir),
         )
         return train(config, out, on_epoch=on_epoch)
+
+    # --- the demo pair (tfls.recipes.demo) --------------------------------------------------
+
+    def demo_pair(self):
+        """The natural and α = 0.9 models (`tfls.recipes.demo.DemoModel`s), recipes' config."""
+        from tfls.recipes.demo import demo_pair
+
+        data_dir = None if self.data_dir is None else str(self.data_dir)
+        return demo_pair(scale=self.demo_scale, overrides=self.demo_overrides, data_dir=data_dir)
+
+    def demo_threat(self):
+        """table4's threat model at the demo's scale (`tfls.recipes.demo.DemoThreat`)."""
+        from tfls.recipes.demo import demo_threat
+
+        return demo_threat(scale=self.demo_scale)
+
+    def demo_cached(self, model) -> bool:
+        from tfls.recipes.demo import is_cached
+
+        return is_cached(model, cache_dir=self.cache_dir)
+
+    def train_demo(self, model, *, on_epoch: Callable[[int, dict], None]) -> Path:
+        """Trains (or loads) one model in the recipes' cache; returns its run folder there."""
+        from tfls.recipes.demo import train_demo_model
+
+        return Path(train_demo_model(model, cache_dir=self.cache_dir, on_epoch=on_epoch))
 
 
 def _editable(spec: dict, classes: dict) -> tuple[str, ...]:

@@ -1,104 +1,93 @@
-"""Reproduces the captured screen of the notes: a live run comparing an α=0.9 and an α=0 model.
+"""Captures the demo pair's result screen: the app driven headless as a user would, `d` pressed.
 
-    python -m tui.demo --runs /tmp/tfls-demo/runs --data-dir ../shared/data
+    TFLS_RECIPES_DIR=/work/cache/recipes python -m tui.demo --runs /tmp/tfls-demo \\
+        --data-dir "$TFLS_DATA_DIR" --size 100x30 --out results/tui
 
-Trains two quick Fashion-MNIST models (natural training, label smoothing α=0.9 and α=0) unless
-they exist, then drives the app headless, as a user would, and prints the screen mid-run and at
-the end.
+Starts the real app on an (empty or not) runs folder, presses `d` (the demo pair: the natural and
+the α = 0.9 cnn4 of the recipes, trained or loaded from the recipes' cache, then evaluated with
+FGSM, PGD-20, APGD-CE, ODI and AutoAttack at the recipes' cpu-scale threat model), and measures
+the time from the keypress to the first live numbers and to the final numbers. Prints the final
+screen; with `--out`, also writes it there as `demo-<W>x<H>.txt`, `demo-<W>x<H>.svg` and the
+timings as `demo-<W>x<H>.json`.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import time
 from pathlib import Path
-
-from textual.widgets import Input, SelectionList
 
 from tui.app import TflsApp
 from tui.backend import Backend
 from tui.capture import screen_text
+from tui.screens.run import RunScreen
 
 
-def train_models(runs: Path, *, model: str, epochs: int, limit: int, data_dir) -> None:
-    from tfls.training import TrainConfig, train
-
-    for alpha, name in ((0.9, "ls0.9"), (0.0, "natural")):
-        if not (runs / name / "run.json").is_file():
-            config = TrainConfig(
-                "fashion_mnist",
-                model,
-                label_smoothing=alpha,
-                epochs=epochs,
-                limit=limit,
-                data_dir=data_dir,
-            )
-            train(config, runs / name)
-
-
-async def capture(
-    runs: Path, *, attacks: list[str], eps: str, n: int, batch: int, data_dir, size
-) -> list[str]:
-    app = TflsApp(runs, backend=Backend(data_dir=data_dir))
-    screens = []
+async def capture(app: TflsApp, size: tuple[int, int], *, out: Path | None, log=print) -> dict:
+    """Runs the demo in `app` at `size`; returns the timings (and writes the capture to `out`)."""
     async with app.run_test(size=size) as pilot:
-        await app.workers.wait_for_complete()
+        await app.workers.wait_for_complete()  # tfls loaded (the user waits for "Ready" too)
         await pilot.pause()
         main = app.screen
-        main.query_one("#eps", Input).value = eps
-        main.query_one("#images", Input).value = str(n)
-        main.query_one("#batch", Input).value = str(batch)
-        presets = main.query_one("#attack-list", SelectionList)
-        for name in attacks:
-            presets.select(name)
-        main.query_one("#defenses", SelectionList).select_all()
-        await pilot.pause()
-        screens.append(screen_text(app))
-        main.action_run()
-        await pilot.pause()
+        log(f"[demo] pressing d at {time.strftime('%H:%M:%S')}")
+        await pilot.press("d")
+        while not isinstance(app.screen, RunScreen):
+            if not main.demo_active and main.demo_run is None:
+                raise RuntimeError(f"the demo stopped: {main.query_one('#message').render()}")
+            await pilot.pause(0.2)
         run = app.screen
-        # Mid-run: the second defense half done (polled at the app's pace; the run goes on).
-        while not run.running and not run.finished.is_set():
-            await pilot.pause(0.05)
-        while run.running and run.panel(1).columns[0].images < n // 2:
-            await pilot.pause(0.05)
-        await pilot.pause()
-        screens.append(screen_text(app))
+        ready = time.perf_counter() - main.demo_started
+        log(f"[demo] models ready after {ready:.1f} s")
+        while run.first_numbers_s is None and not run.finished.is_set():
+            await pilot.pause(0.2)
+        log(f"[demo] first numbers after {run.first_numbers_s:.1f} s")
         await run.finished.wait()
         await pilot.pause()
-        screens.append(screen_text(app))
-    return screens
+        await pilot.pause(0.5)
+        text = screen_text(app)
+        timings = {
+            "size": f"{size[0]}x{size[1]}",
+            "keypress_to_models_ready_s": ready,
+            "keypress_to_first_numbers_s": run.first_numbers_s,
+            "keypress_to_final_numbers_s": run.final_numbers_s,
+            "complete": all(
+                c.state == "complete" for p in run.query("ResultsPanel") for c in p.columns
+            ),
+        }
+        if out is not None:
+            out.mkdir(parents=True, exist_ok=True)
+            stem = f"demo-{size[0]}x{size[1]}"
+            (out / f"{stem}.txt").write_text(text + "\n", encoding="utf-8")
+            app.save_screenshot(f"{stem}.svg", str(out))
+            (out / f"{stem}.json").write_text(json.dumps(timings, indent=2) + "\n")
+        return {"text": text, **timings}
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m tui.demo", description=__doc__)
     parser.add_argument("--runs", type=Path, default=Path("runs-demo"))
     parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--model", default="cnn4")
-    parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--limit", type=int, default=6000)
-    parser.add_argument("--attacks", default="fgsm,pgd20,apgd-ce")
-    parser.add_argument("--eps", default="0.1")
-    parser.add_argument("--n", type=int, default=200)
-    parser.add_argument("--batch", type=int, default=50)
+    parser.add_argument("--cache-dir", default=None, help="default: $TFLS_RECIPES_DIR")
+    parser.add_argument("--scale", default="cpu", choices=("smoke", "cpu"))
+    parser.add_argument("--set", action="append", default=[], dest="overrides")
     parser.add_argument("--size", default="100x30")
+    parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
-    train_models(
-        args.runs, model=args.model, epochs=args.epochs, limit=args.limit, data_dir=args.data_dir
-    )
+    args.runs.mkdir(parents=True, exist_ok=True)
     width, height = (int(v) for v in args.size.split("x"))
-    for text in asyncio.run(
-        capture(
-            args.runs,
-            attacks=args.attacks.split(","),
-            eps=args.eps,
-            n=args.n,
-            batch=args.batch,
-            data_dir=args.data_dir,
-            size=(width, height),
-        )
-    ):
-        print(text, end="\n\n")
+    backend = Backend(
+        data_dir=args.data_dir,
+        cache_dir=args.cache_dir,
+        demo_scale=args.scale,
+        demo_overrides=tuple(args.overrides),
+    )
+    result = asyncio.run(
+        capture(TflsApp(args.runs, backend=backend), (width, height), out=args.out)
+    )
+    print(result.pop("text"))
+    print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":

@@ -94,3 +94,29 @@ class AuditFinished(Message):
 
     report: Any = None
     cancelled: bool = False
+
+
+@dataclass
+class DemoStep(Message):
+    """The demo worker moved on to one model of the pair (`cached`: it loads, no training)."""
+
+    name: str
+    label: str
+    index: int
+    cached: bool
+    epochs: int
+
+
+@dataclass
+class DemoReady(Message):
+    """Both models of the demo pair are in the runs folder; `threat` is the demo's threat model."""
+
+    names: tuple[str, ...]
+    threat: Any  # tfls.recipes.demo.DemoThreat
+
+
+@dataclass
+class DemoCancelled(Message):
+    """The demo stopped during training; `kept` names the models that finished (they stay)."""
+
+    kept: tuple[str, ...]

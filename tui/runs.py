@@ -7,6 +7,7 @@ the same choice made again resumes the same folder and can be reopened later.
 
 from __future__ import annotations
 
+import filecmp
 import json
 import os
 from dataclasses import dataclass, field
@@ -95,6 +96,40 @@ def discover_runs(root: str | os.PathLike) -> list[RunInfo]:
     if (root / RUN_FILE).is_file():
         return [read_run(root)]
     return [read_run(p) for p in sorted(root.iterdir()) if p.is_dir() and (p / RUN_FILE).is_file()]
+
+
+LINKED_FILES = ("model.keras", RUN_FILE)
+
+
+def link_run(source: str | os.PathLike, runs_dir: str | os.PathLike, name: str) -> Path:
+    """Makes `runs_dir/name` a run folder whose model and `run.json` are those of `source`.
+
+    Used for the demo pair, which lives in the recipes' cache (`<cache>/<config hash>/`): the
+    two files are symbolic links (copies where links are not allowed), so the cache is never
+    written to, while the app's results and audits go to `runs_dir/name/` as for any run.
+    """
+    source, folder = Path(source).resolve(), Path(runs_dir) / name
+    folder.mkdir(parents=True, exist_ok=True)
+    for file in LINKED_FILES:
+        target = folder / file
+        if target.is_symlink():
+            if target.resolve() == (source / file).resolve():
+                continue
+            target.unlink()  # a link to an older model of the same name
+        elif target.exists():
+            if filecmp.cmp(target, source / file, shallow=False):
+                continue  # copied earlier
+            raise FileExistsError(
+                f"{folder} holds another model; rename that folder to make room for the demo "
+                f"pair. Received: run={str(folder)!r}"
+            )
+        try:
+            target.symlink_to(source / file)
+        except OSError:
+            import shutil
+
+            shutil.copy2(source / file, target)
+    return folder
 
 
 def results_key(attacks: list[tuple[str, dict]], *, eps: float, norm: str, n: int) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from pathlib import Path
+from types import SimpleNamespace
 
 from tfls.eval.progress import Progress
 from tui.backend import Backend, Library
@@ -74,8 +75,11 @@ class FakeBackend(Backend):
     test decides exactly when batches happen (no sleeping).
     """
 
-    def __init__(self, *, paced: bool = False):
+    def __init__(self, *, paced: bool = False, cache: Path | None = None):
         self.paced = paced
+        self.cache = cache  # the fake recipes' cache of the demo pair
+        self.epoch_gate = threading.Semaphore(0)
+        self.demo_trained: list[str] = []  # demo models trained (not loaded from the cache)
         self.gate = threading.Semaphore(0)
         self.calls: list[dict] = []
         self.built: list[tuple[str, dict]] = []
@@ -215,3 +219,46 @@ class FakeBackend(Backend):
             on_epoch(epoch, {"epochs": request.epochs, "loss": 1.0 / epoch, "accuracy": 0.5})
         write_run(Path(out).parent, Path(out).name, alpha=request.label_smoothing, clean=0.5)
         return out
+
+    # --- the fake demo pair --------------------------------------------------------------------
+
+    def release_epochs(self, k: int = 1) -> None:
+        """With `paced=True`, lets the demo's training finish its next `k` epochs."""
+        for _ in range(k):
+            self.epoch_gate.release()
+
+    def demo_pair(self):
+        from tfls.recipes.demo import DemoModel
+
+        config = SimpleNamespace(epochs=2)
+        return (
+            DemoModel("demo-natural", "natural", config, "fakehash-natural"),
+            DemoModel("demo-ls0.9", "LS α=0.9", config, "fakehash-ls0.9"),
+        )
+
+    def demo_threat(self):
+        """The fake offers no AutoAttack: three of its presets stand in (same flow)."""
+        from tfls.recipes.demo import DemoAttack, DemoThreat
+
+        attacks = (
+            DemoAttack("fgsm", "FGSM", {}),
+            DemoAttack("pgd20", "PGD-20", {}),
+            DemoAttack("pgd-cw", "PGD-CW", {"restarts": 2}),
+        )
+        return DemoThreat("fashion_mnist", 0.03, "linf", 30, 10, attacks)
+
+    def demo_cached(self, model) -> bool:
+        return (self.cache / model.hash / "run.json").is_file()
+
+    def train_demo(self, model, *, on_epoch):
+        folder = self.cache / model.hash
+        if not self.demo_cached(model):
+            for epoch in range(1, 3):
+                if self.paced and not self.epoch_gate.acquire(timeout=20):
+                    raise RuntimeError("the test never released this epoch")  # fail, don't hang
+                on_epoch(epoch, {"epochs": 2, "loss": 1.0 / epoch, "accuracy": 0.5})
+            alpha = 0.0 if model.name == "demo-natural" else 0.9
+            write_run(self.cache, model.hash, alpha=alpha, clean=0.9)
+            (folder / "model.keras").write_text("fake")
+            self.demo_trained.append(model.name)
+        return folder

@@ -226,3 +226,25 @@ async def test_real_audit_of_a_tiny_run_shows_a_verdict_and_a_badge(tmp_path, sh
         await pilot.press("escape")
         await pilot.pause()
         assert app.screen.query_one(DefenseList).runs[0].verdict == verdict
+
+
+@pytest.mark.asyncio
+async def test_the_verdict_badge_is_on_the_defense_results_table_too(runs):
+    from tests.tui.helpers import finished
+    from tui.screens.run import RunScreen
+
+    audit = runs / "nat" / "audits" / "quick_linf_eps0.0313725_n50"
+    audit.mkdir(parents=True)
+    (audit / "audit.json").write_text(json.dumps({"verdict": "no masking found"}))
+    app = TflsApp(runs, backend=FakeBackend())
+    async with app.run_test(size=(100, 30)) as pilot:
+        await _ready(app, pilot, images="10")
+        app.screen.query_one("#batch", Input).value = "10"
+        await pilot.press("space", "down", "space", "tab", "down", "space", "r")  # both × pgd20
+        await until(pilot, lambda: isinstance(app.screen, RunScreen), what="run screen")
+        await finished(app.screen)
+        await pilot.pause()
+        bottoms = [ln for ln in screen_text(app).splitlines() if ln.startswith("╰")]
+        (bottom,) = bottoms
+        left, right = bottom.split("╯╰")
+        assert "no masking found" in right and "no masking found" not in left  # nat only

@@ -78,10 +78,13 @@ def train_or_load(
     log: Callable[[str], None] = print,
     retrain: bool = False,
     strategy="auto",
+    on_epoch: Callable[[int, dict], None] | None = None,
 ):
     """Returns `(model, run_dict, run_dir, trained_now)`, training only if no finished run exists.
 
     The run folder is `<cache>/<config hash>`; a run interrupted after a checkpoint resumes.
+    `on_epoch` is passed to `tfls.training.train` (progress; raising from it stops the training
+    after that epoch's checkpoint, and the next call resumes from it).
     """
     from tfls import training
     from tfls.training import run_folder
@@ -104,7 +107,12 @@ def train_or_load(
         )
         start = time.perf_counter()
         result = training.train(
-            config, run_dir, resume=resume, overwrite=overwrite, strategy=strategy
+            config,
+            run_dir,
+            resume=resume,
+            overwrite=overwrite,
+            strategy=strategy,
+            on_epoch=on_epoch,
         )
         log(
             f"    done in {time.perf_counter() - start:.1f}s, "

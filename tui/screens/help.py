@@ -17,8 +17,15 @@ HELP = """\
 - The fields under the attacks edit the *highlighted* preset: steps, step size (`2/255` works),
   restarts, loss. Blank keeps the preset's value.
 - `ε` takes `8/255` or `0.031`; *sweep ε* takes a list (`2/255, 4/255`) to plot accuracy vs ε.
-- `r` (or `Enter` in a field) runs · `a` audits one defense · `t` trains a quick model ·
-  `o` reopens saved results · `F5` rescans the runs folder.
+- `r` (or `Enter` in a field) runs · `d` the demo pair · `a` audits one defense ·
+  `t` trains a quick model · `o` reopens saved results and recipe outputs · `F5` rescans ·
+  `s` (any screen) saves the screen as SVG next to its results.
+
+**Demo pair** (`d`, or F2 in the train dialog)
+- A natural and an α = 0.9 cnn4 with the recipes' cpu-scale training, from the recipes' model
+  cache (`$TFLS_RECIPES_DIR`) or trained there once (live epochs; `Esc` stops after the current
+  epoch and keeps what finished; `d` resumes). Then both are evaluated at ε = 0.03 with FGSM,
+  PGD-20, APGD-CE, ODI and AutoAttack: watch PGD-20 vs AutoAttack on the α = 0.9 model.
 
 **Audit screen** (`a`)
 - Runs the gradient-masking audit (`tfls.audit`, budget *quick*) on the selected defense (or, with
@@ -30,8 +37,10 @@ HELP = """\
   `r` (or `a` again) resumes. `b` switches to the next budget (*standard*, *thorough*); `r` runs it.
 
 **Run screen**
-- One panel per defense: clean accuracy, each attack's robust accuracy and the **worst case**
-  (images that survive every attack: the number to report), updated after every batch.
+- One table per defense: clean accuracy, each attack's robust accuracy with its Wilson 95%
+  interval, Δ vs the first attack, images/s and a bar; the lowest attack is marked `◀`; the
+  **worst case** (images that survive every attack: the number to report), updated after every
+  batch. An ε sweep adds a plot of accuracy vs ε per attack.
 - `Esc` cancels after the current batch; finished batches stay on disk and `r` resumes them.
 
 Results are written by `tfls.eval.evaluate` to `<run>/results/<attacks>_<norm>_eps…_n…/`.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from textual import on, work
@@ -13,10 +14,19 @@ from textual.widgets import Footer, Header, Input, Label, ProgressBar
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from tui.audits import DEFAULT_BUDGET, make_audit_request
-from tui.messages import LibraryLoaded, TrainEpoch, TrainFinished
+from tui.messages import (
+    DemoCancelled,
+    DemoReady,
+    DemoStep,
+    LibraryLoaded,
+    TrainEpoch,
+    TrainFinished,
+)
+from tui.outputs import RecipeOutput, recipe_outputs
 from tui.plan import AttackChoice, EvalPlan, make_plan
-from tui.runs import SavedResult, discover_runs, read_run, saved_results
+from tui.runs import SavedResult, discover_runs, link_run, read_run, saved_results
 from tui.screens.audit import AuditScreen
+from tui.screens.recipe import RecipeScreen
 from tui.screens.run import RunScreen
 from tui.screens.saved import SavedResultsScreen
 from tui.screens.train import TrainScreen
@@ -34,28 +44,38 @@ class MainScreen(Screen):
 
     BINDINGS = [
         Binding("r", "run", "Run"),
+        Binding("d", "demo", "Demo"),
         Binding("a", "audit", "Audit"),
         Binding("t", "train", "Train"),
         Binding("o", "open_saved", "Results"),
         Binding("f5", "rescan", "Rescan"),
         Binding("q", "app.quit", "Quit"),
+        Binding("escape", "cancel_training", "Cancel training", show=False),
     ]
+
+    # Shown on the empty state and in the train dialog.
+    DEMO_HINT = "press d for the demo pair (natural vs α=0.9, the recipes' cpu scale)"
 
     DEFAULT_CSS = """
     MainScreen #top { height: 1fr; }
-    MainScreen #message { height: auto; padding: 0 1; }
+    MainScreen #message { height: auto; width: 1fr; padding: 0 1; }
     MainScreen #message.error { color: $error; }
     MainScreen #training { height: auto; padding: 0 1; display: none; }
     MainScreen #training.active { display: block; }
     MainScreen #training Label { width: 1fr; }
     """
 
-    def __init__(self, runs_dir: Path, backend) -> None:
+    def __init__(self, runs_dir: Path, backend, *, results_dir: Path | None = None) -> None:
         super().__init__()
         self.runs_dir = Path(runs_dir)
+        self.results_dir = results_dir
         self.backend = backend
         self.library = None
         self._training: Worker | None = None
+        self.demo_started: float | None = None  # time.perf_counter() of the demo keypress
+        self.demo_run = None  # the demo's RunScreen, once its evaluation starts
+        self.demo_active = False  # the demo worker is training or loading the pair
+        self._demo_step = ""
         self.audit_budget = DEFAULT_BUDGET  # a name or a `tfls.audit.Budget` (tests: a tiny one)
 
     def compose(self) -> ComposeResult:
@@ -75,6 +95,9 @@ class MainScreen(Screen):
         self.query_one(DefenseList).border_title = f"Defenses ({self.runs_dir})"
         self.action_rescan()
         self.load_library()
+
+    def screenshot_dir(self) -> Path:
+        return self.runs_dir
 
     def message(self, text: str, *, error: bool = False) -> None:
         label = self.query_one("#message", Label)
@@ -111,7 +134,8 @@ class MainScreen(Screen):
         self.query_one(AttackPicker).sources = tuple(r.name for r in runs if not r.error)
         if not runs:
             self.message(
-                f"No trained models in {self.runs_dir}: press t to train a quick one.", error=True
+                f"No trained models in {self.runs_dir}: {self.DEMO_HINT}, or t to train a quick one.",
+                error=True,
             )
         elif self.library is not None:
             self.message(f"{len(runs)} runs found: space selects, r runs.")
@@ -188,10 +212,14 @@ class MainScreen(Screen):
             if not run.error
             for r in saved_results(run.path)
         ]
-        self.app.push_screen(SavedResultsScreen(results), self._open_result)
+        outputs = recipe_outputs(self.results_dir)
+        self.app.push_screen(SavedResultsScreen(results, outputs), self._open_result)
 
-    def _open_result(self, result: SavedResult | None) -> None:
+    def _open_result(self, result: SavedResult | RecipeOutput | None) -> None:
         if result is None:
+            return
+        if isinstance(result, RecipeOutput):
+            self.app.push_screen(RecipeScreen(result))
             return
         session = result.session
         try:
@@ -228,6 +256,9 @@ class MainScreen(Screen):
     def _start_training(self, request) -> None:
         if request is None:
             return
+        if request == "demo":  # the train dialog's demo button
+            self.action_demo()
+            return
         self.query_one("#training").add_class("active")
         self.query_one("#train-label", Label).update(f"Training {request.name}: loading data…")
         self.query_one("#train-bar", ProgressBar).update(total=request.epochs, progress=0)
@@ -255,16 +286,121 @@ class MainScreen(Screen):
             for k, v in event.logs.items()
             if isinstance(v, float) and k != "wall_time_s"
         )
+        head = self._demo_step if self.demo_active else f"Training {event.name}"
         self.query_one("#train-label", Label).update(
-            f"Training {event.name}: epoch {event.epoch}/{event.epochs}  {metrics}"
+            f"{head}: epoch {event.epoch}/{event.epochs}  {metrics}"
         )
         self.query_one("#train-bar", ProgressBar).update(total=event.epochs, progress=event.epoch)
 
     @on(TrainFinished)
     def _trained(self, event: TrainFinished) -> None:
+        if self.demo_active:
+            self.action_rescan()  # the demo goes on with the next model
+            return
         self.query_one("#training").remove_class("active")
         self.action_rescan()
         self.message(f"Trained {event.name}: added to the defenses.")
+
+    def action_cancel_training(self) -> None:
+        """Esc: stops the training after the current epoch (finished epochs are checkpointed)."""
+        if self._training is not None and self._training.state == WorkerState.RUNNING:
+            self._training.cancel()
+            self.query_one("#train-label", Label).update("Cancelling after the current epoch…")
+
+    # --- the demo pair -------------------------------------------------------------------
+
+    def action_demo(self) -> None:
+        """One key: the demo pair trained (or loaded from the recipes' cache), then evaluated."""
+        if self.library is None:
+            self.message("tfls is still loading; try again in a moment.", error=True)
+            return
+        if self._training is not None and self._training.state == WorkerState.RUNNING:
+            self.message("A model is already training.", error=True)
+            return
+        self.demo_started = time.perf_counter()
+        self.demo_active = True
+        self.query_one("#training").add_class("active")
+        self.query_one("#train-label", Label).update("Demo pair: reading the recipes…")
+        self.query_one("#train-bar", ProgressBar).update(total=None, progress=0)
+        self.message("Demo pair: Esc stops after the current epoch (finished epochs are kept).")
+        self._training = self.train_demo()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="train")
+    def train_demo(self) -> None:
+        """Trains or loads each model of the pair, links it into the runs folder, then says so."""
+        worker = get_current_worker()
+        pair = self.backend.demo_pair()
+        threat = self.backend.demo_threat()
+        kept: list[str] = []
+        for index, model in enumerate(pair):
+            if worker.is_cancelled:
+                self.post_message(DemoCancelled(tuple(kept)))
+                return
+            epochs = int(model.config.epochs)
+            cached = self.backend.demo_cached(model)
+            self.post_message(DemoStep(model.name, model.label, index, cached, epochs))
+
+            def on_epoch(epoch: int, logs: dict, name=model.name, epochs=epochs) -> None:
+                self.post_message(TrainEpoch(name, epoch, int(logs.get("epochs", epochs)), logs))
+                if worker.is_cancelled:
+                    raise TrainingCancelled(f"training of {name} cancelled after epoch {epoch}")
+
+            try:
+                run_dir = self.backend.train_demo(model, on_epoch=on_epoch)
+            except TrainingCancelled:
+                self.post_message(DemoCancelled(tuple(kept)))
+                return
+            link_run(run_dir, self.runs_dir, model.name)
+            kept.append(model.name)
+            self.post_message(TrainFinished(model.name, self.runs_dir / model.name))
+        self.post_message(DemoReady(tuple(kept), threat))
+
+    @on(DemoStep)
+    def _demo_step(self, event: DemoStep) -> None:
+        what = "loading from the recipes' cache" if event.cached else "training"
+        self._demo_step = f"Demo pair {event.index + 1}/2: {event.label} ({event.name})"
+        self.query_one("#train-label", Label).update(f"{self._demo_step}: {what}…")
+        self.query_one("#train-bar", ProgressBar).update(
+            total=event.epochs, progress=event.epochs if event.cached else 0
+        )
+
+    @on(DemoCancelled)
+    def _demo_cancelled(self, event: DemoCancelled) -> None:
+        self.demo_active = False
+        self.query_one("#training").remove_class("active")
+        self.action_rescan()
+        kept = ", ".join(event.kept) or "nothing finished"
+        self.message(
+            f"Demo stopped: kept {kept}. d resumes (training continues from its last epoch)."
+        )
+
+    @on(DemoReady)
+    def _demo_ready(self, event: DemoReady) -> None:
+        """Sets the form to the demo's threat model and starts the evaluation."""
+        self.demo_active = False
+        self.query_one("#training").remove_class("active")
+        self.action_rescan()
+        threat = event.threat
+        self.query_one(DefenseList).select_only(event.names)
+        self.query_one(AttackPicker).choose({a.preset: a.params for a in threat.attacks})
+        form = self.query_one(ThreatModelForm)
+        form.set_texts(
+            eps=f"{threat.eps:g}",
+            norm=threat.norm,
+            sweep="",
+            images=str(threat.n),
+            batch=str(threat.batch_size),
+        )
+        try:
+            plan = self.plan()
+        except ValueError as e:
+            self.message(f"Demo: {e}", error=True)
+            return
+        from tfls.recipes.demo import LOOK_FOR
+
+        self.message("Demo pair ready: evaluating (Esc cancels; finished batches are kept).")
+        self.demo_run = RunScreen(plan, self.backend, look_for=LOOK_FOR, started=self.demo_started)
+        self.app.push_screen(self.demo_run)
 
     @on(Worker.StateChanged)
     def _worker_failed(self, event: Worker.StateChanged) -> None:
@@ -275,5 +411,6 @@ class MainScreen(Screen):
             event.worker.group, "Failed"
         )
         if event.worker.group == "train":
+            self.demo_active = False
             self.query_one("#training").remove_class("active")
         self.message(f"{what}: {type(error).__name__}: {error}", error=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 from pathlib import Path
 
 from textual import on, work
@@ -35,15 +36,30 @@ class RunScreen(Screen):
 
     DEFAULT_CSS = """
     RunScreen #panels { height: 1fr; }
-    RunScreen #run-message { height: auto; padding: 0 1; }
+    RunScreen #run-message { height: auto; width: 1fr; padding: 0 1; }
     RunScreen #run-message.error { color: $error; }
+    RunScreen #look-for { height: 1; padding: 0 1; color: $warning; text-style: bold; }
     """
 
     def __init__(
-        self, plan: EvalPlan, backend, *, saved: dict | None = None, autostart: bool = True
+        self,
+        plan: EvalPlan,
+        backend,
+        *,
+        saved: dict | None = None,
+        autostart: bool = True,
+        look_for: str | None = None,
+        started: float | None = None,
     ) -> None:
+        """`look_for` is a line saying what to watch; `started` (a `time.perf_counter()`) is when
+        the user asked for this run: the screen then reports the seconds to the first numbers
+        (`first_numbers_s`) and to the final ones (`final_numbers_s`)."""
         super().__init__()
         self.plan = plan
+        self.look_for = look_for
+        self.started = started
+        self.first_numbers_s: float | None = None
+        self.final_numbers_s: float | None = None
         self.backend = backend
         self.saved = saved or {}  # (defense, eps_index) -> report dict
         self.autostart = autostart
@@ -66,6 +82,8 @@ class RunScreen(Screen):
                     id=f"panel-{i}",
                 )
         yield Label("", id="run-message")
+        if self.look_for:
+            yield Label(f"Look for: {self.look_for}", id="look-for")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -74,12 +92,22 @@ class RunScreen(Screen):
         self.sub_title = f"{attacks} · ε {eps} {self.plan.norm} · {self.plan.n} images"
         for (d, e), report in self.saved.items():
             self.panel(d).show_report(e, report)
+        if self.saved:
+            done = sum(int(r.get("images", 0)) for r in self.saved.values())
+            self.query_one(RunProgress).show_saved(done, self.plan.total_images)
         if self.autostart:
             self.action_run()
         else:
             self.message(
                 "Saved results. r resumes or reruns (finished batches are reused), Esc goes back."
             )
+
+    def screenshot_dir(self) -> Path:
+        """Where `s` saves this screen: the first defense's results folder of this run."""
+        out = self.outputs.get((0, 0))
+        if out is None:
+            out = self.plan.defenses[0].path / RESULTS / self.plan.key(self.plan.eps_values[0])
+        return out
 
     def panel(self, index: int) -> ResultsPanel:
         return self.query_one(f"#panel-{index}", ResultsPanel)
@@ -177,6 +205,8 @@ class RunScreen(Screen):
     @on(BatchDone)
     def _batch(self, event: BatchDone) -> None:
         progress = event.progress
+        if self.started is not None and self.first_numbers_s is None:
+            self.first_numbers_s = time.perf_counter() - self.started
         self.panel(event.defense).show_progress(event.eps_index, progress)
         run = self.plan.defenses[event.defense].name
         note = f"· {run} ε={self.plan.eps_labels[event.eps_index]}"
@@ -202,10 +232,19 @@ class RunScreen(Screen):
 
     @on(PlanFinished)
     def _plan_finished(self, event: PlanFinished) -> None:
+        timing = ""
+        if self.started is not None and not event.cancelled:
+            self.final_numbers_s = time.perf_counter() - self.started
+            first = self.first_numbers_s
+            timing = (
+                f" Keypress → first numbers {first:.0f} s, final {self.final_numbers_s:.0f} s."
+                if first is not None
+                else f" Keypress → final numbers {self.final_numbers_s:.0f} s."
+            )
         self._stopped(
             "Cancelled: partial results are saved; r resumes, Esc goes back."
             if event.cancelled
-            else "Done. Results saved in each run's results/ folder; Esc goes back."
+            else f"Done.{timing} Saved in each run's results/; s saves this screen (SVG)."
         )
 
     @on(Worker.StateChanged)

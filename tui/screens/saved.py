@@ -1,4 +1,4 @@
-"""Reopen saved results: every results folder the app wrote inside the runs."""
+"""Reopen saved work: the app's evaluations inside the runs, and the recipes' outputs."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ from textual.screen import ModalScreen
 from textual.widgets import Label, OptionList
 from textual.widgets.option_list import Option
 
+from tui.outputs import RecipeOutput
 from tui.runs import SavedResult
 
 
-class SavedResultsScreen(ModalScreen[SavedResult | None]):
-    """Pick one saved evaluation (Enter) to show it again; Esc closes."""
+class SavedResultsScreen(ModalScreen[SavedResult | RecipeOutput | None]):
+    """Pick one saved evaluation or recipe output (Enter) to show it; Esc closes."""
 
     BINDINGS = [Binding("escape", "close", "Close")]
 
@@ -27,16 +28,18 @@ class SavedResultsScreen(ModalScreen[SavedResult | None]):
     SavedResultsScreen Label { padding: 0 1; color: $text-muted; }
     """
 
-    def __init__(self, results: list[SavedResult]) -> None:
+    def __init__(self, results: list[SavedResult], outputs: list[RecipeOutput] = ()) -> None:
         super().__init__()
         self.results = results
+        self.outputs = list(outputs)
 
     def compose(self) -> ComposeResult:
         with Vertical() as box:
             box.border_title = "Saved results"
-            if self.results:
+            if self.results or self.outputs:
                 yield OptionList(
-                    *[Option(r.summary, id=str(i)) for i, r in enumerate(self.results)]
+                    *[Option(r.summary, id=f"s{i}") for i, r in enumerate(self.results)],
+                    *[Option(o.summary, id=f"r{i}") for i, o in enumerate(self.outputs)],
                 )
                 yield Label("Enter opens · Esc closes")
             else:
@@ -44,7 +47,8 @@ class SavedResultsScreen(ModalScreen[SavedResult | None]):
 
     @on(OptionList.OptionSelected)
     def _picked(self, event: OptionList.OptionSelected) -> None:
-        self.dismiss(self.results[int(event.option.id)])
+        kind, index = event.option.id[0], int(event.option.id[1:])
+        self.dismiss(self.results[index] if kind == "s" else self.outputs[index])
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -13,10 +13,16 @@ from tui.backend import TrainRequest
 from tui.plan import parse_positive_int
 
 
-class TrainScreen(ModalScreen[TrainRequest | None]):
-    """Dataset, model, method, α, epochs and training images; Enter trains, Esc cancels."""
+class TrainScreen(ModalScreen[TrainRequest | str | None]):
+    """Dataset, model, method, α, epochs and training images; Enter trains, Esc cancels.
 
-    BINDINGS = [Binding("escape", "close", "Cancel")]
+    F2 (or the demo button) dismisses with `"demo"`: the main screen then trains the demo pair.
+    """
+
+    BINDINGS = [
+        Binding("escape", "close", "Cancel"),
+        Binding("f2", "demo", "Demo pair"),
+    ]
 
     DEFAULT_CSS = """
     TrainScreen { align: center middle; }
@@ -27,7 +33,8 @@ class TrainScreen(ModalScreen[TrainRequest | None]):
     TrainScreen Label.field { width: 16; }
     TrainScreen Input, TrainScreen Select { width: 1fr; }
     TrainScreen #train-error { color: $error; height: auto; }
-    TrainScreen Button { margin-top: 1; }
+    TrainScreen Button { margin-top: 1; margin-right: 2; }
+    TrainScreen #t-buttons { height: auto; margin-bottom: 0; }
     """
 
     def __init__(self, library, existing: set[str]) -> None:
@@ -76,7 +83,9 @@ class TrainScreen(ModalScreen[TrainRequest | None]):
             yield from self._row("epochs", Input("1", id="t-epochs", compact=True))
             yield from self._row("train images", Input("2000", id="t-limit", compact=True))
             yield Label("", id="train-error")
-            yield Button("Train (Enter)", id="t-go", variant="primary", compact=True)
+            with Horizontal(id="t-buttons"):
+                yield Button("Train (Enter)", id="t-go", variant="primary", compact=True)
+                yield Button("Demo pair: natural + α=0.9 (F2)", id="t-demo", compact=True)
 
     @staticmethod
     def _row(label: str, field):
@@ -119,6 +128,10 @@ class TrainScreen(ModalScreen[TrainRequest | None]):
             self.query_one("#train-error", Label).update(str(e))
             return
         self.dismiss(request)
+
+    @on(Button.Pressed, "#t-demo")
+    def action_demo(self) -> None:
+        self.dismiss("demo")
 
     def action_close(self) -> None:
         self.dismiss(None)

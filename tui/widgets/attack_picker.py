@@ -48,6 +48,8 @@ class AttackPicker(Vertical):
         self.edits: dict[str, dict[str, str]] = {}
         self.current: str | None = None
         self.sources: tuple[str, ...] = ()  # run names a transfer attack may take as its source
+        # Parameters set by a recipe (the demo's AutoAttack budget), not editable in the fields.
+        self.fixed: dict[str, dict] = {}
 
     def compose(self) -> ComposeResult:
         yield SelectionList[str](id="attack-list")
@@ -97,8 +99,22 @@ class AttackPicker(Vertical):
                     f"field (one of: {', '.join(self.sources) or 'none found'}). "
                     "Received: source=''"
                 )
-            chosen.append(AttackChoice(name, overrides))
+            chosen.append(AttackChoice(name, {**self.fixed.get(name, {}), **overrides}))
         return chosen
+
+    def choose(self, attacks: dict[str, dict]) -> None:
+        """Selects exactly `attacks` (preset -> the recipe's parameters) and clears the edits."""
+        presets = self.query_one("#attack-list", SelectionList)
+        missing = [name for name in attacks if name not in self.library.presets]
+        if missing:
+            raise ValueError(f"These presets are not offered here. Received: {missing}")
+        presets.deselect_all()
+        for name in attacks:
+            presets.select(name)
+            self.edits.pop(name, None)
+        self.fixed = {name: dict(params) for name, params in attacks.items() if params}
+        if self.current is not None:
+            self._show(self.current)
 
     def set_edit(self, name: str, param: str, text: str) -> None:
         """Sets one parameter field of preset `name` (used by the form and by tests)."""
@@ -116,7 +132,10 @@ class AttackPicker(Vertical):
     def _show(self, name: str) -> None:
         allowed = self.library.params.get(name, ())
         defaults = self.library.defaults.get(name, {})
-        self.query_one("#param-title", Label).update(f"{name} parameters (blank = preset)")
+        fixed = "  ".join(f"{k}={v}" for k, v in self.fixed.get(name, {}).items())
+        self.query_one("#param-title", Label).update(
+            f"{name}: {fixed}" if fixed else f"{name} parameters (blank = preset)"
+        )
         for param in PARAMS:
             field = self.query_one(f"#param-{param}", Input)
             field.disabled = param not in allowed

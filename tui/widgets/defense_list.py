@@ -51,6 +51,13 @@ class DefenseList(SelectionList[int]):
         self.runs[index] = read_run(self.runs[index].path)
         self.replace_option_prompt_at_index(index, self._prompt(self.runs[index]))
 
+    def select_only(self, names) -> None:
+        """Selects the runs called `names` (in the list's order) and nothing else."""
+        self.deselect_all()
+        for i, run in enumerate(self.runs):
+            if run.name in names:
+                self.select(i)
+
     @property
     def selected_runs(self) -> list[RunInfo]:
         return [self.runs[i] for i in sorted(self.selected)]

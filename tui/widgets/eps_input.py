@@ -53,6 +53,14 @@ class ThreatModelForm(Vertical):
             yield Label("sweep ε ")
             yield Input(placeholder="optional: 2/255, 4/255, 16/255", id="sweep", compact=True)
 
+    def set_texts(self, **fields: str) -> None:
+        """Fills fields by id (`eps`, `norm`, `sweep`, `images`, `batch`), e.g. from a recipe."""
+        for name, text in fields.items():
+            if name == "norm":
+                self.query_one("#norm", Select).value = text
+            else:
+                self.query_one(f"#{name}", Input).value = text
+
     def texts(self) -> dict[str, str]:
         return {
             "eps_text": self.query_one("#eps", Input).value,

@@ -1,35 +1,53 @@
-"""One defense's live numbers: clean, each attack's robust accuracy, the cumulative worst case."""
+"""One defense's live numbers: a figure-like table per ε, and a chart (by batch, or vs ε)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from rich.table import Table
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widgets import Label, Static
+from textual.widgets import Label
 
+from tui.audits import BADGE_STYLES
 from tui.runs import RunInfo
-from tui.widgets.accuracy_chart import AccuracyChart
+from tui.widgets.accuracy_chart import AccuracyChart, SweepPlot
+from tui.widgets.results_table import ResultsTable, Row, display_name
 
 
 @dataclass
 class Column:
-    """The numbers of one ε so far (fractions of `images`)."""
+    """The numbers of one ε so far (fractions of `images`), with intervals and speeds."""
 
     images: int = 0
     clean: float | None = None
     robust: dict[str, float] = field(default_factory=dict)
     worst: float | None = None
     state: str = "waiting"  # waiting, running, complete, cancelled, failed
+    intervals: dict[str, tuple[float, float]] = field(default_factory=dict)  # incl. clean, worst
+    rates: dict[str, float] = field(default_factory=dict)  # images/s per attack (from the report)
 
 
 def _pct(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.1f}%"
 
 
+def _wilson(count: int, total: int) -> tuple[float, float]:
+    from tfls.eval.stats import wilson_interval  # loaded by the time numbers arrive
+
+    return wilson_interval(count, total)
+
+
 class ResultsPanel(Vertical):
-    """Numbers per ε (one column each) for `run`, updated after every batch."""
+    """The table of the ε being shown for `run`, updated after every batch.
+
+    Args:
+        run: the defense (its name, α and audit verdict make the title).
+        attacks: attack names, in the order they run (the first is the Δ reference).
+        eps_labels: one or more ε (a sweep adds a plot of accuracy vs ε per attack).
+        n: images per ε.
+        title: the border title (default: the run's name and α).
+        chart: False leaves out the chart (a saved report has no per-batch history).
+    """
 
     DEFAULT_CSS = """
     ResultsPanel {
@@ -39,9 +57,10 @@ class ResultsPanel(Vertical):
         border: round $secondary;
         padding: 0 1;
     }
-    ResultsPanel .table { height: auto; }
-    ResultsPanel .state { height: auto; color: $text-muted; }
-    ResultsPanel .error { height: auto; color: $error; }
+    ResultsPanel .eps { height: 1; color: $text-muted; display: none; }
+    ResultsPanel .eps.sweep { display: block; }
+    ResultsPanel .state { height: auto; width: 1fr; color: $text-muted; }
+    ResultsPanel .error { height: auto; width: 1fr; color: $error; }
     """
 
     def __init__(
@@ -51,23 +70,45 @@ class ResultsPanel(Vertical):
         eps_labels: tuple[str, ...],
         *,
         n: int,
+        title: str | None = None,
+        chart: bool = True,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
+        self.chart = chart
         self.run = run
         self.attacks = attacks
         self.eps_labels = eps_labels
         self.n = n
         self.columns = [Column() for _ in eps_labels]
+        self.shown = 0  # the ε whose table is shown: the latest one with numbers
         self.history: list[float] = []  # worst case after each batch (of the current ε)
-        self.border_title = f"{run.name} α={run.alpha_text}"
-        self.border_subtitle = f"{run.dataset or '?'} {run.method or '?'}"
+        self.border_title = title or f"{run.name} α={run.alpha_text}"
+        self.border_subtitle = self._subtitle()
+
+    def _subtitle(self):
+        from rich.text import Text
+
+        text = Text(f"{self.run.dataset or '?'} {self.run.method or '?'}")
+        if self.run.verdict:  # the audit's verdict (tui.audits), as in the defense list
+            text.append(" ")
+            text.append(
+                f" {self.run.verdict} ", style=BADGE_STYLES.get(self.run.verdict, "reverse")
+            )
+        return text
 
     def compose(self) -> ComposeResult:
-        yield Static(self._table(), classes="table")
-        yield AccuracyChart()
+        sweep = len(self.eps_labels) > 1
+        yield Label(f"ε={self.eps_labels[0]}", classes="eps sweep" if sweep else "eps")
+        yield ResultsTable(self.attacks)
+        if self.chart:
+            yield SweepPlot(self.attacks) if sweep else AccuracyChart()
         yield Label("waiting", classes="state")
         yield Label("", classes="error")
+
+    @property
+    def table(self) -> ResultsTable:
+        return self.query_one(ResultsTable)
 
     # --- updates -------------------------------------------------------------------------
 
@@ -77,10 +118,13 @@ class ResultsPanel(Vertical):
         if col.state != "running":
             self.history = []
         col.state = "running"
-        col.images = progress.images_done
+        n = col.images = progress.images_done
         col.clean = progress.clean_accuracy
         col.robust = {name: progress.robust_accuracy(name) for name in progress.robust}
         col.worst = progress.worst_case_accuracy
+        col.intervals = {name: _wilson(c, n) for name, c in progress.robust.items()}
+        col.intervals["clean"] = _wilson(progress.clean_correct, n)
+        col.intervals["worst"] = _wilson(progress.worst_case, n)
         self.history.append(col.worst)
         restored = f" ({progress.restored_images} restored)" if progress.restored_images else ""
         self._state(f"ε={self.eps_labels[eps_index]}: {col.images}/{self.n} images{restored}")
@@ -89,12 +133,28 @@ class ResultsPanel(Vertical):
     def show_report(self, eps_index: int, report: dict, *, complete: bool | None = None) -> None:
         """Takes a report dict (`report.json`) of a finished or cancelled evaluation."""
         col = self.columns[eps_index]
-        col.images = int(report.get("images", 0))
+        n = col.images = int(report.get("images", 0))
         col.clean = report.get("clean_accuracy")
-        col.robust = {
-            name: r.get("robust_accuracy") for name, r in (report.get("attacks") or {}).items()
-        }
+        attacks = report.get("attacks") or {}
+        col.robust = {name: r.get("robust_accuracy") for name, r in attacks.items()}
         col.worst = report.get("worst_case_accuracy")
+        col.rates = {
+            name: r["images_per_s"] for name, r in attacks.items() if r.get("images_per_s")
+        }
+
+        def interval(saved, accuracy):
+            if saved is not None:
+                return tuple(saved)
+            if accuracy is None or not n:
+                return None
+            return _wilson(round(accuracy * n), n)  # an old report without intervals
+
+        col.intervals = {
+            name: interval(r.get("interval"), r.get("robust_accuracy"))
+            for name, r in attacks.items()
+        }
+        col.intervals["clean"] = interval(report.get("clean_interval"), col.clean)
+        col.intervals["worst"] = interval(report.get("worst_case_interval"), col.worst)
         done = report.get("complete", True) if complete is None else complete
         self.finish(eps_index, complete=done)
 
@@ -103,7 +163,7 @@ class ResultsPanel(Vertical):
         col.state = "complete" if complete else "cancelled"
         label = self.eps_labels[eps_index]
         if complete:
-            self._state(f"ε={label}: done, {col.images} images")
+            self._state(f"ε={label}: done, {col.images} images{self._worst_note(col)}")
         else:
             self._state(f"ε={label}: cancelled at {col.images}/{self.n} images (kept, r resumes)")
         self._redraw(eps_index)
@@ -115,34 +175,39 @@ class ResultsPanel(Vertical):
 
     # --- drawing -------------------------------------------------------------------------
 
+    def _worst_note(self, col: Column) -> str:
+        known = {k: v for k, v in col.robust.items() if v is not None}
+        if not known:
+            return ""
+        name = min(known, key=known.get)  # first of a tie, as the table highlights it
+        return f" · lowest: {display_name(name)}"
+
     def _state(self, text: str) -> None:
         self.query_one(".state", Label).update(text)
 
+    def rows(self, eps_index: int) -> tuple[Row, list[Row], Row]:
+        col = self.columns[eps_index]
+        clean = Row("clean", col.clean, col.intervals.get("clean"))
+        attacks = [
+            Row(name, col.robust.get(name), col.intervals.get(name), col.rates.get(name))
+            for name in self.attacks
+        ]
+        return clean, attacks, Row("worst", col.worst, col.intervals.get("worst"))
+
     def _redraw(self, eps_index: int) -> None:
-        self.query_one(".table", Static).update(self._table())
-        chart = self.query_one(AccuracyChart)
+        if self.columns[eps_index].images or not self.columns[self.shown].images:
+            self.shown = eps_index
+        self.query_one(".eps", Label).update(f"ε={self.eps_labels[self.shown]}")
+        self.table.update(*self.rows(self.shown))
+        if not self.chart:
+            return
         if len(self.eps_labels) > 1:
-            points = [
-                (lab, c.worst)
-                for lab, c in zip(self.eps_labels, self.columns, strict=True)
-                if c.worst is not None
-            ]
-            caption = "worst vs ε: " + "  ".join(f"{lab} {_pct(w)}" for lab, w in points)
-            chart.plot([w for _, w in points], caption)
+            self.query_one(SweepPlot).show(
+                self.eps_labels,
+                [{**c.robust, "worst": c.worst} if c.images else {} for c in self.columns],
+            )
         elif self.history:
-            chart.plot(
+            self.query_one(AccuracyChart).plot(
                 self.history,
                 f"worst by batch: {_pct(self.history[0])} → {_pct(self.history[-1])}",
             )
-
-    def _table(self) -> Table:
-        table = Table(box=None, padding=(0, 1), expand=True, show_edge=False)
-        table.add_column("ε", no_wrap=True, overflow="ellipsis", min_width=10)
-        for label in self.eps_labels:
-            table.add_column(label, justify="right", no_wrap=True)
-        table.add_row("images", *(str(c.images) for c in self.columns), style="dim")
-        table.add_row("clean", *(_pct(c.clean) for c in self.columns))
-        for name in self.attacks:
-            table.add_row(name, *(_pct(c.robust.get(name)) for c in self.columns))
-        table.add_row("worst case", *(_pct(c.worst) for c in self.columns), style="bold")
-        return table

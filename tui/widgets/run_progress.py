@@ -35,5 +35,10 @@ class RunProgress(Vertical):
         rate = f"{done}/{total} images · {images_per_s:.1f} img/s · ETA {format_seconds(eta)}"
         self.query_one("#rate", Label).update(f"{rate}  {note}".rstrip())
 
+    def show_saved(self, done: int, total: int) -> None:
+        """A run reopened from disk: the bar at what was saved (no speed, nothing running)."""
+        self.query_one("#bar", ProgressBar).update(total=max(total, 1), progress=min(done, total))
+        self.query_one("#rate", Label).update(f"{done}/{total} images saved")
+
     def set_note(self, text: str) -> None:
         self.query_one("#rate", Label).update(text)
