@@ -48,13 +48,21 @@ def list_examples(root: Path, split: str, canonical: tuple[str, ...]) -> list[tu
     split_dir = root / split
     folders = sorted(p.name for p in split_dir.iterdir() if p.is_dir())
     mapping = class_index(folders, canonical)
-    keyed = []
+    per_class = []
     for folder in folders:
         files = sorted(
             p for p in (split_dir / folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES
         )
-        label = mapping[folder]
-        keyed.extend(((rank, label), (f, label)) for rank, f in enumerate(files))
+        per_class.append([(f, mapping[folder]) for f in files])
+    return interleave(per_class)
+
+
+def interleave(per_class: list[list[tuple[Path, int]]]) -> list[tuple[Path, int]]:
+    """Takes `(file, label)` lists round-robin: the first file of each class (by label), then
+    the second of each, and so on; classes that run out drop out."""
+    keyed = [
+        ((rank, label), (f, label)) for files in per_class for rank, (f, label) in enumerate(files)
+    ]
     keyed.sort(key=lambda kv: kv[0])
     return [v for _, v in keyed]
 

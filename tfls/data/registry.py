@@ -41,16 +41,18 @@ class DatasetInfo:
     """Static facts about a dataset.
 
     Args:
-        name: the tfls (and TFDS) name, e.g. `"cifar10"`.
+        name: the normalised dataset spec: a built-in name such as `"cifar10"`,
+            `"tfds:NAME[:config]"`, or the absolute path of a folder, archive or array file.
         num_classes: number of classes; labels are `0 .. num_classes - 1`.
-        input_shape: `(height, width, channels)` of one image.
+        input_shape: `(height, width, channels)` of one image; height and width are None when
+            the native sizes vary (see `tfls.data.info`).
         class_names: human-readable name of each label index, in label order.
-        split_sizes: number of examples in each split of the standard release.
+        split_sizes: number of examples in each split, where known.
     """
 
     name: str
     num_classes: int
-    input_shape: tuple[int, int, int]
+    input_shape: tuple[int | None, int | None, int]
     class_names: tuple[str, ...]
     split_sizes: tuple[tuple[str, int], ...] = ()
 

@@ -85,3 +85,165 @@ def tfds_arrays(
         looked.append(f"TFDS download of {name!r} (failed: {type(e).__name__}: {first_line})")
         return None
     return x, y, f"TFDS download of {name!r}"
+
+
+# --- `tfds:NAME[:config]` specs: any TFDS image-classification dataset, streamed ------------------
+
+SHUFFLE_BUFFER = 1024  # examples held by the shuffle of a streamed TFDS split
+
+
+def _import_tfds():
+    try:
+        import tensorflow_datasets as tfds
+    except ImportError as e:
+        raise ImportError(
+            f"tfds: datasets need TensorFlow Datasets ({e}); pip install tensorflow-datasets"
+        ) from e
+    return tfds
+
+
+def _builders(tfds, name: str, data_dir: Path | None, looked: list[str]):
+    """Yields `(builder, prepared)` for `data_dir` (when given) then TFDS's default folder."""
+    for d in ([data_dir] if data_dir is not None else []) + [None]:
+        try:
+            builder = tfds.builder(name, data_dir=None if d is None else str(d))
+        except Exception as e:  # noqa: BLE001 - unknown name or unreadable files: listed upstream
+            first_line = (str(e).strip().splitlines() or [""])[0][:200]
+            where = "TFDS's default data_dir" if d is None else f"TFDS data_dir {d}"
+            looked.append(f"{where} ({type(e).__name__}: {first_line})")
+            continue
+        prepared = builder.is_prepared()
+        if not prepared:
+            looked.append(f"TFDS prepared data in {builder.data_dir} (not prepared)")
+        yield builder, prepared
+
+
+def _not_found(spec_name: str, name: str, looked: list[str]) -> FileNotFoundError:
+    places = "\n  - ".join(looked)
+    return FileNotFoundError(
+        f"Could not find TFDS dataset {name!r} ({spec_name}). Looked in:\n  - {places}\n"
+        f"Prepare it on a machine with a network (tfds.builder({name!r}).download_and_prepare()) "
+        f"and pass its TFDS data_dir as data_dir=... (CLI: --data-dir), or let TFDS download it "
+        f"here (leave ${DOWNLOAD_ENV} unset)."
+    )
+
+
+def classification_builder(spec_name: str, name: str, data_dir: Path | None, *, prepare: bool):
+    """The TFDS builder of `name`: prepared data in `data_dir` or TFDS's default folder, else
+    (when `prepare`) a download under the usual rules; when not `prepare`, a registered builder's
+    metadata is enough (its features and class names are defined in code)."""
+    tfds = _import_tfds()
+    looked: list[str] = []
+    fallback = None
+    for builder, prepared in _builders(tfds, name, data_dir, looked):
+        if prepared:
+            return builder
+        fallback = fallback or builder
+    if fallback is not None and not prepare:
+        return fallback
+    if fallback is None:
+        raise _not_found(spec_name, name, looked)
+    if not download_allowed():
+        looked.append(f"TFDS download (skipped: ${DOWNLOAD_ENV}=0)")
+        raise _not_found(spec_name, name, looked)
+    if not network_reachable():
+        looked.append(f"TFDS download of {name!r} (skipped: {_PROBE_HOST[0]} is unreachable)")
+        raise _not_found(spec_name, name, looked)
+    builder = tfds.builder(name)
+    builder.download_and_prepare()
+    return builder
+
+
+def feature_keys(builder, spec_name: str) -> tuple[str, str]:
+    """`(image key, label key)`: the `supervised_keys` when they are an Image and a ClassLabel,
+    else the one top-level Image and the one top-level ClassLabel feature."""
+    tfds = _import_tfds()
+    features = builder.info.features
+    images = [k for k, f in features.items() if isinstance(f, tfds.features.Image)]
+    labels = [k for k, f in features.items() if isinstance(f, tfds.features.ClassLabel)]
+    keys = builder.info.supervised_keys
+    if keys and len(keys) == 2 and keys[0] in images and keys[1] in labels:
+        return keys[0], keys[1]
+    if len(images) == 1 and len(labels) == 1:
+        return images[0], labels[0]
+
+    def describe(key, feature):
+        shape = getattr(feature, "shape", None)
+        return f"{key}: {type(feature).__name__}" + (f"{tuple(shape)}" if shape is not None else "")
+
+    found = ", ".join(describe(k, f) for k, f in features.items())
+    raise ValueError(
+        f"{spec_name} is not an image-classification dataset: tfls needs one Image and one "
+        f"ClassLabel feature, and its features are {found}. Received: dataset={spec_name!r}"
+    )
+
+
+def image_feature(builder, spec_name: str):
+    """`(image key, label key, (h, w, c) with None for varying sizes, class names)`."""
+    import tensorflow as tf
+
+    image_key, label_key = feature_keys(builder, spec_name)
+    image, label = builder.info.features[image_key], builder.info.features[label_key]
+    if tf.as_dtype(image.dtype) != tf.uint8:
+        raise ValueError(
+            f"{spec_name} stores {tf.as_dtype(image.dtype).name} images; tfls reads uint8 TFDS "
+            f"images. Received: dataset={spec_name!r}"
+        )
+    shape = tuple(None if d is None else int(d) for d in image.shape)
+    return image_key, label_key, shape, tuple(label.names)
+
+
+def split_size(builder, split: str, spec_name: str) -> int:
+    """Examples in `split` (TFDS split syntax, slices included)."""
+    try:
+        return int(builder.info.splits[split].num_examples)
+    except (KeyError, ValueError, AssertionError) as e:
+        available = ", ".join(sorted(builder.info.splits.keys()))
+        first_line = (str(e).strip().splitlines() or [""])[0][:160]
+        raise ValueError(
+            f"{spec_name} has no split {split!r} ({first_line}); its splits are {available} "
+            f"(slices such as test[:1000] work). Received: split={split!r}"
+        ) from None
+
+
+def tfds_dataset(
+    builder,
+    spec_name: str,
+    split: str,
+    *,
+    limit: int | None,
+    image_size: tuple[int, int] | None,
+    batch_size: int,
+    shuffle: bool,
+    seed: int,
+):
+    """The batched pipeline of one TFDS split, streamed from its files in their fixed order."""
+    import tensorflow as tf
+
+    from tfls.data.resize import fit
+
+    image_key, label_key, shape, _ = image_feature(builder, spec_name)
+    n = split_size(builder, split, spec_name)
+    if limit is not None and limit > n:
+        raise ValueError(
+            f"`limit` is larger than the {spec_name} {split} split ({n} examples, TFDS data in "
+            f"{builder.data_dir}). Received: limit={limit}"
+        )
+    if image_size is None and None in shape[:2]:
+        raise ValueError(
+            f"{spec_name} images vary in size (TFDS shape {shape}); pass image_size=(height, "
+            f"width) to resize them. Received: image_size=None"
+        )
+    ds = builder.as_dataset(split=split, shuffle_files=False)
+    ds = ds.map(lambda ex: (ex[image_key], tf.cast(ex[label_key], tf.int32)))
+    if limit is not None:
+        ds = ds.take(limit)
+    if shuffle:
+        ds = ds.shuffle(min(n, SHUFFLE_BUFFER), seed=seed, reshuffle_each_iteration=True)
+
+    def to_float(image, label):
+        image = tf.cast(image, tf.float32) / 255.0
+        return (fit(image, image_size) if image_size is not None else image), label
+
+    ds = ds.map(to_float, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
