@@ -82,7 +82,7 @@ def run(args) -> int:
 
     model, run_dict = load_wrapped(args.model, options)
     name = dataset_spec(args.dataset, run_dict)
-    info = tfls.data.info(name, data_dir=args.data_dir)
+    info = tfls.data.info(name, data_dir=args.data_dir, image_size=options.image_size)
     check_model_fits(model, info, image_size=options.image_size)
     surrogate = None
     if args.surrogate is not None:
@@ -95,7 +95,7 @@ def run(args) -> int:
     if options.batch_size == "auto":
         from tfls.eval.autobatch import fitting_batch_size
 
-        batch_size = fitting_batch_size(model, info, image_size=options.image_size)
+        batch_size = fitting_batch_size(model, info)
     dataset, _ = load_data(
         name,
         args.split,

@@ -119,7 +119,7 @@ def run(args) -> int:
     with scope:
         model, run_dict = load_wrapped(args.model, options)
     spec = dataset_spec(args.dataset, run_dict)
-    info = tfls.data.info(spec, data_dir=args.data_dir)
+    info = tfls.data.info(spec, data_dir=args.data_dir, image_size=options.image_size)
     check_model_fits(model, info, image_size=options.image_size)
     dataset, total = load_data(
         spec,

@@ -107,22 +107,22 @@ def check_options(args) -> ModelOptions:
     )
 
 
-def check_image_size(value) -> tuple[int, int] | None:
-    """`"224,224"` -> `(224, 224)`; None stays None."""
-    if value is None:
+def check_image_size(text) -> tuple[int, int] | None:
+    """`"224,224"` -> `(224, 224)`, checked by `tfls.data`; None stays None."""
+    if text is None:
         return None
+    from tfls.data.resize import check_image_size as check  # light: no TensorFlow import
+
     try:
-        parts = value.split(",") if isinstance(value, str) else list(value)
-        size = tuple(int(p) for p in parts)
-        ok = len(size) == 2 and min(size) >= 1
-    except (TypeError, ValueError):
-        ok = False
-    if not ok:
+        size = tuple(int(p) for p in str(text).split(","))
+    except ValueError:
+        size = None
+    if size is None or len(size) != 2:
         raise ValueError(
             f"--image-size must be two positive integers H,W, e.g. 224,224. "
-            f"Received: image_size={value!r}"
+            f"Received: image_size={text!r}"
         )
-    return size
+    return check(size)
 
 
 def load_wrapped(path, options: ModelOptions) -> tuple:
@@ -155,32 +155,32 @@ def dataset_spec(spec, run: dict) -> str:
     return spec
 
 
-def data_shape(info, image_size) -> tuple | None:
-    """The (H, W, C) images reach the model with: the data's own, or resized to `image_size`."""
-    shape = getattr(info, "input_shape", None)
-    if image_size is None:
-        return None if shape is None else tuple(shape)
-    channels = None if shape is None else shape[-1]
-    return (*image_size, channels)
-
-
 def check_model_fits(model, info, *, image_size=None) -> None:
-    """Refuses a model whose input or output shape does not match the data, before any work."""
+    """Refuses a model whose input or output shape does not match the data, before any work.
+
+    `info` is `tfls.data.info(spec, image_size=...)`: its shape is the resized one, if any.
+    """
     try:
         in_shape = tuple(model.input_shape[1:])
         classes = model.output_shape[-1]
     except (AttributeError, ValueError, TypeError):
         return  # subclassed model without static shapes: the first batch will tell
-    shape = data_shape(info, image_size)
+    shape = None if info.input_shape is None else tuple(info.input_shape)
     name = info.name
     if shape is not None and None not in in_shape:
+        hint = "" if image_size is not None else " (resize them with --image-size H,W)"
         if len(in_shape) != len(shape) or any(
             d is not None and d != m for d, m in zip(shape, in_shape)
         ):
-            hint = "" if image_size is not None else " (resize with --image-size H,W)"
             raise ValueError(
                 f"The model takes inputs of shape {in_shape} but {name} images are "
-                f"{tuple(shape)}{hint}. Received: dataset={name!r}"
+                f"{shape}{hint}. Received: dataset={name!r}"
+            )
+        if None in shape:
+            raise ValueError(
+                f"The model takes inputs of shape {in_shape} but the {name} images differ in "
+                f"size: resize them with --image-size {in_shape[0]},{in_shape[1]}. "
+                f"Received: dataset={name!r}"
             )
     if classes is not None and classes != info.num_classes:
         raise ValueError(

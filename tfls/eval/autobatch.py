@@ -70,7 +70,7 @@ class AutoBatch:
         return run
 
 
-def fitting_batch_size(model, info=None, *, image_size=None, start: int = DEFAULT_SIZE) -> int:
+def fitting_batch_size(model, info=None, *, start: int = DEFAULT_SIZE) -> int:
     """The largest of `start`, `start/2`, ... images whose forward+backward pass fits in memory.
 
     For clients that cannot retry a batch (the audit): one cross-entropy input gradient on zero
@@ -78,7 +78,7 @@ def fitting_batch_size(model, info=None, *, image_size=None, start: int = DEFAUL
     """
     shape = tuple(model.input_shape[1:])
     if None in shape and info is not None:
-        shape = tuple((*image_size, info.input_shape[-1]) if image_size else info.input_shape)
+        shape = tuple(info.input_shape)  # `tfls.data.info(..., image_size=...)`: the resized one
     size = v.check_positive_int(start, name="start")
     while True:
         try:
