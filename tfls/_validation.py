@@ -234,7 +234,8 @@ def check_batch_size(value, *, allow_auto: bool = True) -> int | str:
         number = None
     if isinstance(number, bool) or not isinstance(number, (int, np.integer)) or number < 1:
         expected = "an integer >= 1 or 'auto'" if allow_auto else "an integer >= 1"
-        raise ValueError(f"`batch_size` must be {expected}. Received: batch_size={value!r}")
+        shown = number if isinstance(number, int) and not isinstance(number, bool) else value
+        raise ValueError(f"`batch_size` must be {expected}. Received: batch_size={shown!r}")
     return int(number)
 
 

@@ -18,7 +18,6 @@ from tfls.cli.model_options import (
     load_data,
     load_wrapped,
 )
-from tfls.models.loading import check_keras_archive  # noqa: F401  (kept importable from here)
 
 
 def add_parser(sub):

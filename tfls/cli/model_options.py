@@ -97,6 +97,10 @@ def check_options(args) -> ModelOptions:
     """Parses and checks every model/data option, before anything loads (one-line errors)."""
     if args.preprocess is not None:
         resolve_function(args.preprocess)
+    if args.dataset is not None:
+        from tfls.data import parse_spec  # light: no TensorFlow import
+
+        parse_spec(args.dataset)
     return ModelOptions(
         input_range=check_input_range(args.input_range),
         preprocess=args.preprocess,
