@@ -98,7 +98,7 @@ def info(spec, *, data_dir=None, image_size=None) -> DatasetInfo:
 
         root = folder_source.find_root(parsed.kind, parsed.path)
         names, shape, _ = folder_source.read_info(root)
-        found = DatasetInfo(parsed.name, len(names), shape, names)
+        found = DatasetInfo(parsed.name, len(names), shape, names, folder_source.split_sizes(root))
     else:
         from tfls.data import array_source
 

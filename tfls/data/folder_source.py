@@ -86,6 +86,11 @@ def class_names(root: Path) -> tuple[str, ...]:
     return tuple(names)
 
 
+def split_sizes(root: Path) -> tuple[tuple[str, int], ...]:
+    """Image files in each split (a listing, nothing opened)."""
+    return tuple((s, sum(len(_images(c)) for c in _subdirs(root / s))) for s in splits(root))
+
+
 def _header(path: Path) -> tuple[tuple[int, int], str]:
     """`((height, width), PIL mode)` from the file header, without decoding the pixels."""
     from PIL import Image

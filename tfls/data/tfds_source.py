@@ -184,9 +184,11 @@ def image_feature(builder, spec_name: str):
 
     image_key, label_key = feature_keys(builder, spec_name)
     image, label = builder.info.features[image_key], builder.info.features[label_key]
-    if tf.as_dtype(image.dtype) != tf.uint8:
+    np_dtype = getattr(image, "np_dtype", None)  # `.dtype` is deprecated in recent TFDS
+    dtype = tf.as_dtype(image.dtype if np_dtype is None else np_dtype)
+    if dtype != tf.uint8:
         raise ValueError(
-            f"{spec_name} stores {tf.as_dtype(image.dtype).name} images; tfls reads uint8 TFDS "
+            f"{spec_name} stores {dtype.name} images; tfls reads uint8 TFDS "
             f"images. Received: dataset={spec_name!r}"
         )
     shape = tuple(None if d is None else int(d) for d in image.shape)
