@@ -186,11 +186,21 @@ def check_model_fits(model, info, *, image_size=None) -> None:
                 f"size: resize them with --image-size {in_shape[0]},{in_shape[1]}. "
                 f"Received: dataset={name!r}"
             )
-    if classes is not None and classes != info.num_classes:
-        raise ValueError(
-            f"The model outputs {classes} classes but {name} has {info.num_classes}, so its "
-            f"labels do not match the model's outputs. Received: dataset={name!r}"
+    if classes is None or classes == info.num_classes:
+        return
+    from tfls.data import parse_spec
+
+    if parse_spec(info.name).kind == "arrays" and info.num_classes < classes:
+        return  # an array file's class count is its largest label + 1: a subset is fine
+    raise ValueError(
+        f"The model outputs {classes} classes but {name} has {info.num_classes}"
+        + (
+            f" (labels up to {info.num_classes - 1} are out of range for the model)"
+            if info.num_classes > classes
+            else ""
         )
+        + f". Received: dataset={name!r}"
+    )
 
 
 def load_data(spec, split, *, batch_size, data_dir, n, seed, image_size=None):
