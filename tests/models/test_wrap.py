@@ -105,3 +105,20 @@ def test_a_softmax_model_is_refused_naming_the_option():
     x = np.random.default_rng(0).random((4, 4, 4, 3), dtype=np.float32)
     with pytest.raises(ValueError, match="--outputs probs"):
         tfls.attacks.suite(softmax_model(), ["fgsm"], eps=0.1)["fgsm"](x, np.zeros(4, np.int32))
+
+
+def test_audit_check_1_flags_a_wrapped_probability_model_and_reuses_the_wrapper():
+    from tfls.audit import model_checks as mc
+
+    x = np.random.default_rng(0).random((6, 4, 4, 3), dtype=np.float32)
+    inner = softmax_model()
+    wrapped = ThreatModel(inner, outputs="probs")
+    for model in (inner, wrapped):
+        result, probabilities = mc.probability_outputs(model, x)
+        assert probabilities and result.status == "fail"
+    assert mc.log_probabilities(wrapped) is wrapped
+    assert mc.log_probabilities(inner).options()["outputs"] == "probs"
+    result, probabilities = mc.probability_outputs(
+        ThreatModel(mean_pixels(), input_range=(0, 2)), x
+    )
+    assert not probabilities and result.status == "ok"
