@@ -172,3 +172,20 @@ def test_tfds_dataset_prepared_offline(tmp_path, capsys, adversarial_points, mon
     report = json.loads((tmp_path / "ev" / "report.json").read_text())
     assert report["images"] == 6 and report["meta"]["dataset"] == "tfds:tiny_shapes"
     assert_pixel_space_ball(adversarial_points, ["pgd20"])
+
+
+@pytest.mark.parametrize(
+    "extra, match",
+    [
+        (["--input-range", "5,1"], "Received: input_range='5,1'"),
+        (["--preprocess", "nowhere.fn"], "Received: preprocess='nowhere.fn'"),
+        (["--image-size", "0,4"], "Received: image_size=(0, 4)"),
+        (["--batch-size", "auto", "--dataset", "no/such/folder"], "no/such/folder"),
+    ],
+)
+def test_audit_takes_the_same_options(tmp_path, capsys, extra, match):
+    args = ["audit", "--model", str(tmp_path / "m.keras"), "--dataset", "fashion_mnist"]
+    code = main([*args, "--eps", "0.03", "--out", str(tmp_path / "a"), "--quiet", *extra])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and match in err, err
+    assert not (tmp_path / "a").exists()

@@ -20,6 +20,7 @@ from tfls import _validation as v
 from tfls import provenance
 from tfls.attacks.base import compiled
 from tfls.eval import checks as eval_checks
+from tfls.eval.arrays import array_batches
 from tfls.eval.progress import Cancelled, Progress
 from tfls.eval.report import Report, Tally
 from tfls.eval.store import BatchStore, batch_digest, encode_bits, fingerprint_digest
@@ -63,7 +64,7 @@ def evaluate(
             inside `strategy.scope()`.
         dataset: iterable of `(images, labels)` batches, e.g. `tfls.data.load(...)`; the same
             order every time it is iterated (resuming checks this batch by batch). Or one
-            `(x, y)` pair of numpy arrays, evaluated in batches of `ARRAY_BATCH_SIZE`.
+            `(x, y)` pair of numpy arrays (`tfls.eval.arrays`, batches of 100).
         attacks: mapping name -> attack (`tfls.attacks.Attack`), run in this order. All must
             share one threat model (`norm`, `eps`).
         out: folder for durable per-batch results and `report.json/.md/.csv`; `None` keeps
@@ -103,7 +104,7 @@ def evaluate(
         >>> report.worst_case_accuracy
     """
     attacks = _check_attacks(attacks)
-    dataset = _array_batches(dataset)
+    dataset = array_batches(dataset)
     n = None if n is None else v.check_positive_int(n, name="n")
     if on_batch is not None and not callable(on_batch):
         raise ValueError(f"`on_batch` must be callable or None. Received: on_batch={on_batch!r}")
@@ -476,29 +477,6 @@ def _check_attacks(attacks) -> dict:
         v.check_norm(attack.norm)
         v.check_eps(attack.eps, norm=attack.norm)
     return dict(attacks)
-
-
-ARRAY_BATCH_SIZE = 100
-
-
-def _array_batches(dataset):
-    """`(x, y)` numpy arrays -> a list of `(x, y)` batches; batches of any other kind unchanged."""
-    if not isinstance(dataset, tuple) or len(dataset) != 2:
-        return dataset
-    if all(isinstance(e, (tuple, list)) and len(e) == 2 for e in dataset):
-        return dataset  # two (images, labels) batches
-    x, y = (np.asarray(a) for a in dataset)
-    if x.ndim < 2 or y.ndim != 1:
-        return dataset  # not an (x, y) pair: `_batches` says what is wrong
-    if len(x) != len(y):
-        raise ValueError(
-            f"`dataset` as (x, y) arrays needs as many labels as images. "
-            f"Received: x has {len(x)} images, y has {len(y)} labels"
-        )
-    return [
-        (x[i : i + ARRAY_BATCH_SIZE], y[i : i + ARRAY_BATCH_SIZE])
-        for i in range(0, len(y), ARRAY_BATCH_SIZE)
-    ]
 
 
 def _batches(dataset, n):
