@@ -230,9 +230,10 @@ def to_markdown(rows: list[Row]) -> str:
     ]
     for r in rows:
         vs = "" if r.vs_cleverhans is None else f"{r.vs_cleverhans:.2f}×"
+        rate = f"{r.images_per_s:,.0f}" if r.images_per_s >= 100 else f"{r.images_per_s:.3g}"
         lines.append(
-            f"| {r.model} | {r.attack} | {r.images_per_s:,.0f} | {r.grad_evals_per_image:g} | "
-            f"{r.forwards_per_image:g} | {r.efficiency:.2f} | {vs} |"
+            f"| {r.model} | {r.attack} | {rate} | {r.grad_evals_per_image:g} | "
+            f"{r.forwards_per_image:g} | {r.efficiency:.3f} | {vs} |"
         )
     return "\n".join(lines)
 
