@@ -8,7 +8,6 @@ model ([0, 1] pixels in, logits out, through `tfls.models.wrap`); `--dataset` ta
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from tfls._validation import (
     AUTO_BATCH_SIZE,
@@ -83,14 +82,6 @@ class ModelOptions:
     @property
     def data_batch_size(self) -> int:
         return AUTO_BATCH_SIZE if self.batch_size == "auto" else int(self.batch_size)
-
-    def wrapper(self) -> dict:
-        """The options of `tfls.models.wrap`, for the report's metadata."""
-        return {
-            "input_range": None if self.input_range is None else list(self.input_range),
-            "preprocess": self.preprocess,
-            "outputs": self.outputs,
-        }
 
 
 def check_options(args) -> ModelOptions:
@@ -218,7 +209,3 @@ def load_data(spec, split, *, batch_size, data_dir, n, seed, image_size=None):
         raise
     total = n if n is not None else sum(int(y.shape[0]) for _, y in ds)
     return ds, total
-
-
-def resolved(path) -> str:
-    return str(Path(path).resolve())
