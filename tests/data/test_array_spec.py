@@ -108,3 +108,16 @@ def test_bad_array_files_are_refused_in_one_line(tmp_path, arrays, split, match)
     with pytest.raises(ValueError, match=match) as err:
         tfls.data.load(spec, split, batch_size=2)
     assert "\n" not in str(err.value)
+
+
+def test_large_batches_take_the_serial_path_with_the_same_values(tmp_path):
+    from tfls.data.batch_buffers import is_large
+
+    rng = np.random.default_rng(4)
+    x = rng.integers(0, 256, (3, 300, 300, 3), dtype=np.uint8)
+    np.savez(tmp_path / "big.npz", x=x, y=[0, 1, 2])
+    assert is_large(64, (300, 300, 3)) and not is_large(64, (32, 32, 3))
+    assert is_large(1, (None, None, 3))
+    got, y = _collect(tfls.data.load(str(tmp_path / "big.npz"), "test", batch_size=64))
+    np.testing.assert_allclose(got, x / 255.0, atol=1e-7)
+    assert y.tolist() == [0, 1, 2]

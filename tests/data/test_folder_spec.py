@@ -135,10 +135,13 @@ def test_mixed_sizes_are_refused_unless_image_size(tmp_path):
     assert x.shape == (2, 24, 24, 3) and y.tolist() == [0, 1]
 
 
-def test_grayscale_folder_has_one_channel(tmp_path):
+def test_grayscale_folder_has_one_channel_and_hidden_entries_are_skipped(tmp_path):
     rng = np.random.default_rng(2)
     for c in ("0", "1", "2"):
         _write(tmp_path / "g" / "test" / c / "x.png", rng.integers(0, 256, (9, 7), np.uint8))
+    # Hidden entries are no data: a notebook's checkpoint folder, a macOS AppleDouble file.
+    _write(tmp_path / "g" / "test" / ".ipynb_checkpoints" / "x.png", np.zeros((9, 7), np.uint8))
+    (tmp_path / "g" / "test" / "0" / "._x.png").write_bytes(b"\x00\x05\x16\x07")
     assert tfls.data.info(str(tmp_path / "g")).input_shape == (9, 7, 1)
     x, y = tfls.data.load_arrays(str(tmp_path / "g"), "test")
     assert x.shape == (3, 9, 7, 1) and y.tolist() == [0, 1, 2]
@@ -155,3 +158,20 @@ def test_one_class_no_images_and_a_split_folder_are_refused(tmp_path):
     (tmp_path / "empty" / "test" / "cat" / "notes.txt").write_text("no images")
     with pytest.raises(ValueError, match="Found no images.*dataset="):
         tfls.data.load(str(tmp_path / "empty"), "test", batch_size=2)
+
+
+def test_labels_agree_with_keras_image_dataset_from_directory(five_classes):
+    """Keras reads the same layout class by class: same classes, same (image, label) pairs."""
+    import keras
+
+    root, _, _ = five_classes
+    reference = keras.utils.image_dataset_from_directory(
+        root / "val", shuffle=False, image_size=(64, 64), batch_size=None, verbose=False
+    )
+    ref_x = np.stack([x.numpy() for x, _ in reference]) / 255.0
+    ref_y = np.array([int(y) for _, y in reference])
+    x, y = tfls.data.load_arrays(str(root), "val")
+    assert tuple(reference.class_names) == tfls.data.info(str(root)).class_names
+    by_class = np.argsort(y, kind="stable")  # ours interleaved, Keras's grouped by class
+    np.testing.assert_array_equal(y[by_class], ref_y)
+    np.testing.assert_allclose(x[by_class], ref_x, atol=1e-5)

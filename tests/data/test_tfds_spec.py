@@ -12,8 +12,9 @@ tfds = pytest.importorskip("tensorflow_datasets")
 
 @pytest.fixture(scope="module")
 def tfds_dir(tmp_path_factory):
-    """A prepared `svhn_cropped` (the real builder's features and version) and a prepared
-    `tiny_regression` (an image and a float: not classification), in one TFDS `data_dir`."""
+    """In one TFDS `data_dir`: a prepared `svhn_cropped` (the real builder's features and
+    version), `tiny_regression` (an image and a float: not classification) and `tiny_mixed`
+    (images of two sizes, other feature names)."""
     import tensorflow as tf
 
     data_dir = tmp_path_factory.mktemp("tfds")
@@ -49,6 +50,33 @@ def tfds_dir(tmp_path_factory):
         features=features,
         split_datasets={"test": tf.data.Dataset.from_tensor_slices(examples)},
         data_dir=data_dir,
+    )
+    mixed = tfds.features.FeaturesDict(
+        {
+            "picture": tfds.features.Image(shape=(None, None, 3)),
+            "kind": tfds.features.ClassLabel(names=["round", "square"]),
+        }
+    )
+    tfds.dataset_builders.store_as_tfds_dataset(
+        name="tiny_mixed",
+        version="1.0.0",
+        features=mixed,
+        split_datasets={
+            "test": tf.data.Dataset.from_generator(
+                lambda: iter(
+                    [
+                        {"picture": np.full((6, 4, 3), 10, np.uint8), "kind": 1},
+                        {"picture": np.full((5, 9, 3), 200, np.uint8), "kind": 0},
+                    ]
+                ),
+                output_signature={
+                    "picture": tf.TensorSpec((None, None, 3), tf.uint8),
+                    "kind": tf.TensorSpec((), tf.int64),
+                },
+            )
+        },
+        data_dir=data_dir,
+        disable_shuffling=True,
     )
     return data_dir, written
 
@@ -116,3 +144,15 @@ def test_data_not_prepared_offline_lists_places(tmp_path):
     assert "TFLS_TFDS_DOWNLOAD=0" in msg and "download_and_prepare" in msg
     # Metadata of a registered dataset needs no data: info works offline.
     assert tfls.data.info("tfds:svhn_cropped", data_dir=tmp_path).num_classes == 10
+
+
+def test_varying_image_sizes_need_image_size(tfds_dir):
+    data_dir, _ = tfds_dir
+    info = tfls.data.info("tfds:tiny_mixed", data_dir=data_dir)
+    assert (info.input_shape, info.class_names) == ((None, None, 3), ("round", "square"))
+    with pytest.raises(ValueError, match=r"vary in size.*image_size=None"):
+        tfls.data.load("tfds:tiny_mixed", "test", batch_size=2, data_dir=data_dir)
+    x, y = tfls.data.load_arrays("tfds:tiny_mixed", "test", data_dir=data_dir, image_size=(4, 4))
+    assert x.shape == (2, 4, 4, 3) and y.tolist() == [1, 0]
+    np.testing.assert_allclose(x[0], 10 / 255.0, atol=1e-6)  # a constant image stays constant
+    np.testing.assert_allclose(x[1], 200 / 255.0, atol=1e-6)

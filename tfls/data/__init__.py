@@ -97,7 +97,7 @@ def info(spec, *, data_dir=None, image_size=None) -> DatasetInfo:
         from tfls.data import folder_source
 
         root = folder_source.find_root(parsed.kind, parsed.path)
-        names, shape, _ = folder_source.read_info(root)
+        names, shape = folder_source.read_info(root)
         found = DatasetInfo(parsed.name, len(names), shape, names, folder_source.split_sizes(root))
     else:
         from tfls.data import array_source
@@ -247,7 +247,7 @@ def load(
     from tfls.data import folder_source
 
     root = folder_source.find_root(parsed.kind, parsed.path)
-    names, _, channels = folder_source.read_info(root)
+    names, (_, _, channels) = folder_source.read_info(root)
     files, labels = folder_source.examples(root, split, names)
     files, labels = _limited(files, labels, limit, f"{parsed.name} {split}")
     return folder_source.file_dataset(files, labels, channels=channels, **options)
@@ -275,6 +275,7 @@ def make_dataset(
     import tensorflow as tf
 
     from tfls.data.augment import pad_crop_flip
+    from tfls.data.batch_buffers import map_batches, prefetch
     from tfls.data.resize import fit
 
     n = len(x)
@@ -308,6 +309,7 @@ def make_dataset(
             batch = fit(batch, image_size)
         return batch, tf.gather(labels, index)
 
+    shape = (*(image_size or x.shape[1:3]), x.shape[3] if len(x.shape) == 4 else 1)
     if augment:
         # A fresh seed per batch and per epoch, from a stream that is itself fixed by `seed`.
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
@@ -317,7 +319,7 @@ def make_dataset(
             batch, batch_labels = to_float(index)
             return pad_crop_flip(batch, batch_seed), batch_labels
 
-        ds = ds.map(augmented, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        ds = map_batches(ds, augmented, batch_size=batch_size, image_shape=shape)
     else:
-        ds = ds.map(to_float, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return ds.prefetch(tf.data.AUTOTUNE)
+        ds = map_batches(ds, to_float, batch_size=batch_size, image_shape=shape)
+    return prefetch(ds, batch_size=batch_size, image_shape=shape)

@@ -3,8 +3,9 @@
 Class indices are the sorted class-folder names (the Keras and torchvision convention), taken over
 every split folder so that a class missing from one split does not shift the others. Examples are
 ordered round-robin over classes (files sorted by name within a class), so a `limit` prefix is
-class-balanced. Images are decoded by `tf.io.decode_image` inside a `tf.data` pipeline, a batch at
-a time, so a split of large images never sits in memory whole.
+class-balanced. Hidden entries (`.name`) and `__MACOSX/` are skipped. Images are decoded by
+`tf.io.decode_image` inside a `tf.data` pipeline, a batch at a time, so a split of large images
+never sits in memory whole.
 
 `keras.utils.image_dataset_from_directory` reads the same layout but is not used: it orders
 examples class by class (a `limit` prefix would hold one class), always resizes (there is no
@@ -25,19 +26,28 @@ _GRAY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")
 _LAYOUT = "ROOT/<split>/<class>/*.png|jpg|jpeg|bmp|gif"
 
 
+def _hidden(path: Path) -> bool:
+    # `.ipynb_checkpoints/`, AppleDouble `._x.png` files, an archive's `__MACOSX/` are no data.
+    return path.name.startswith(".") or path.name == "__MACOSX"
+
+
 def _subdirs(folder: Path) -> list[Path]:
     try:
-        return sorted(p for p in folder.iterdir() if p.is_dir())
+        return sorted(p for p in folder.iterdir() if p.is_dir() and not _hidden(p))
     except OSError:
         return []
 
 
+def _is_image(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES and not _hidden(path) and path.is_file()
+
+
 def _images(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    return sorted(p for p in folder.iterdir() if _is_image(p))
 
 
 def _has_images(folder: Path) -> bool:
-    return any(p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES for p in folder.iterdir())
+    return any(_is_image(p) for p in folder.iterdir())
 
 
 def _is_root(folder: Path) -> bool:
@@ -107,26 +117,22 @@ def _info_split(root: Path) -> str:
     return next((s for s in ("test", "val", "validation") if s in names), names[0])
 
 
-def read_info(root: Path) -> tuple[tuple[str, ...], tuple, int]:
-    """`(class_names, (h, w, c) or (None, None, c), channels)` from the first image of each class
-    of one split (`test`, `val`, `validation` or the first): fast, decodes nothing.
+def read_info(root: Path) -> tuple[tuple[str, ...], tuple]:
+    """`(class_names, (h, w, c) or (None, None, c))` from the first image of each class of one
+    split (`test`, `val`, `validation` or the first): fast, decodes nothing.
 
     Channels are 1 when those images are all grayscale, else 3 (alpha is dropped).
     """
     names = class_names(root)
     split_dir = root / _info_split(root)
-    firsts = [
-        files[0]
-        for c in names
-        if (split_dir / c).is_dir()
-        for files in [_images(split_dir / c)]
-        if files
-    ]
+    firsts = []
+    for c in names:
+        firsts += _images(split_dir / c)[:1] if (split_dir / c).is_dir() else []
     headers = [_header(p) for p in firsts]
     channels = 1 if all(mode in _GRAY_MODES for _, mode in headers) else 3
     sizes = {size for size, _ in headers}
     h, w = sizes.pop() if len(sizes) == 1 else (None, None)
-    return names, (h, w, channels), channels
+    return names, (h, w, channels)
 
 
 def examples(root: Path, split: str, names: tuple[str, ...]) -> tuple[list[Path], np.ndarray]:
@@ -177,6 +183,7 @@ def file_dataset(
     """The batched `tf.data` pipeline decoding `files` (float32 `[0, 1]` images, int32 labels)."""
     import tensorflow as tf
 
+    from tfls.data.batch_buffers import map_batches, prefetch
     from tfls.data.resize import fit
 
     size = check_same_size(files) if image_size is None else None
@@ -185,15 +192,21 @@ def file_dataset(
         ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
 
     def decode(path, label):
-        raw = tf.io.decode_image(
+        image = tf.io.decode_image(
             tf.io.read_file(path), channels=channels, expand_animations=False, dtype=tf.uint8
         )
-        image = tf.cast(raw, tf.float32) / 255.0
         if image_size is not None:
-            image = fit(image, image_size)
-        else:
-            image = tf.ensure_shape(image, (*size, channels))
-        return image, label
+            return fit(tf.cast(image, tf.float32) / 255.0, image_size), label
+        return tf.ensure_shape(image, (*size, channels)), label
 
+    def to_float(images, batch_labels):
+        return tf.cast(images, tf.float32) / 255.0, batch_labels
+
+    # Native-size images stay uint8 until batched: the buffers of the parallel decode hold a
+    # quarter of the bytes float32 would.
+    shape = (*(image_size or size), channels)
     ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    ds = ds.batch(batch_size)
+    if image_size is None:
+        ds = map_batches(ds, to_float, batch_size=batch_size, image_shape=shape)
+    return prefetch(ds, batch_size=batch_size, image_shape=shape)

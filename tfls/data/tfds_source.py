@@ -222,6 +222,7 @@ def tfds_dataset(
     """The batched pipeline of one TFDS split, streamed from its files in their fixed order."""
     import tensorflow as tf
 
+    from tfls.data.batch_buffers import prefetch
     from tfls.data.resize import fit
 
     image_key, label_key, shape, _ = image_feature(builder, spec_name)
@@ -236,7 +237,10 @@ def tfds_dataset(
             f"{spec_name} images vary in size (TFDS shape {shape}); pass image_size=(height, "
             f"width) to resize them. Received: image_size=None"
         )
-    ds = builder.as_dataset(split=split, shuffle_files=False)
+    tfds = _import_tfds()
+    # One file at a time: the stream is the split's own order, so a `limit` is its prefix.
+    read_config = tfds.ReadConfig(interleave_cycle_length=1)
+    ds = builder.as_dataset(split=split, shuffle_files=False, read_config=read_config)
     ds = ds.map(lambda ex: (ex[image_key], tf.cast(ex[label_key], tf.int32)))
     if limit is not None:
         ds = ds.take(limit)
@@ -248,4 +252,5 @@ def tfds_dataset(
         return (fit(image, image_size) if image_size is not None else image), label
 
     ds = ds.map(to_float, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    out_shape = (*(image_size or shape[:2]), shape[2])
+    return prefetch(ds.batch(batch_size), batch_size=batch_size, image_shape=out_shape)
