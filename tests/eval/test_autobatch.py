@@ -35,24 +35,24 @@ class OutOfMemoryAbove:
 @pytest.fixture(scope="module")
 def data():
     model = tiny_conv((8, 8, 1), 3, seed=0)
-    x = np.random.default_rng(0).random((40, 8, 8, 1), dtype=np.float32)
+    x = np.random.default_rng(0).random((24, 8, 8, 1), dtype=np.float32)
     y = np.argmax(np.asarray(model(x)), -1).astype(np.int32)  # every point is attacked
     return model, x, y
 
 
-def batches(x, y, size=20):
+def batches(x, y, size=12):
     return [(x[i : i + size], y[i : i + size]) for i in range(0, len(y), size)]
 
 
 def test_out_of_memory_halves_and_retries_that_batch(data, tmp_path):
     model, x, y = data
-    attack = OutOfMemoryAbove(model, limit=5)
-    auto = AutoBatch(16)
+    attack = OutOfMemoryAbove(model, limit=3)
+    auto = AutoBatch(8)
     report = evaluate(
         model, batches(x, y), {"fgsm": attack}, out=tmp_path / "a", autobatch=auto, checks=False
     )
-    assert auto.halvings == [(16, 8), (8, 4)] and auto.size == 4
-    assert max(s for s in attack.sizes if s <= 5) == 4  # every chunk that ran fitted
+    assert auto.halvings == [(8, 4), (4, 2)] and auto.size == 2
+    assert max(s for s in attack.sizes if s <= 3) == 2  # every chunk that ran fitted
     # The same numbers as without chunking (FGSM is deterministic), one record per batch.
     plain = evaluate(model, batches(x, y), tfls.attacks.suite(model, ["fgsm"], eps=0.1))
     assert report.clean_accuracy == plain.clean_accuracy == 1.0
@@ -60,7 +60,7 @@ def test_out_of_memory_halves_and_retries_that_batch(data, tmp_path):
     lines = (tmp_path / "a" / "batches.jsonl").read_text().splitlines()
     assert len(lines) == 2
     # Resuming with another chunk size reads the stored batches back, attacks nothing.
-    again = OutOfMemoryAbove(model, limit=5)
+    again = OutOfMemoryAbove(model, limit=3)
     resumed = evaluate(
         model, batches(x, y), {"fgsm": again}, out=tmp_path / "a", autobatch=AutoBatch(2)
     )
@@ -106,7 +106,7 @@ def test_a_resume_with_other_wrapper_options_is_refused_by_name(data, tmp_path):
 
 def test_numpy_arrays_are_a_dataset(data):
     model, x, y = data
-    report = evaluate(model, (x, y), tfls.attacks.suite(model, ["fgsm"], eps=0.1), n=30)
-    assert report.clean_accuracy == 1.0 and report.images == 30
-    with pytest.raises(ValueError, match="Received: x has 40 images, y has 39 labels"):
+    report = evaluate(model, (x, y), tfls.attacks.suite(model, ["fgsm"], eps=0.1), n=20)
+    assert report.clean_accuracy == 1.0 and report.images == 20
+    with pytest.raises(ValueError, match="Received: x has 24 images, y has 23 labels"):
         evaluate(model, (x, y[:-1]), tfls.attacks.suite(model, ["fgsm"], eps=0.1))

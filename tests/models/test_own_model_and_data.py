@@ -117,7 +117,7 @@ def test_keras_applications_softmax_model_on_an_image_folder(tmp_path, capsys, a
 def test_saved_model_on_an_npz(tmp_path, capsys, adversarial_points):
     conv = tiny_conv((8, 8, 3), 4, seed=0, filters=4)
     conv.export(tmp_path / "saved", verbose=False)
-    x = np.random.default_rng(0).integers(0, 256, (12, 8, 8, 3), dtype=np.uint8)
+    x = np.random.default_rng(0).integers(0, 256, (8, 8, 8, 3), dtype=np.uint8)
     np.savez(tmp_path / "data.npz", x=x, y=labelled_by(conv, x))
     code, out, err = eval_cli(
         capsys, tmp_path / "saved", tmp_path / "data.npz", tmp_path / "ev", "--batch-size", "auto"
@@ -126,7 +126,7 @@ def test_saved_model_on_an_npz(tmp_path, capsys, adversarial_points):
     assert "| pgd20 |" in out and "100.0%" in out  # every point is clean-correct
     assert_pixel_space_ball(adversarial_points, ["pgd20"])
     # Labels beyond the model's classes, and a signature it does not have: one line each.
-    np.savez(tmp_path / "wide.npz", x=x, y=np.arange(12) % 6)
+    np.savez(tmp_path / "wide.npz", x=x, y=np.arange(8) % 6)
     code, _, err = eval_cli(capsys, tmp_path / "saved", tmp_path / "wide.npz", tmp_path / "e2")
     assert code == 2 and "outputs 4 classes" in err and "has 6" in err
     code, _, err = eval_cli(
