@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterable
 from fractions import Fraction
 
 import numpy as np
 
 NORMS = ("linf", "l2")
+OUTPUTS = ("logits", "probs")  # what a wrapped model outputs (`tfls.models.wrap`)
+AUTO_BATCH_SIZE = 256  # where `--batch-size auto` starts (`tfls.eval.autobatch`)
 
 
 def parse_eps(value) -> float:
@@ -129,8 +132,9 @@ def check_logits(outputs, *, name: str = "model") -> None:
         )
         raise ValueError(
             f"`{name}` outputs probabilities ({kind}): tfls attacks "
-            "need logits. Remove the final softmax or sigmoid, e.g. build the last Dense layer "
-            "with activation=None."
+            "need logits. Remove the final softmax or sigmoid (activation=None), or add "
+            "--outputs probs (tfls.models.wrap(model, outputs='probs')) to attack "
+            "log-probabilities."
         )
 
 
@@ -160,3 +164,80 @@ def check_input_shape(x, expected, *, name: str = "x", model: str = "model") -> 
             f"`{name}` must have shape {wanted} to fit `{model}`'s input {expected}. "
             f"Received: {name}.shape={shape}"
         )
+
+
+def check_input_range(input_range) -> tuple[float, float] | None:
+    """`(lo, hi)`, `[lo, hi]` or `"lo,hi"` -> `(lo, hi)` floats with `lo < hi`; None stays None."""
+    if input_range is None:
+        return None
+    try:
+        parts = input_range.split(",") if isinstance(input_range, str) else list(input_range)
+        lo, hi = (float(p) for p in parts)
+        ok = bool(np.isfinite([lo, hi]).all()) and lo < hi
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ValueError(
+            "`input_range` must be two finite numbers lo < hi, the range the model expects its "
+            f"pixels in (e.g. 0,255 or -1,1). Received: input_range={_show(input_range)}"
+        )
+    return lo, hi
+
+
+def resolve_function(dotted):
+    """`"package.module.function"` -> the function; one-line ValueError if it is not importable."""
+    if not isinstance(dotted, str) or not dotted.strip() or "." not in dotted:
+        raise ValueError(
+            "`preprocess` must be the dotted name of an importable function, e.g. "
+            f"keras.applications.resnet50.preprocess_input. Received: preprocess={dotted!r}"
+        )
+    parts = dotted.strip().split(".")
+    for split in range(len(parts) - 1, 0, -1):
+        try:
+            target = importlib.import_module(".".join(parts[:split]))
+        except ImportError:
+            continue
+        try:
+            for attr in parts[split:]:
+                target = getattr(target, attr)
+        except AttributeError:
+            continue
+        if callable(target):
+            return target
+        raise ValueError(
+            f"`preprocess` must name a callable; {dotted!r} is a {type(target).__name__}. "
+            f"Received: preprocess={dotted!r}"
+        )
+    raise ValueError(
+        f"`preprocess` {dotted!r} cannot be imported (no module in it has that attribute); "
+        "give the full dotted path, e.g. keras.applications.resnet50.preprocess_input. "
+        f"Received: preprocess={dotted!r}"
+    )
+
+
+def check_outputs(outputs) -> str:
+    if outputs not in OUTPUTS:
+        raise ValueError(
+            "`outputs` must be 'logits' or 'probs' (the model ends in softmax). "
+            f"Received: outputs={outputs!r}"
+        )
+    return outputs
+
+
+def check_batch_size(value, *, allow_auto: bool = True) -> int | str:
+    """`"auto"` stays `"auto"`; anything else must be a positive integer (`"64"` -> 64)."""
+    if allow_auto and isinstance(value, str) and value.strip().lower() == "auto":
+        return "auto"
+    try:
+        number = int(value) if isinstance(value, str) else value
+    except ValueError:
+        number = None
+    if isinstance(number, bool) or not isinstance(number, (int, np.integer)) or number < 1:
+        expected = "an integer >= 1 or 'auto'" if allow_auto else "an integer >= 1"
+        shown = number if isinstance(number, int) and not isinstance(number, bool) else value
+        raise ValueError(f"`batch_size` must be {expected}. Received: batch_size={shown!r}")
+    return int(number)
+
+
+def _show(value) -> str:
+    return ",".join(map(str, value)) if isinstance(value, (list, tuple)) else repr(value)

@@ -125,7 +125,11 @@ def test_unknown_attack_lists_the_valid_ones(model_file, tmp_path, capsys):
         ("--eps", "8", "larger than the whole [0, 1] input range"),
         ("--n", "0", "Received: n=0"),
         ("--batch-size", "0", "Received: batch_size=0"),
-        ("--dataset", "imagenet", "Unknown dataset 'imagenet'"),
+        ("--dataset", "imagenet", "No built-in dataset or existing path is called 'imagenet'"),
+        ("--input-range", "5,1", "Received: input_range='5,1'"),
+        ("--preprocess", "keras.nothing.here", "Received: preprocess='keras.nothing.here'"),
+        ("--image-size", "224", "Received: image_size='224'"),
+        ("--batch-size", "many", "Received: batch_size='many'"),
         ("--norm", "l3", "Unknown norm 'l3'"),
     ],
 )

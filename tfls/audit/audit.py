@@ -105,7 +105,7 @@ def audit(
 
     start = time.perf_counter()
     check1, probabilities = mc.probability_outputs(model, x)
-    target = mc.LogProbabilities(model, name="log_probabilities") if probabilities else model
+    target = mc.log_probabilities(model) if probabilities else model
     ws = Workspace(
         target,
         x,
@@ -135,7 +135,7 @@ def audit(
                 model, x, y, ws.root, seed=seed, probabilities=probabilities
             )
         if surrogate is not None and mc.has_softmax_output(surrogate, surrogate(x[:8])):
-            surrogate = mc.LogProbabilities(surrogate, name="log_probabilities_surrogate")
+            surrogate = mc.log_probabilities(surrogate, "log_probabilities_surrogate")
         key = plan.name + (
             "" if surrogate is None else "|" + model_fingerprint(surrogate)["weights_sha256"][:12]
         )

@@ -13,6 +13,7 @@ import tensorflow as tf
 from tfls.attacks import losses
 from tfls.audit import thresholds as th
 from tfls.audit.result import CheckResult
+from tfls.models.wrap import ThreatModel
 
 AUTOATTACK = "AutoAttack checks.py (Croce & Hein 2020)"
 PINTOR = "Pintor et al. 2022, Indicators of Attack Failure"
@@ -53,36 +54,30 @@ def has_softmax_output(model, outputs) -> bool:
     )
 
 
-@keras.saving.register_keras_serializable(package="tfls")
-class LogProbabilities(keras.Model):
-    """Wraps a probability-output model as a logit model, `log(max(p, 1e-30))`, for the audit.
+def log_probabilities(model, name: str = "log_probabilities"):
+    """A probability-output model as a logit model (`tfls.models.ThreatModel(outputs="probs")`).
 
     Log-probabilities differ from the logits by a per-example constant, so the argmax and every
     attack loss on differences of logits are unchanged; only saturation (probabilities rounded
-    to 0 or 1 in float32) remains, and the audit's other checks report it.
+    to 0 or 1 in float32) remains, and the audit's other checks report it. A model already
+    wrapped with `outputs="probs"` is returned as it is.
     """
+    if is_wrapped_probabilities(model):
+        return model
+    return ThreatModel(model, outputs="probs", name=name)
 
-    def __init__(self, inner, **kwargs):
-        super().__init__(**kwargs)
-        self.inner = inner
 
-    def call(self, x, training=False):
-        return keras.ops.log(keras.ops.maximum(self.inner(x, training=training), 1e-30))
-
-    def get_config(self):
-        return {"name": self.name, "inner": keras.saving.serialize_keras_object(self.inner)}
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["inner"] = keras.saving.deserialize_keras_object(config["inner"])
-        return cls(**config)
+def is_wrapped_probabilities(model) -> bool:
+    """A `ThreatModel` attacking the log of a softmax model's probabilities (`--outputs probs`)."""
+    return isinstance(model, ThreatModel) and model.outputs_kind == "probs"
 
 
 def probability_outputs(model, x) -> tuple[CheckResult, bool]:
     """Check 1; returns the result and whether the model outputs probabilities."""
     out = _logits(model, x[:100])
-    probs = has_softmax_output(model, out)
+    if is_wrapped_probabilities(model):
+        out = np.exp(out)  # the wrapped model's own probabilities
+    probs = is_wrapped_probabilities(model) or has_softmax_output(model, out)
     numbers = {
         "min_output": float(out.min()),
         "max_output": float(out.max()),

@@ -51,6 +51,33 @@ def instrument(model: keras.Model) -> tuple[keras.Model, _CountingIdentity]:
     return keras.Model(inputs, model(counter(inputs)), name=f"counted_{model.name}"), counter
 
 
+MODEL_CHOICES = ("small", "mobilenet")
+
+
+def models_for(choice: str = "small") -> dict:
+    """The benchmarked models: `small` (`bench_models()`) or `mobilenet` (`mobilenet_model()`)."""
+    if choice == "small":
+        return bench_models()
+    if choice == "mobilenet":
+        return {"mobilenetv3small-224": mobilenet_model()}
+    raise ValueError(
+        f"Unknown benchmark model {choice!r}. Expected one of: {', '.join(MODEL_CHOICES)}. "
+        f"Received: model={choice!r}"
+    )
+
+
+def mobilenet_model(size: int = 224, num_classes: int = 1000):
+    """`keras.applications.MobileNetV3Small(weights=None)` as a user brings it: softmax outputs on
+    [0, 255] inputs, wrapped into the threat model (`input_range=(0, 255)`, `outputs="probs"`)."""
+    from tfls.models import ThreatModel
+
+    keras.utils.set_random_seed(0)
+    base = keras.applications.MobileNetV3Small(
+        weights=None, input_shape=(size, size, 3), classes=num_classes
+    )
+    return ThreatModel(base, input_range=(0, 255), outputs="probs", name="mobilenetv3small")
+
+
 def bench_models(input_shape=(28, 28, 1), num_classes=10):
     """A conv net (the paper's MNIST CNN shape) and a small MLP, where loop overhead dominates."""
     from tfls.models import build
@@ -203,9 +230,10 @@ def to_markdown(rows: list[Row]) -> str:
     ]
     for r in rows:
         vs = "" if r.vs_cleverhans is None else f"{r.vs_cleverhans:.2f}×"
+        rate = f"{r.images_per_s:,.0f}" if r.images_per_s >= 100 else f"{r.images_per_s:.3g}"
         lines.append(
-            f"| {r.model} | {r.attack} | {r.images_per_s:,.0f} | {r.grad_evals_per_image:g} | "
-            f"{r.forwards_per_image:g} | {r.efficiency:.2f} | {vs} |"
+            f"| {r.model} | {r.attack} | {rate} | {r.grad_evals_per_image:g} | "
+            f"{r.forwards_per_image:g} | {r.efficiency:.3f} | {vs} |"
         )
     return "\n".join(lines)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tfls import _validation as v
+from tfls.cli.model_options import add_model_options, check_options
 
 STATUS_STYLE = {"ok": "green", "warn": "yellow", "fail": "bold red", "skipped": "dim"}
 VERDICT_STYLE = {
@@ -27,9 +28,7 @@ def add_parser(sub):
         "al., Carlini et al., Jiang et al.) and prints a verdict: overestimated, suspicious or "
         "no masking found. Running the same command again resumes.",
     )
-    p.add_argument("--model", required=True, help="a tfls run folder or a .keras file")
-    p.add_argument("--dataset", help="dataset name (default: the run folder's dataset)")
-    p.add_argument("--split", default="test", help="dataset split (default: test)")
+    add_model_options(p)
     p.add_argument("--eps", required=True, help="ε, e.g. 8/255 or 0.03")
     p.add_argument("--norm", default="linf", help="threat model: linf or l2 (default: linf)")
     p.add_argument("--n", type=int, default=500, help="audit the first N images (default: 500)")
@@ -44,8 +43,6 @@ def add_parser(sub):
     )
     p.add_argument("--out", default=None, help="output folder (default: <model>/audit-<eps>)")
     p.add_argument("--seed", type=int, default=0, help="seed of every attack and random draw")
-    p.add_argument("--batch-size", type=int, default=100)
-    p.add_argument("--data-dir", default=None, help="offline data folder (default: $TFLS_DATA_DIR)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(run=run)
 
@@ -65,7 +62,7 @@ def run(args) -> int:
     norm = v.check_norm(args.norm)
     eps = v.check_eps(args.eps, norm=norm)
     n = None if args.n is None else v.check_positive_int(args.n, name="n")
-    batch_size = v.check_positive_int(args.batch_size, name="batch_size")
+    options = check_options(args)
     out = Path(args.out) if args.out else default_out(args.model, args.eps)
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out must be a folder. Received: out={str(out)!r}")
@@ -75,21 +72,38 @@ def run(args) -> int:
 
     import tfls.data
     from tfls.audit import audit
-    from tfls.cli.eval import check_model_fits, dataset_name, load_data, load_model
+    from tfls.cli.model_options import (
+        check_model_fits,
+        dataset_spec,
+        load_data,
+        load_wrapped,
+    )
+    from tfls.models import load as load_model
 
-    model, run_dict = load_model(args.model)
-    name = dataset_name(args.dataset, run_dict, tfls.data.NAMES)
-    info = tfls.data.info(name)
-    check_model_fits(model, info)
+    model, run_dict = load_wrapped(args.model, options)
+    name = dataset_spec(args.dataset, run_dict)
+    info = tfls.data.info(name, data_dir=args.data_dir, image_size=options.image_size)
+    check_model_fits(model, info, image_size=options.image_size)
     surrogate = None
     if args.surrogate is not None:
-        surrogate, _ = load_model(args.surrogate)
+        surrogate, _ = load_model(args.surrogate)  # as saved: the options describe --model
         try:
-            check_model_fits(surrogate, info)
+            check_model_fits(surrogate, info, image_size=options.image_size)
         except ValueError as e:
             raise ValueError(f"--surrogate does not fit: {e}") from None
+    batch_size = options.data_batch_size
+    if options.batch_size == "auto":
+        from tfls.eval.autobatch import fitting_batch_size
+
+        batch_size = fitting_batch_size(model, info)
     dataset, _ = load_data(
-        name, args.split, batch_size=batch_size, data_dir=args.data_dir, n=n, seed=args.seed
+        name,
+        args.split,
+        batch_size=batch_size,
+        data_dir=args.data_dir,
+        n=n,
+        seed=args.seed,
+        image_size=options.image_size,
     )
 
     from rich.console import Console

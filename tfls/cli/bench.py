@@ -20,6 +20,13 @@ def add_parser(sub):
     a.add_argument("--eps", default="0.1", help="ε, e.g. 0.1 or 8/255")
     a.add_argument("--repeats", type=int, default=3)
     a.add_argument(
+        "--model",
+        default="small",
+        choices=("small", "mobilenet"),
+        help="small: the paper's MNIST conv net and an MLP; mobilenet: a 224x224 "
+        "keras.applications MobileNetV3Small (random weights) wrapped with input range 0,255",
+    )
+    a.add_argument(
         "--out",
         default="bench-attacks.json",
         help="JSON output path (a .md table is written beside it)",
@@ -42,6 +49,7 @@ def run(args) -> int:
     with console.status("benchmarking...") as status:
         rows = bench.run(
             names,
+            models=bench.models_for(args.model),
             batch_size=args.batch_size,
             eps=parse_eps(args.eps),
             repeats=args.repeats,
@@ -56,6 +64,7 @@ def run(args) -> int:
         {
             "rows": bench.rows_to_json(rows),
             "batch_size": args.batch_size,
+            "model": args.model,
             "eps": parse_eps(args.eps),
             "versions": provenance.versions(),
             "machine": provenance.host(),

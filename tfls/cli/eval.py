@@ -7,10 +7,17 @@ on the same folder resumes from the batches already finished there.
 from __future__ import annotations
 
 import contextlib
-import zipfile
 from pathlib import Path
 
 from tfls import _validation as v
+from tfls.cli.model_options import (
+    add_model_options,
+    check_model_fits,
+    check_options,
+    dataset_spec,
+    load_data,
+    load_wrapped,
+)
 
 
 def add_parser(sub):
@@ -20,9 +27,7 @@ def add_parser(sub):
         description="Evaluates a model under attack presets and writes report.json/.md/.csv. "
         "Running the same command on the same --out resumes where it stopped.",
     )
-    p.add_argument("--model", required=True, help="a tfls run folder or a .keras file")
-    p.add_argument("--dataset", help="dataset name (default: the run folder's dataset)")
-    p.add_argument("--split", default="test", help="dataset split (default: test)")
+    add_model_options(p)
     p.add_argument(
         "--attacks", required=True, help="comma-separated presets, e.g. pgd20,odi,autoattack"
     )
@@ -34,8 +39,6 @@ def add_parser(sub):
     p.add_argument(
         "--out", required=True, help="output folder (resumed if it holds this evaluation)"
     )
-    p.add_argument("--batch-size", type=int, default=100)
-    p.add_argument("--data-dir", default=None, help="offline data folder (default: $TFLS_DATA_DIR)")
     p.add_argument(
         "--sequential",
         action="store_true",
@@ -56,46 +59,11 @@ def parse_attack_names(text: str) -> list[str]:
     return names
 
 
-def load_model(path) -> tuple:
-    """A run folder or a `.keras` file -> `(model, run_dict)`; a clear error for anything else."""
-    import keras
+def load_model(path, *, signature=None) -> tuple:
+    """A run folder, `.keras`, `.h5` or SavedModel -> `(model, run_dict)` (`tfls.models.load`)."""
+    from tfls.models import load
 
-    import tfls.attacks  # noqa: F401  (registers the attack layers before loading)
-    import tfls.models  # noqa: F401  (registers the model layers before loading)
-
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"No model at {str(path)!r}. Received: model={str(path)!r}")
-    if path.is_dir():
-        check_keras_archive(path / "model.keras", received=path)
-        try:
-            from tfls.training import load_run
-        except ImportError:
-            from tfls.training.run_folder import load_run
-        return load_run(path)
-    if path.suffix != ".keras":
-        raise ValueError(
-            f"{str(path)!r} is not a Keras model: expected a tfls run folder or a .keras file. "
-            f"Received: model={str(path)!r}"
-        )
-    check_keras_archive(path, received=path)
-    try:
-        return keras.models.load_model(path), {}
-    except (OSError, ValueError, TypeError, KeyError, zipfile.BadZipFile, EOFError) as e:
-        raise ValueError(
-            f"{str(path)!r} is not a readable Keras model ({type(e).__name__}: {e}). "
-            f"Received: model={str(path)!r}"
-        ) from None
-
-
-def check_keras_archive(path: Path, *, received) -> None:
-    """Refuses an existing `.keras` file that is not a zip archive (Keras would say "not found")."""
-    if path.is_file() and not zipfile.is_zipfile(path):
-        raise ValueError(
-            f"{str(path)!r} is not a readable Keras model: the file exists but is not a zip "
-            "archive, as every .keras file is (damaged, or something else). "
-            f"Received: model={str(received)!r}"
-        )
+    return load(path, signature=signature)
 
 
 # What an evaluation folder may hold besides hidden files (the lock, atomic-write temporaries);
@@ -122,53 +90,6 @@ def check_out_folder(out: Path) -> None:
         )
 
 
-def dataset_name(name, run: dict, names) -> str:
-    if name is None:
-        name = run.get("dataset")
-        if name is None:
-            raise ValueError(
-                "--dataset is required for a .keras file (no run.json to read it from)"
-            )
-    if name not in names and str(name).replace("-", "_") in names:
-        name = str(name).replace("-", "_")
-    return v.check_choice(name, names, name="dataset")
-
-
-def check_model_fits(model, info) -> None:
-    """Refuses a model whose input or output shape does not match the dataset, before any work."""
-    try:
-        in_shape = tuple(model.input_shape[1:])
-        classes = model.output_shape[-1]
-    except (AttributeError, ValueError, TypeError):
-        return  # subclassed model without static shapes: the first batch will tell
-    if None not in in_shape and in_shape != tuple(info.input_shape):
-        raise ValueError(
-            f"The model takes inputs of shape {in_shape} but {info.name} images are "
-            f"{tuple(info.input_shape)}. Received: dataset={info.name!r}"
-        )
-    if classes is not None and classes != info.num_classes:
-        raise ValueError(
-            f"The model outputs {classes} classes but {info.name} has {info.num_classes}. "
-            f"Received: dataset={info.name!r}"
-        )
-
-
-def load_data(name, split, *, batch_size, data_dir, n, seed):
-    """`tfls.data.load` with `--n` checked against the split; returns `(dataset, images)`."""
-    import tfls.data
-
-    try:
-        ds = tfls.data.load(
-            name, split, batch_size=batch_size, data_dir=data_dir, limit=n, seed=seed
-        )
-    except ValueError as e:
-        if n is not None and "limit" in str(e):
-            raise ValueError(str(e).replace("`limit`", "--n").replace("limit=", "n=")) from None
-        raise
-    total = n if n is not None else sum(int(y.shape[0]) for _, y in ds)
-    return ds, total
-
-
 def run(args) -> int:
     import tfls.attacks
     import tfls.data
@@ -183,7 +104,8 @@ def run(args) -> int:
             "it with --source (a run folder or a .keras file). Received: source=None"
         )
     n = None if args.n is None else v.check_positive_int(args.n, name="n")
-    batch_size = v.check_positive_int(args.batch_size, name="batch_size")
+    options = check_options(args)
+    batch_size = options.data_batch_size
     out = Path(args.out)
     check_out_folder(out)
 
@@ -194,12 +116,18 @@ def run(args) -> int:
         strategy = distribute.strategy("mirrored")
     scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
     with scope:
-        model, run_dict = load_model(args.model)
-    name = dataset_name(args.dataset, run_dict, tfls.data.NAMES)
-    info = tfls.data.info(name)
-    check_model_fits(model, info)
+        model, run_dict = load_wrapped(args.model, options)
+    spec = dataset_spec(args.dataset, run_dict)
+    info = tfls.data.info(spec, data_dir=args.data_dir, image_size=options.image_size)
+    check_model_fits(model, info, image_size=options.image_size)
     dataset, total = load_data(
-        name, args.split, batch_size=batch_size, data_dir=args.data_dir, n=n, seed=args.seed
+        spec,
+        args.split,
+        batch_size=batch_size,
+        data_dir=args.data_dir,
+        n=n,
+        seed=args.seed,
+        image_size=options.image_size,
     )
     source = None
     if args.source is not None:
@@ -208,15 +136,30 @@ def run(args) -> int:
     attacks = plan.build(model, source_model=source)
     meta = {
         "model": str(Path(args.model).resolve()),
-        "dataset": name,
+        "dataset": spec,
         "split": args.split,
         "n": total,
         "batch_size": batch_size,
         "seed": args.seed,
         "eps": str(args.eps),
     }
+    if options.image_size is not None:
+        meta["image_size"] = list(options.image_size)
     if source is not None:
         meta["source"] = str(Path(args.source).resolve())
+    autobatch = None
+    if options.batch_size == "auto":
+        import sys
+
+        from tfls.eval.autobatch import AutoBatch
+
+        autobatch = AutoBatch(
+            batch_size,
+            on_halve=lambda old, new: print(
+                f"tfls eval: out of memory at {old} images; retrying the batch with {new}",
+                file=sys.stderr,
+            ),
+        )
     report = _evaluate_with_progress(
         model,
         dataset,
@@ -228,6 +171,7 @@ def run(args) -> int:
         strategy=strategy,
         individual=not args.sequential,
         quiet=args.quiet,
+        autobatch=autobatch,
     )
     print(report.table_markdown())
     print(f"\nwrote {out / 'report.json'}, {out / 'report.md'}, {out / 'report.csv'}")

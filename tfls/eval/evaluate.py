@@ -20,10 +20,12 @@ from tfls import _validation as v
 from tfls import provenance
 from tfls.attacks.base import compiled
 from tfls.eval import checks as eval_checks
+from tfls.eval.arrays import array_batches
 from tfls.eval.progress import Cancelled, Progress
 from tfls.eval.report import Report, Tally
 from tfls.eval.store import BatchStore, batch_digest, encode_bits, fingerprint_digest
 from tfls.hashing import digest_chunks
+from tfls.models.wrap import options_of
 
 # Float32 rounding of `x ± eps` and of L2 rescaling stays far inside these; 1/255 is 4e-3.
 EPS_RTOL = 1e-5
@@ -47,6 +49,7 @@ def evaluate(
     n: int | None = None,
     meta: Mapping | None = None,
     checks: bool = True,
+    autobatch=None,
 ) -> Report:
     """Measures clean, per-attack and worst-case robust accuracy of `model` on `dataset`.
 
@@ -60,7 +63,8 @@ def evaluate(
         model: Keras model from [0, 1] inputs to logits. Under a `strategy`, build or load it
             inside `strategy.scope()`.
         dataset: iterable of `(images, labels)` batches, e.g. `tfls.data.load(...)`; the same
-            order every time it is iterated (resuming checks this batch by batch).
+            order every time it is iterated (resuming checks this batch by batch). Or one
+            `(x, y)` pair of numpy arrays (`tfls.eval.arrays`, batches of 100).
         attacks: mapping name -> attack (`tfls.attacks.Attack`), run in this order. All must
             share one threat model (`norm`, `eps`).
         out: folder for durable per-batch results and `report.json/.md/.csv`; `None` keeps
@@ -79,6 +83,8 @@ def evaluate(
             on the first batch, 6 when the suite has FGSM and PGD, 7 when it has Square and a
             gradient attack. Each one that fires raises a `tfls.TflsWarning`; all are listed in
             `Report.checks`. `tfls.audit` turns them off (it runs every check itself).
+        autobatch: a `tfls.eval.autobatch.AutoBatch`: each batch runs in chunks that halve on
+            out-of-memory (`--batch-size auto`); batches, store and resume are unchanged.
 
     Returns:
         A `Report` (`complete=False` if cancelled).
@@ -98,6 +104,7 @@ def evaluate(
         >>> report.worst_case_accuracy
     """
     attacks = _check_attacks(attacks)
+    dataset = array_batches(dataset)
     n = None if n is None else v.check_positive_int(n, name="n")
     if on_batch is not None and not callable(on_batch):
         raise ValueError(f"`on_batch` must be callable or None. Received: on_batch={on_batch!r}")
@@ -139,6 +146,7 @@ def evaluate(
         new_images = 0
         checked_outputs = False
         index = -1
+        run_batch = evaluate_batch if autobatch is None else autobatch.wrap(evaluate_batch)
         for index, (x, y) in enumerate(_batches(dataset, n)):
             digest = batch_digest(x, y)
             if index < len(stored_digests):
@@ -152,7 +160,7 @@ def evaluate(
                 if index == 0 and checks:
                     model_results = eval_checks.model_checks(model, x, y)
                 continue
-            record = evaluate_batch(
+            record = run_batch(
                 model,
                 x,
                 y,
@@ -443,6 +451,7 @@ def model_fingerprint(model) -> dict:
         "class": type(model).__name__,
         "params": int(params),
         "weights_sha256": weights_sha256,
+        **options_of(model),  # a wrapped model's input range, preprocessing and outputs
     }
 
 

@@ -1,7 +1,11 @@
-"""Model zoo: `build(name, ...)` gives a Keras model taking `[0, 1]` images and outputting logits.
+"""Models: the zoo (`build`), loading any saved classifier (`load`) and wrapping it (`wrap`).
 
-Importing this package registers the custom layers (`tfls>Standardize`) with Keras, so a saved
-`.keras` file loads with plain `keras.models.load_model` after `import tfls.models` (a bare
+`build(name, ...)` gives a Keras model taking `[0, 1]` images and outputting logits; `load(path)`
+reads a run folder, `.keras`, `.h5` or SavedModel; `wrap(model, input_range=..., preprocess=...,
+outputs=...)` puts any classifier into that threat model ([0, 1] pixels in, logits out).
+
+Importing this package registers the custom layers (`tfls>Standardize`, `tfls>ThreatModel`)
+with Keras, so a saved `.keras` file loads with plain `keras.models.load_model` after `import tfls.models` (a bare
 `import tfls` is lazy and registers nothing).
 """
 
@@ -13,8 +17,10 @@ import numpy as np
 
 from tfls._validation import check_positive_int
 from tfls.models.layers import CIFAR10_MEAN, CIFAR10_STD, Standardize
+from tfls.models.loading import load
+from tfls.models.wrap import ThreatModel, wrap
 
-__all__ = ["NAMES", "PATTERNS", "Standardize", "build"]
+__all__ = ["NAMES", "PATTERNS", "Standardize", "ThreatModel", "build", "load", "wrap"]
 
 # Concrete names, plus the generic forms in PATTERNS.
 NAMES = ("cnn4", "small-cnn", "preact-resnet18", "wrn-16-4", "wrn-28-10", "wrn-34-10")

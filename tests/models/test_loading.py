@@ -1,0 +1,66 @@
+"""`tfls.models.load`: .keras, legacy .h5 and SavedModel (any signature); one-line errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.tiny_models import tiny_conv
+from tfls.models import load
+
+
+@pytest.fixture(scope="module")
+def conv():
+    return tiny_conv((8, 8, 3), 4, seed=0)
+
+
+@pytest.fixture(scope="module")
+def images():
+    return np.random.default_rng(0).random((5, 8, 8, 3), dtype=np.float32)
+
+
+def test_keras_and_h5_files_load(conv, images, tmp_path):
+    conv.save(tmp_path / "m.keras")
+    conv.save(tmp_path / "m.h5")
+    for name in ("m.keras", "m.h5"):
+        model, run = load(tmp_path / name)
+        assert run == {}
+        np.testing.assert_allclose(np.asarray(model(images)), np.asarray(conv(images)), 1e-5)
+
+
+def test_saved_model_loads_with_the_signature_shape(conv, images, tmp_path):
+    conv.export(tmp_path / "sm", verbose=False)
+    model, run = load(tmp_path / "sm")
+    assert run == {} and model.input_shape == (None, 8, 8, 3) and model.output_shape[-1] == 4
+    np.testing.assert_allclose(np.asarray(model(images)), np.asarray(conv(images)), atol=1e-5)
+    served, _ = load(tmp_path / "sm", signature="serve")
+    np.testing.assert_allclose(np.asarray(served(images)), np.asarray(conv(images)), atol=1e-5)
+    with pytest.raises(ValueError, match=r"no signature 'predict' \(signatures: serve, serving_"):
+        load(tmp_path / "sm", signature="predict")
+
+
+def test_saved_model_without_a_serving_signature(tmp_path):
+    module = tf.Module()
+    module.v = tf.Variable(1.0)
+    tf.saved_model.save(module, str(tmp_path / "bare"))
+    with pytest.raises(ValueError, match=r"signatures: none\).*--signature") as info:
+        load(tmp_path / "bare")
+    assert "\n" not in str(info.value)
+
+
+def test_other_paths_are_one_line(conv, tmp_path):
+    with pytest.raises(FileNotFoundError, match="No model at"):
+        load(tmp_path / "missing.keras")
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(ValueError, match="is not a Keras model"):
+        load(tmp_path / "notes.txt")
+    (tmp_path / "fake.keras").write_text("not a zip")
+    with pytest.raises(ValueError, match="not a zip archive"):
+        load(tmp_path / "fake.keras")
+    (tmp_path / "fake.h5").write_text("not hdf5")
+    with pytest.raises(ValueError, match="not a readable Keras model"):
+        load(tmp_path / "fake.h5")
+    conv.save(tmp_path / "m.keras")
+    with pytest.raises(ValueError, match="SavedModel directory only"):
+        load(tmp_path / "m.keras", signature="serving_default")

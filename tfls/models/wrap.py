@@ -1,0 +1,150 @@
+"""The threat-model wrapper: puts any Keras classifier into [0, 1] pixels in, logits out.
+
+`wrap(model, input_range=(0, 255), preprocess="keras.applications.resnet50.preprocess_input",
+outputs="probs")` returns a `ThreatModel`: attacks perturb and project in [0, 1] pixel space, and
+the rescale, the preprocessing and the log of the probabilities all run inside the wrapped model,
+so gradients flow through them. The wrapper is a registered Keras model: a saved wrapped model
+loads back with `keras.models.load_model` after `import tfls.models`.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import keras
+import numpy as np
+
+from tfls._validation import OUTPUTS, check_input_range, check_outputs, resolve_function
+
+# log(p) is clipped at the smallest normal float32: log(tiny) = -87.3, finite, with zero gradient.
+FLOAT32_TINY = float(np.finfo(np.float32).tiny)
+
+__all__ = ["OUTPUTS", "ThreatModel", "options_of", "wrap"]
+
+
+@keras.saving.register_keras_serializable(package="tfls")
+class ThreatModel(keras.Model):
+    """Wraps a classifier so that it takes [0, 1] pixels and outputs logits.
+
+    Args:
+        inner: the Keras model, as trained: it takes pixels in `input_range` (after
+            `preprocess`) and outputs logits or, with `outputs="probs"`, probabilities.
+        input_range: `(lo, hi)` the model expects its pixels in; the wrapper computes
+            `x * (hi - lo) + lo`. `None`: the model takes [0, 1] pixels.
+        preprocess: dotted name of an importable function applied after the rescale, e.g.
+            `keras.applications.resnet50.preprocess_input`; stored by name in the config.
+        outputs: `"logits"`, or `"probs"` for a model that ends in softmax: the wrapper
+            outputs `log(clip(p, float32 tiny, 1))`, log-probabilities, which differ from the
+            logits by a per-example constant (same argmax, same margin losses).
+
+    Call arguments:
+        x: `[batch, H, W, C]` float pixels in [0, 1].
+
+    Returns:
+        Logits `[batch, classes]`.
+
+    Example:
+        >>> base = keras.applications.MobileNetV3Small(weights=None, input_shape=(64, 64, 3),
+        ...                                           classes=5)
+        >>> model = tfls.models.ThreatModel(base, input_range=(0, 255), outputs="probs")
+    """
+
+    def __init__(self, inner, *, input_range=None, preprocess=None, outputs="logits", **kwargs):
+        super().__init__(**kwargs)
+        self.inner = inner
+        self.input_range = check_input_range(input_range)
+        self.preprocess = None if preprocess is None else str(preprocess).strip()
+        self._preprocess_fn = None if preprocess is None else resolve_function(self.preprocess)
+        self.outputs_kind = check_outputs(outputs)
+        shape = _static_input_shape(inner)
+        if shape is not None:
+            self.build(shape)
+
+    def build(self, input_shape):
+        if not self.inner.built:
+            self.inner.build(input_shape)
+        self._wrapped_input_shape = tuple(input_shape)
+        self.built = True
+
+    @property
+    def input_shape(self):
+        shape = getattr(self, "_wrapped_input_shape", None)
+        return shape if shape is not None else _static_input_shape(self.inner)
+
+    @property
+    def output_shape(self):
+        return self.inner.output_shape
+
+    def call(self, x, training=False):
+        if self.input_range is not None:
+            lo, hi = self.input_range
+            x = x * (hi - lo) + lo
+        if self._preprocess_fn is not None:
+            x = self._preprocess_fn(x)
+        out = self.inner(x, training=training)
+        if self.outputs_kind == "probs":
+            out = keras.ops.log(keras.ops.clip(out, FLOAT32_TINY, 1.0))
+        return out
+
+    def options(self) -> dict:
+        """The wrapper's options: what the fingerprint of an evaluation records."""
+        return {
+            "input_range": None if self.input_range is None else list(self.input_range),
+            "preprocess": self.preprocess,
+            "outputs": self.outputs_kind,
+        }
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "inner": keras.saving.serialize_keras_object(self.inner),
+            **self.options(),
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["inner"] = keras.saving.deserialize_keras_object(config["inner"])
+        return cls(**config)
+
+
+def _static_input_shape(model):
+    try:
+        shape = model.input_shape
+    except (AttributeError, ValueError, TypeError):
+        return None
+    if not isinstance(shape, tuple) or any(isinstance(d, (tuple, list)) for d in shape):
+        return None
+    return shape
+
+
+def wrap(model, *, input_range=None, preprocess=None, outputs="logits", name=None):
+    """`model` as a `ThreatModel`, or `model` itself when no option changes anything.
+
+    With `outputs="probs"` warns (`tfls.TflsWarning`, one line) that saturated probabilities
+    mask gradients. Bad options raise a one-line `ValueError` before anything is built.
+    """
+    input_range = check_input_range(input_range)
+    if preprocess is not None:
+        resolve_function(preprocess)
+    outputs = check_outputs(outputs)
+    if input_range is None and preprocess is None and outputs == "logits":
+        return model
+    if outputs == "probs":
+        from tfls import TflsWarning
+
+        warnings.warn(
+            "--outputs probs: tfls attacks log(probabilities); probabilities that saturate to 0 "
+            "or 1 in float32 have zero gradient and mask attacks, so export the logits if you can.",
+            TflsWarning,
+            stacklevel=2,
+        )
+    kwargs = {"name": name or f"wrapped_{model.name}"}
+    return ThreatModel(
+        model, input_range=input_range, preprocess=preprocess, outputs=outputs, **kwargs
+    )
+
+
+def options_of(model) -> dict:
+    """`{"wrapper": options}` for a `ThreatModel`, `{}` otherwise (fingerprints stay unchanged)."""
+    return {"wrapper": model.options()} if isinstance(model, ThreatModel) else {}
