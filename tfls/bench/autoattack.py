@@ -343,7 +343,7 @@ def to_markdown(rows: list[Row], baselines: dict[str, dict], info: dict | None =
     if info:
         lines += [
             f"L∞ ε = {info['eps']:g}, seed {info['seed']}, the first {info['n']} test images; "
-            f"model {info['model']['name']} ({info['model'].get('labels', 'dataset')} labels).",
+            f"model {info['model']['name']} (labels: {info['model'].get('labels', 'dataset')}).",
             "",
         ]
     lines += [

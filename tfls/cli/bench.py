@@ -166,7 +166,7 @@ def run_autoattack(args) -> int:
         "seed": args.seed,
         "budgets": {name: bench.budget(name, overrides) for name in components},
         "command": command,
-        "versions": {**provenance.versions(), **bench.art_versions()},
+        "versions": {**provenance.versions(), **(bench.art_versions() if art else {})},
         "machine": provenance.host(),
         "art_settings": bench.ART_SETTINGS if art else None,
     }
