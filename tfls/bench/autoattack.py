@@ -380,8 +380,9 @@ def to_markdown(rows: list[Row], baselines: dict[str, dict], info: dict | None =
             lines.append("ART: " + info["art_settings"])
         lines += notes and ["Notes: " + "; ".join(notes) + "."]
         lines += [
-            "Seconds include tracing and compilation; robust accuracy counts clean mistakes as "
-            "broken.",
+            "Seconds include tracing and compilation (compiled functions are cached per "
+            "process, so a later row can reuse an earlier row's traces); robust accuracy counts "
+            "clean mistakes as broken.",
             "",
             f"Command: `{info.get('command')}`",
             "",
