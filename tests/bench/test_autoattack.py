@@ -53,6 +53,7 @@ def test_tfls_rows_count_the_passes_each_component_makes(model_file, shared_data
     out = tmp_path / "aa.json"
     assert main(bench_args(model_file, shared_data_dir, out, "--no-art")) == 0
     result = json.loads(out.read_text())
+    assert result["complete"] is True
     rows = {r["component"]: r for r in result["rows"]}
     assert list(rows) == ["apgd-ce", "fab-t", "square"]
     assert {r["library"] for r in rows.values()} == {"tfls"}

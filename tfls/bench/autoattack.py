@@ -267,12 +267,12 @@ def measure(
     seed: int = 0,
     overrides: dict | None = None,
     model_name: str = "model",
-    progress: Callable[[Row], object] | None = None,
+    progress: Callable[[list[Row], dict], object] | None = None,
 ) -> tuple[list[Row], dict]:
     """Times each component under tfls (and ART unless `art=False`) on `(x, y)`.
 
     Returns `(rows, baselines)`, the latter the model's own forward and forward+backward
-    images/s at batch `len(x)`.
+    images/s at batch `len(x)`. `progress(rows, baselines)` is called after every row.
     """
     x = np.asarray(x, np.float32)
     y = np.asarray(y, np.int32)
@@ -309,7 +309,7 @@ def measure(
         )
         rows.append(row)
         if progress is not None:
-            progress(row)
+            progress(rows, baselines)
 
     for name in components:
         if name not in CHOICES:

@@ -138,6 +138,40 @@ def run_autoattack(args) -> int:
             "ART is not installed: pip install 'tfls[bench]', or pass --no-art. "
             "Received: --no-art not given"
         )
+    command = "tfls " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["bench"] else None
+    out = Path(args.out)
+
+    def write(rows, baselines, complete):
+        """Rewrites json + md after every row, so that a long run killed midway keeps its rows."""
+        info = {
+            "complete": complete,
+            "rows": bench.rows_to_json(rows),
+            "baselines_images_per_s": {about["name"]: baselines},
+            "model": about,
+            "n": len(y),
+            "eps": eps,
+            "norm": "linf",
+            "seed": args.seed,
+            "budgets": {name: bench.budget(name, overrides) for name in components},
+            "command": command,
+            "versions": {**provenance.versions(), **(bench.art_versions() if art else {})},
+            "machine": provenance.host(),
+            "art_settings": bench.ART_SETTINGS if art else None,
+        }
+        table = bench.to_markdown(rows, {about["name"]: baselines}, info)
+        if not complete:
+            table = "PARTIAL: the run stopped before every row was measured.\n\n" + table
+        atomic_write_json(out, info)
+        atomic_write_text(out.with_suffix(".md"), table + "\n")
+        return table
+
+    def progress(rows, baselines):
+        r = rows[-1]
+        status.update(
+            f"{r.library} {r.component}: {r.seconds:.1f} s, robust {r.robust_accuracy:.1%}"
+        )
+        write(rows, baselines, complete=False)
+
     console = Console(stderr=True)
     with console.status("benchmarking...") as status:
         rows, baselines = bench.measure(
@@ -150,28 +184,8 @@ def run_autoattack(args) -> int:
             seed=args.seed,
             overrides=overrides,
             model_name=about["name"],
-            progress=lambda r: status.update(
-                f"{r.library} {r.component}: {r.seconds:.1f} s, robust {r.robust_accuracy:.1%}"
-            ),
+            progress=progress,
         )
-    command = "tfls " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["bench"] else None
-    out = Path(args.out)
-    info = {
-        "rows": bench.rows_to_json(rows),
-        "baselines_images_per_s": {about["name"]: baselines},
-        "model": about,
-        "n": len(y),
-        "eps": eps,
-        "norm": "linf",
-        "seed": args.seed,
-        "budgets": {name: bench.budget(name, overrides) for name in components},
-        "command": command,
-        "versions": {**provenance.versions(), **(bench.art_versions() if art else {})},
-        "machine": provenance.host(),
-        "art_settings": bench.ART_SETTINGS if art else None,
-    }
-    table = bench.to_markdown(rows, {about["name"]: baselines}, info)
-    atomic_write_json(out, info)
-    atomic_write_text(out.with_suffix(".md"), table + "\n")
+    table = write(rows, baselines, complete=True)
     print(table)
     return 0
