@@ -260,6 +260,37 @@ def test_sigkill_then_same_command_equals_uninterrupted_run(
     assert a["meta"] != {} and a["meta"]["model"] == b["meta"]["model"]
 
 
+@pytest.mark.slow  # ~30 s: three evaluations, one of them in a subprocess
+def test_sigkill_during_a_pooled_attack_loses_at_most_that_pool(
+    trained_model_file, shared_data_dir, tmp_path, capsys
+):
+    """`--schedule attack-major`: killed inside the second attack, the same command redoes no
+    finished step and ends where an uninterrupted attack-major run ends."""
+    extra = ("--schedule", "attack-major", "--pool-size", "60", "--sequential")
+    killed = tmp_path / "killed"
+    args = eval_args(trained_model_file, killed, shared_data_dir, *extra, n="300")
+    pending = killed / "pending.jsonl"
+
+    def in_second_attack():
+        return pending.exists() and '"attack": "pgd10"' in pending.read_text()
+
+    sigkill_cli_when(args, in_second_attack, what="attack-major evaluation")
+    assert not (killed / "report.json").exists()
+    done = pending.read_bytes()
+    finished = done[: done.rfind(b"\n") + 1]
+    code, _, err = run_cli(args, capsys)  # the same command resumes
+    assert code == 0, err
+    assert pending.read_bytes().startswith(finished), "finished steps must not be redone"
+    steps = [json.loads(line) for line in pending.read_text().splitlines()]
+    pairs = [(s["attack"], b["batch"]) for s in steps if "attack" in s for b in s["batches"]]
+    assert len(pairs) == len(set(pairs)) == 2 * 30, "a finished pool was redone"
+
+    straight = tmp_path / "straight"
+    args = eval_args(trained_model_file, straight, shared_data_dir, *extra, n="300")
+    assert run_cli(args, capsys)[0] == 0
+    assert records(killed) == records(straight)
+
+
 def test_mixed_norms_and_transfer_without_source(model_file, tmp_path, capsys):
     out = tmp_path / "ev"
     err = error_of(eval_args(model_file, out, tmp_path, attacks="pgd20,cw-l2"), capsys, out)

@@ -1,4 +1,4 @@
-"""`tfls bench attacks`: attack throughput vs. the model's own forward+backward pass and cleverhans."""
+"""`tfls bench attacks|autoattack`: attack throughput vs. the model's own passes, cleverhans and ART."""
 
 from __future__ import annotations
 
@@ -32,6 +32,50 @@ def add_parser(sub):
         help="JSON output path (a .md table is written beside it)",
     )
     a.set_defaults(run=run)
+    aa = what.add_parser(
+        "autoattack",
+        help="AutoAttack's components: seconds, images/s, efficiency, robust accuracy, beside ART.",
+        description=(
+            "Times APGD-CE, APGD-T, FAB-T, Square and the whole standard AutoAttack on one model "
+            "and the first N test images, each beside IBM ART's equivalent (same model, images "
+            "and budget; ART has no FAB). A run folder or .keras file is attacked on its own "
+            "labels; a bare architecture name (e.g. preact-resnet18) is built with random "
+            "weights (seed 0) and attacked on its own predictions, so every image is attacked. "
+            "Re-create the default model with: tfls train --dataset fashion_mnist --model cnn4 "
+            "--epochs 1 --seed 0 --out runs/cnn4-fmnist-1ep"
+        ),
+    )
+    aa.add_argument(
+        "--model",
+        default="runs/cnn4-fmnist-1ep",
+        help="run folder, .keras file or architecture name (default: runs/cnn4-fmnist-1ep)",
+    )
+    aa.add_argument("--dataset", default=None, help="default: the run's dataset, or cifar10")
+    aa.add_argument("--n", type=int, default=128, help="the first N test images (default: 128)")
+    aa.add_argument("--eps", default="0.05", help="L∞ ε (default: 0.05)")
+    aa.add_argument("--seed", type=int, default=0)
+    aa.add_argument(
+        "--components",
+        default="apgd-ce,apgd-t,fab-t,square,autoattack",
+        help="comma-separated, from apgd-ce, apgd-dlr, apgd-t, fab-t, square, autoattack",
+    )
+    aa.add_argument(
+        "--budget",
+        action="append",
+        default=[],
+        metavar="COMPONENT.ARG=VALUE",
+        help="override a budget for tfls and ART alike, e.g. square.n_queries=1000 (repeatable)",
+    )
+    aa.add_argument("--no-art", action="store_true", help="tfls rows only")
+    aa.add_argument(
+        "--data-dir", default=None, help="offline data folder (default: $TFLS_DATA_DIR)"
+    )
+    aa.add_argument(
+        "--out",
+        default="bench-autoattack.json",
+        help="JSON output path (a .md table is written beside it)",
+    )
+    aa.set_defaults(run=run_autoattack)
 
 
 def run(args) -> int:
@@ -71,5 +115,86 @@ def run(args) -> int:
         },
     )
     atomic_write_text(out.with_suffix(".md"), table + "\n")
+    print(table)
+    return 0
+
+
+def run_autoattack(args) -> int:
+    import shlex
+    import sys
+
+    from rich.console import Console
+
+    import tfls.bench.autoattack as bench
+    from tfls import provenance
+    from tfls.io import atomic_write_json, atomic_write_text
+
+    components = [c.strip() for c in args.components.split(",") if c.strip()]
+    for name in components:
+        if name not in bench.CHOICES:
+            raise ValueError(
+                f"Unknown component; expected some of {', '.join(bench.CHOICES)}. "
+                f"Received: --components={args.components}"
+            )
+    eps = parse_eps(args.eps)
+    overrides = bench.parse_budgets(args.budget)
+    model, x, y, about = bench.load_benchmark(
+        args.model, dataset=args.dataset, n=args.n, data_dir=args.data_dir
+    )
+    art = not args.no_art
+    if art and not bench.art_available():
+        raise ValueError(
+            "ART is not installed: pip install 'tfls[bench]', or pass --no-art. "
+            "Received: --no-art not given"
+        )
+    command = "tfls " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["bench"] else None
+    out = Path(args.out)
+
+    def write(rows, baselines, complete):
+        """Rewrites json + md after every row, so that a long run killed midway keeps its rows."""
+        info = {
+            "complete": complete,
+            "rows": bench.rows_to_json(rows),
+            "baselines_images_per_s": {about["name"]: baselines},
+            "model": about,
+            "n": len(y),
+            "eps": eps,
+            "norm": "linf",
+            "seed": args.seed,
+            "budgets": {name: bench.budget(name, overrides) for name in components},
+            "command": command,
+            "versions": {**provenance.versions(), **(bench.art_versions() if art else {})},
+            "machine": provenance.host(),
+            "art_settings": bench.ART_SETTINGS if art else None,
+        }
+        table = bench.to_markdown(rows, {about["name"]: baselines}, info)
+        if not complete:
+            table = "PARTIAL: the run stopped before every row was measured.\n\n" + table
+        atomic_write_json(out, info)
+        atomic_write_text(out.with_suffix(".md"), table + "\n")
+        return table
+
+    def progress(rows, baselines):
+        r = rows[-1]
+        status.update(
+            f"{r.library} {r.component}: {r.seconds:.1f} s, robust {r.robust_accuracy:.1%}"
+        )
+        write(rows, baselines, complete=False)
+
+    console = Console(stderr=True)
+    with console.status("benchmarking...") as status:
+        rows, baselines = bench.measure(
+            model,
+            x,
+            y,
+            eps=eps,
+            components=components,
+            art=art,
+            seed=args.seed,
+            overrides=overrides,
+            model_name=about["name"],
+            progress=progress,
+        )
+    table = write(rows, baselines, complete=True)
     print(table)
     return 0

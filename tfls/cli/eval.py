@@ -45,6 +45,16 @@ def add_parser(sub):
         help="run each attack only on points earlier attacks did not break (faster; per-attack "
         "numbers become upper bounds, the worst case stays exact)",
     )
+    p.add_argument(
+        "--schedule",
+        default="batch-major",
+        choices=("batch-major", "attack-major"),
+        help="attack-major: predict all batches clean, then run each attack over pools of points "
+        "from many batches (fast for Square, FAB, AutoAttack with --sequential)",
+    )
+    p.add_argument(
+        "--pool-size", type=int, default=None, help="attack-major: most points a pool attacks"
+    )
     p.add_argument("--overwrite", action="store_true", help="discard earlier results in --out")
     p.add_argument("--mirrored", action="store_true", help="shard batches over all local devices")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -69,7 +79,7 @@ def load_model(path, *, signature=None) -> tuple:
 # What an evaluation folder may hold besides hidden files (the lock, atomic-write temporaries);
 # tui.json is what the TUI writes next to the evaluator's files.
 EVAL_FILES = {"batches.jsonl", "fingerprint.json", "report.json", "report.md", "report.csv"}
-EVAL_FILES |= {"tui.json"}
+EVAL_FILES |= {"tui.json", "pending.jsonl"}
 
 
 def check_out_folder(out: Path) -> None:
@@ -172,6 +182,8 @@ def run(args) -> int:
         individual=not args.sequential,
         quiet=args.quiet,
         autobatch=autobatch,
+        schedule=args.schedule,
+        pool_size=args.pool_size,
     )
     print(report.table_markdown())
     print(f"\nwrote {out / 'report.json'}, {out / 'report.md'}, {out / 'report.csv'}")
@@ -210,6 +222,8 @@ def _evaluate_with_progress(model, dataset, attacks, *, out, total, quiet, **kwa
                 f"clean {100 * p.clean_accuracy:.1f}%  worst {100 * p.worst_case_accuracy:.1f}%"
             )
             numbers += f"  {p.images_per_s:.0f} img/s"
+            if p.stage:
+                numbers += f"  {p.stage}"
             bar.update(task, completed=p.images_done, numbers=numbers)
 
         return evaluate(model, dataset, attacks, out=out, n=total, on_batch=on_batch, **kwargs)

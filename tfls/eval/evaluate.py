@@ -19,6 +19,7 @@ import tensorflow as tf
 from tfls import _validation as v
 from tfls import provenance
 from tfls.attacks.base import compiled
+from tfls.eval import attack_major
 from tfls.eval import checks as eval_checks
 from tfls.eval.arrays import array_batches
 from tfls.eval.progress import Cancelled, Progress
@@ -50,6 +51,8 @@ def evaluate(
     meta: Mapping | None = None,
     checks: bool = True,
     autobatch=None,
+    schedule: str = "batch-major",
+    pool_size: int | None = None,
 ) -> Report:
     """Measures clean, per-attack and worst-case robust accuracy of `model` on `dataset`.
 
@@ -85,6 +88,16 @@ def evaluate(
             `Report.checks`. `tfls.audit` turns them off (it runs every check itself).
         autobatch: a `tfls.eval.autobatch.AutoBatch`: each batch runs in chunks that halve on
             out-of-memory (`--batch-size auto`); batches, store and resume are unchanged.
+            Batch-major only.
+        schedule: `"batch-major"` runs every attack on a batch before the next batch;
+            `"attack-major"` predicts every batch clean, then runs each attack in turn over
+            pools of points gathered from consecutive batches (`tfls.eval.attack_major`), so
+            that with `individual=False` the expensive late attacks see large batches, as in
+            AutoAttack. Both store the same per-batch records and resume exactly; attack-major
+            reads `dataset` once per attack (it must be re-iterable) and reports progress per
+            pool (`Progress.stage`). Per-example results are equal for deterministic attacks.
+        pool_size: attack-major only: the most points one pool attacks (a pool holds at least
+            one batch); default 512.
 
     Returns:
         A `Report` (`complete=False` if cancelled).
@@ -112,6 +125,20 @@ def evaluate(
         raise ValueError(
             f"`strategy` must be a tf.distribute.Strategy or None. Received: strategy={strategy!r}"
         )
+    schedule = v.check_choice(schedule, attack_major.SCHEDULES, name="schedule")
+    if pool_size is not None and schedule != "attack-major":
+        raise ValueError(
+            f"`pool_size` is only read with schedule='attack-major'. Received: pool_size={pool_size}"
+        )
+    if autobatch is not None and schedule != "batch-major":
+        raise ValueError(
+            "`autobatch` (--batch-size auto) runs with schedule='batch-major' only; give a batch "
+            f"size for attack-major pools. Received: schedule={schedule!r}"
+        )
+    if schedule == "attack-major":
+        pool_size = v.check_positive_int(
+            attack_major.DEFAULT_POOL_SIZE if pool_size is None else pool_size, name="pool_size"
+        )
     norm, eps = threat_model(attacks)
     names = tuple(attacks)
     configs = {name: attack_config(a, model) for name, a in attacks.items()}
@@ -124,6 +151,9 @@ def evaluate(
         "n": n,
         "meta": meta,
     }
+    if schedule == "attack-major":
+        # Seeded random attacks draw differently on pools than on batches: not resumable across.
+        components["schedule"] = {"order": schedule, "pool_size": pool_size}
     fingerprint = fingerprint_digest(components)
     versions = provenance.versions()
 
@@ -144,70 +174,86 @@ def evaluate(
         complete = True
         session_start = time.perf_counter()
         new_images = 0
-        checked_outputs = False
-        index = -1
-        run_batch = evaluate_batch if autobatch is None else autobatch.wrap(evaluate_batch)
-        for index, (x, y) in enumerate(_batches(dataset, n)):
-            digest = batch_digest(x, y)
-            if index < len(stored_digests):
-                if digest != stored_digests[index]:
-                    raise ValueError(
-                        f"Batch {index} of `dataset` differs from the one whose results are "
-                        f"stored in {str(out)!r} (different data, order or batch size); resuming "
-                        "would mix two evaluations. Use the same dataset and batch size, or start "
-                        f"over (resume=False). Received: out={str(out)!r}"
-                    )
-                if index == 0 and checks:
-                    model_results = eval_checks.model_checks(model, x, y)
-                continue
-            record = run_batch(
+        batches_read = 0
+        model_name = str(meta.get("model") or getattr(model, "name", "model"))
+
+        def read(index, x, y):
+            nonlocal batches_read, model_results
+            batches_read = max(batches_read, index + 1)
+            if index == 0 and checks:
+                model_results = eval_checks.model_checks(model, x, y)
+
+        def keep_going(stage=""):
+            if on_batch is None:
+                return True
+            elapsed = time.perf_counter() - session_start
+            rate = new_images / elapsed if elapsed > 0 else 0.0
+            total = n if n is not None else _known_size(dataset)
+            eta = (total - tally.images) / rate if (total is not None and rate > 0) else None
+            progress = Progress(
+                images_done=tally.images,
+                images_total=total,
+                batches_done=tally.batches,
+                clean_correct=tally.clean,
+                robust=dict(tally.robust),
+                worst_case=tally.worst,
+                elapsed_s=elapsed,
+                images_per_s=rate,
+                eta_s=None if eta is None else max(0.0, eta),
+                attacks=names,
+                restored_images=restored_images,
+                stage=stage,
+            )
+            try:
+                return on_batch(progress) is not False
+            except Cancelled:
+                return False
+
+        if schedule == "batch-major":
+            steps = _batch_major(
                 model,
-                x,
-                y,
+                lambda: _batches(dataset, n),
                 attacks,
                 individual=individual,
                 strategy=strategy,
-                check_outputs=not checked_outputs,
-                model_name=str(meta.get("model") or getattr(model, "name", "model")),
+                model_name=model_name,
+                stored_digests=stored_digests,
+                read=read,
+                out=out,
+                run_batch=evaluate_batch if autobatch is None else autobatch.wrap(evaluate_batch),
             )
-            checked_outputs = True
-            record = {"batch": index, "n": int(len(y)), "digest": digest, **record}
+        else:
+            steps = _attack_major(
+                model,
+                lambda: _batches(dataset, n),
+                attacks,
+                individual=individual,
+                strategy=strategy,
+                model_name=model_name,
+                stored_digests=stored_digests,
+                read=read,
+                store=store,
+                pool_size=pool_size,
+            )
+        for step in steps:
+            if isinstance(step, attack_major.Step):
+                if not keep_going(step.stage):
+                    complete = False
+                    break
+                continue
+            record = step
             if store is not None:
                 store.append(record)
             tally.add(record)
             if comparisons is not None:
                 comparisons.add(record)
-            if index == 0 and checks:
-                model_results = eval_checks.model_checks(model, x, y)
-            new_images += len(y)
-            if on_batch is not None:
-                elapsed = time.perf_counter() - session_start
-                rate = new_images / elapsed if elapsed > 0 else 0.0
-                total = n if n is not None else _known_size(dataset)
-                eta = (total - tally.images) / rate if (total is not None and rate > 0) else None
-                progress = Progress(
-                    images_done=tally.images,
-                    images_total=total,
-                    batches_done=tally.batches,
-                    clean_correct=tally.clean,
-                    robust=dict(tally.robust),
-                    worst_case=tally.worst,
-                    elapsed_s=elapsed,
-                    images_per_s=rate,
-                    eta_s=None if eta is None else max(0.0, eta),
-                    attacks=names,
-                    restored_images=restored_images,
-                )
-                try:
-                    keep_going = on_batch(progress)
-                except Cancelled:
-                    keep_going = False
-                if keep_going is False:
-                    complete = False
-                    break
-        if complete and index + 1 < len(stored_digests):
+            new_images += record["n"]
+            if not keep_going():
+                complete = False
+                break
+        if complete and batches_read < len(stored_digests):
             raise ValueError(
-                f"`dataset` has {index + 1} batches but {str(out)!r} holds results for "
+                f"`dataset` has {batches_read} batches but {str(out)!r} holds results for "
                 f"{len(stored_digests)}: it is not the dataset those results came from. "
                 f"Received: out={str(out)!r}"
             )
@@ -239,6 +285,99 @@ def evaluate(
     return report
 
 
+def _batch_major(
+    model,
+    batches,
+    attacks,
+    *,
+    individual,
+    strategy,
+    model_name,
+    stored_digests,
+    read,
+    out,
+    run_batch,
+):
+    """Yields each new batch's record, every attack run on one batch before the next."""
+    checked_outputs = False
+    for index, (x, y) in enumerate(batches()):
+        digest = batch_digest(x, y)
+        if index < len(stored_digests):
+            if digest != stored_digests[index]:
+                raise ValueError(
+                    f"Batch {index} of `dataset` differs from the one whose results are "
+                    f"stored in {str(out)!r} (different data, order or batch size); resuming "
+                    "would mix two evaluations. Use the same dataset and batch size, or start "
+                    f"over (resume=False). Received: out={str(out)!r}"
+                )
+            read(index, x, y)
+            continue
+        record = run_batch(
+            model,
+            x,
+            y,
+            attacks,
+            individual=individual,
+            strategy=strategy,
+            check_outputs=not checked_outputs,
+            model_name=model_name,
+        )
+        checked_outputs = True
+        read(index, x, y)
+        yield {"batch": index, "n": int(len(y)), "digest": digest, **record}
+
+
+def _attack_major(
+    model,
+    batches,
+    attacks,
+    *,
+    individual,
+    strategy,
+    model_name,
+    stored_digests,
+    read,
+    store,
+    pool_size,
+):
+    """Yields each batch's record (and a `Step` per pool), each attack run over pooled batches."""
+    predict = predictor(model)
+    checked_outputs = False
+
+    def clean_step(index, x, y):
+        nonlocal checked_outputs
+        start = time.perf_counter()
+        clean = predict_clean(
+            model,
+            x,
+            y,
+            predict=predict,
+            strategy=strategy,
+            check_outputs=not checked_outputs,
+            model_name=model_name,
+        )
+        checked_outputs = True
+        return clean, time.perf_counter() - start
+
+    def attack_step(name, attack, xs, ys):
+        return attack_points(name, attack, xs, ys, model=model, predict=predict, strategy=strategy)
+
+    for step in attack_major.run(
+        batches,
+        attacks,
+        clean_step=clean_step,
+        attack_step=attack_step,
+        individual=individual,
+        pool_size=pool_size,
+        done=len(stored_digests),
+        stored_digests=stored_digests,
+        pending=store.read_pending() if store is not None else [],
+        append=store.append_pending if store is not None else None,
+        on_batch_x=read,
+    ):
+        yield step if isinstance(step, attack_major.Step) else step[1]
+
+
 def evaluate_batch(
     model, x, y, attacks, *, individual=True, strategy=None, check_outputs=True, model_name=None
 ) -> dict:
@@ -247,16 +386,17 @@ def evaluate_batch(
     `nonfinite[name]` counts the attacked points where the model's logits at the adversarial
     point are NaN or inf: they count as broken (the prediction there is garbage).
     """
-    v.check_images(x)
     start = time.perf_counter()
     predict = predictor(model)
-    (logits,) = run_sharded(strategy, lambda xs: (predict(xs),), x)
-    model_name = model_name or getattr(model, "name", "model")
-    v.check_finite_logits(logits, name=model_name)  # every batch: argmax(NaN) would score
-    if check_outputs:
-        v.check_logits(logits, name=model_name)
-    v.check_labels(y, num_classes=int(logits.shape[-1]), batch_size=len(x))
-    clean = np.argmax(logits, axis=-1) == y
+    clean = predict_clean(
+        model,
+        x,
+        y,
+        predict=predict,
+        strategy=strategy,
+        check_outputs=check_outputs,
+        model_name=model_name,
+    )
     seconds = {"clean": time.perf_counter() - start}
     still_robust = clean.copy()
     robust_bits, attacked, nonfinite = {}, {}, {}
@@ -267,17 +407,16 @@ def evaluate_batch(
         # fool this one, so they count as robust to it (an upper bound, flagged in the report).
         robust = np.zeros_like(clean) if individual else clean.copy()
         if targets.size:
-            xs, ys = x[targets], y[targets]
-
-            def attack_and_predict(xb, yb, attack=attack):
-                x_adv = attack(xb, yb)
-                return x_adv, predict(x_adv)
-
-            x_adv, adv_logits = run_sharded(strategy, attack_and_predict, xs, ys)
-            check_threat_model(name, attack, xs, x_adv, model=model, y=ys)
-            finite = np.isfinite(adv_logits.reshape(len(ys), -1)).all(axis=1)
-            robust[targets] = (np.argmax(adv_logits, axis=-1) == ys) & finite
-            nonfinite[name] = int((~finite).sum())
+            robust[targets], broken = attack_points(
+                name,
+                attack,
+                x[targets],
+                y[targets],
+                model=model,
+                predict=predict,
+                strategy=strategy,
+            )
+            nonfinite[name] = int(broken.sum())
         still_robust &= robust
         robust_bits[name] = encode_bits(robust)
         attacked[name] = int(targets.size)
@@ -290,6 +429,38 @@ def evaluate_batch(
         "nonfinite": nonfinite,
         "seconds": seconds,
     }
+
+
+def predict_clean(
+    model, x, y, *, predict=None, strategy=None, check_outputs=True, model_name=None
+) -> np.ndarray:
+    """The boolean mask of `x`'s points the model classifies as `y`, after the input checks."""
+    v.check_images(x)
+    predict = predict or predictor(model)
+    (logits,) = run_sharded(strategy, lambda xs: (predict(xs),), x)
+    model_name = model_name or getattr(model, "name", "model")
+    v.check_finite_logits(logits, name=model_name)  # every batch: argmax(NaN) would score
+    if check_outputs:
+        v.check_logits(logits, name=model_name)
+    v.check_labels(y, num_classes=int(logits.shape[-1]), batch_size=len(x))
+    return np.argmax(logits, axis=-1) == y
+
+
+def attack_points(name, attack, xs, ys, *, model, predict=None, strategy=None):
+    """Attacks `(xs, ys)` and checks the threat model: `(robust, nonfinite)` boolean masks.
+
+    A point whose adversarial logits are NaN or inf counts as broken (its prediction is garbage).
+    """
+    predict = predict or predictor(model)
+
+    def attack_and_predict(xb, yb):
+        x_adv = attack(xb, yb)
+        return x_adv, predict(x_adv)
+
+    x_adv, adv_logits = run_sharded(strategy, attack_and_predict, xs, ys)
+    check_threat_model(name, attack, xs, x_adv, model=model, y=ys)
+    finite = np.isfinite(adv_logits.reshape(len(ys), -1)).all(axis=1)
+    return (np.argmax(adv_logits, axis=-1) == ys) & finite, ~finite
 
 
 def predictor(model):

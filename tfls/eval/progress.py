@@ -32,6 +32,8 @@ class Progress:
         eta_s: estimated seconds left, or `None` when unknown.
         attacks: the attack names, in the order they run.
         restored_images: images taken from a previous run's results instead of recomputed.
+        stage: with `schedule="attack-major"`, the pool just finished ("square: batches 0-9,
+            412 points"); empty after a finished batch.
     """
 
     images_done: int
@@ -45,6 +47,7 @@ class Progress:
     eta_s: float | None = None
     attacks: tuple[str, ...] = ()
     restored_images: int = 0
+    stage: str = ""
 
     @property
     def fraction(self) -> float | None:

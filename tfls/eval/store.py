@@ -10,6 +10,10 @@ An output folder holds:
   invariant (robust only where clean-correct) is damage of another kind: it and every later line
   are dropped and recomputed, with a warning naming the line. Lines written before checksums
   existed are accepted if they keep the invariants.
+* `pending.jsonl` (attack-major schedule only): the results of batches not finished yet, one
+  JSON line per step (a batch's clean predictions, or one attack's results on one pool of
+  batches), appended and fsync'ed like `batches.jsonl`; a batch moves to `batches.jsonl` once
+  every attack has run on it. A kill loses at most the step under way.
 * `.lock`: held while an evaluation writes, so two processes never append to the same file.
 
 Nothing in the folder changes until the evaluation commits to it (its first durable batch, or a
@@ -32,6 +36,7 @@ from tfls import TflsWarning, io
 from tfls.hashing import digest, digest_chunks
 
 BATCHES = "batches.jsonl"
+PENDING = "pending.jsonl"
 FINGERPRINT = "fingerprint.json"
 LOCK = ".lock"
 CHECKSUM = "checksum"
@@ -155,6 +160,8 @@ class BatchStore:
         self.out = Path(out)
         self.batches_path = self.out / BATCHES
         self.fingerprint_path = self.out / FINGERPRINT
+        self.pending_path = self.out / PENDING
+        self._pending_end: int | None = None  # where `pending.jsonl`'s good lines end
         self._lock_file = None
         self._pending: dict | None = None  # what `_commit` does to the folder before writing
         self._created: list[Path] = []  # what `open` created, removed again if nothing commits
@@ -227,12 +234,15 @@ class BatchStore:
         return stored
 
     def _finished_lines(self) -> bool:
-        """Whether `batches.jsonl` holds at least one complete (newline-terminated) line."""
-        try:
-            with open(self.batches_path, "rb") as f:
-                return b"\n" in f.read()
-        except FileNotFoundError:
-            return False
+        """Whether `batches.jsonl` or `pending.jsonl` holds a complete (newline-ended) line."""
+        for path in (self.batches_path, self.pending_path):
+            try:
+                with open(path, "rb") as f:
+                    if b"\n" in f.read():
+                        return True
+            except FileNotFoundError:
+                pass
+        return False
 
     def _read(self) -> Iterator[dict]:
         if not self.batches_path.exists():
@@ -266,6 +276,51 @@ class BatchStore:
             self._pending = {"truncate": good_end}
         return iter(records)
 
+    def read_pending(self) -> list[dict]:
+        """The attack-major steps stored for unfinished batches, in the order they were written.
+
+        Call after `open`. A torn last line is dropped silently; a line that fails its checksum
+        is dropped with every later one, with a warning (those steps are redone).
+        """
+        if self._pending is not None and "reset" in self._pending:
+            return []
+        try:
+            with open(self.pending_path, "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            return []
+        entries, good_end = [], 0
+        for number, raw in enumerate(data.split(b"\n")[:-1], start=1):
+            try:
+                entry = json.loads(raw)
+            except ValueError:
+                entry = None
+            if not isinstance(entry, dict) or entry.get(CHECKSUM) != record_checksum(entry):
+                warnings.warn(
+                    f"{str(self.pending_path)!r} line {number} is damaged: kept the {len(entries)} "
+                    "step(s) before it; that line and every later one will be recomputed.",
+                    TflsWarning,
+                    stacklevel=2,
+                )
+                break
+            entries.append(entry)
+            good_end += len(raw) + 1
+        if good_end != len(data):
+            self._pending_end = good_end
+        return entries
+
+    def append_pending(self, entry: dict) -> None:
+        """Durably appends one attack-major step (see `read_pending`)."""
+        self._commit()
+        if self._pending_end is not None:
+            with open(self.pending_path, "r+b") as f:
+                f.truncate(self._pending_end)
+                f.flush()
+                os.fsync(f.fileno())
+            self._pending_end = None
+        line = json.dumps(with_checksum(entry), default=io._json_default)
+        io.append_line(self.pending_path, line)
+
     def append(self, record: dict) -> None:
         self._commit()
         line = json.dumps(with_checksum(record), default=io._json_default)
@@ -278,8 +333,8 @@ class BatchStore:
         if pending is None:
             return
         if "reset" in pending:
-            if self.batches_path.exists():
-                self.batches_path.unlink()
+            for path in (self.batches_path, self.pending_path):
+                path.unlink(missing_ok=True)
             io.atomic_write_json(self.fingerprint_path, pending["reset"])
         if "truncate" in pending:
             with open(self.batches_path, "r+b") as f:
