@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import time
+import warnings
 from pathlib import Path
 
 from textual import on, work
@@ -113,8 +115,10 @@ class RunScreen(Screen):
         return self.query_one(f"#panel-{index}", ResultsPanel)
 
     def message(self, text: str, *, error: bool = False) -> None:
+        from rich.text import Text
+
         label = self.query_one("#run-message", Label)
-        label.update(text)
+        label.update(Text(text))  # plain text: errors may hold [brackets]
         label.set_class(error, "error")
 
     # --- actions -------------------------------------------------------------------------
@@ -149,8 +153,9 @@ class RunScreen(Screen):
             if worker.is_cancelled:
                 break
             try:
-                model, run = self.backend.load_run(defense.path)
-                data = self.backend.load_data(run, plan.n, plan.batch_size)
+                with self._notes(defense.name):
+                    model, run = self.backend.load_run(defense.path)
+                    data = self.backend.load_data(run, plan.n, plan.batch_size)
             except DEFENSE_ERRORS as e:
                 for e_index in range(len(plan.eps_values)):
                     self.post_message(EvalFailed(d, e_index, _describe(e)))
@@ -173,10 +178,15 @@ class RunScreen(Screen):
                         self.post_message(BatchDone(d, e_index, progress))
                         return not worker.is_cancelled
 
-                    meta = {"dataset": run.get("dataset"), "split": "test", "run": defense.name}
-                    report = self.backend.evaluate(
-                        model, data, attacks, out=out, on_batch=on_batch, n=plan.n, meta=meta
-                    )
+                    meta = {
+                        "dataset": run.get("dataset"),
+                        "split": run.get("split") or "test",
+                        "run": defense.name,
+                    }
+                    with self._notes(defense.name):
+                        report = self.backend.evaluate(
+                            model, data, attacks, out=out, on_batch=on_batch, n=plan.n, meta=meta
+                        )
                 except DEFENSE_ERRORS as e:
                     self.post_message(EvalFailed(d, e_index, _describe(e)))
                     continue
@@ -188,6 +198,21 @@ class RunScreen(Screen):
                 )
                 self.post_message(EvalFinished(d, e_index, complete, as_dict))
         self.post_message(PlanFinished(cancelled=worker.is_cancelled))
+
+    @contextlib.contextmanager
+    def _notes(self, name: str):
+        """Shows tfls' own warnings (e.g. probability outputs) as notifications, not on stderr."""
+        from tfls import TflsWarning
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", TflsWarning)
+            try:
+                yield
+            finally:
+                for w in caught:
+                    if issubclass(w.category, TflsWarning):
+                        text = " ".join(str(w.message).split())
+                        self.app.call_from_thread(self.notify, f"{name}: {text}", timeout=8)
 
     def _resolve(self, overrides: dict, defense) -> dict:
         """A transfer attack's `source` run name becomes that run's model (loaded in the worker)."""
