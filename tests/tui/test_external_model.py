@@ -11,6 +11,7 @@ from textual.widgets import Input
 
 from tests.tui.fakes import write_run
 from tests.tui.helpers import finished, until
+from tests.tui.test_audit_view import _finished, _open_audit, _ready, _statuses, _tiny_budget
 from tfls.external import load_run, register
 from tfls.model_options import check_model_options
 from tui.app import TflsApp, parse_args
@@ -99,6 +100,34 @@ async def test_outside_softmax_model_on_an_npz_is_listed_and_evaluated(tmp_path)
         assert "soft external" in text and "faces.npz soft.keras" in text
         assert f"{100 * report['attacks']['fgsm']['robust_accuracy']:.1f}" in text
         assert "ε=0.05: done, 24 images" in text
+        # The wrapper's one-line warning about probabilities is a notification, not stderr.
+        notes = [n.message for n in app._notifications]
+        assert any(n.startswith("soft: --outputs probs") for n in notes), notes
+
+
+@pytest.mark.asyncio
+async def test_a_audits_an_outside_model_on_its_dataset(tmp_path):
+    model = softmax_model(tmp_path / "soft.keras")
+    write_npz(tmp_path / "faces.npz", model)
+    runs = tmp_path / "runs"
+    entry = register(
+        runs,
+        tmp_path / "soft.keras",
+        dataset=str(tmp_path / "faces.npz"),
+        options=check_model_options(outputs="probs"),
+    )
+    app = TflsApp(runs, backend=Backend())
+    async with app.run_test(size=(110, 30)) as pilot:
+        await _ready(app, pilot, images="16")
+        app.screen.query_one("#eps", Input).value = "0.1"
+        app.screen.audit_budget = _tiny_budget()
+        screen = await _open_audit(app, pilot)
+        await _finished(screen, timeout=300)
+        await pilot.pause()
+        assert screen.report is not None, screen.query_one("#audit-message").render()
+        assert _statuses(screen)[0] in ("warn", "fail")  # check 1: probability outputs
+        out = entry / "audits" / "tiny_linf_eps0.1_n16"
+        assert json.loads((out / "audit.json").read_text())["verdict"] == screen.report.verdict
 
 
 @pytest.mark.parametrize(

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import time
-import warnings
 from pathlib import Path
 
 from textual import on, work
@@ -18,6 +16,7 @@ from textual.widgets import Footer, Header, Label
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from tui.messages import BatchDone, EvalFailed, EvalFinished, EvalStarted, PlanFinished
+from tui.notes import warnings_as_notices
 from tui.plan import EvalPlan
 from tui.runs import RESULTS, SESSION_FILE
 from tui.widgets.results_panel import ResultsPanel
@@ -153,7 +152,7 @@ class RunScreen(Screen):
             if worker.is_cancelled:
                 break
             try:
-                with self._notes(defense.name):
+                with warnings_as_notices(self, defense.name):
                     model, run = self.backend.load_run(defense.path)
                     data = self.backend.load_data(run, plan.n, plan.batch_size)
             except DEFENSE_ERRORS as e:
@@ -183,7 +182,7 @@ class RunScreen(Screen):
                         "split": run.get("split") or "test",
                         "run": defense.name,
                     }
-                    with self._notes(defense.name):
+                    with warnings_as_notices(self, defense.name):
                         report = self.backend.evaluate(
                             model, data, attacks, out=out, on_batch=on_batch, n=plan.n, meta=meta
                         )
@@ -198,21 +197,6 @@ class RunScreen(Screen):
                 )
                 self.post_message(EvalFinished(d, e_index, complete, as_dict))
         self.post_message(PlanFinished(cancelled=worker.is_cancelled))
-
-    @contextlib.contextmanager
-    def _notes(self, name: str):
-        """Shows tfls' own warnings (e.g. probability outputs) as notifications, not on stderr."""
-        from tfls import TflsWarning
-
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", TflsWarning)
-            try:
-                yield
-            finally:
-                for w in caught:
-                    if issubclass(w.category, TflsWarning):
-                        text = " ".join(str(w.message).split())
-                        self.app.call_from_thread(self.notify, f"{name}: {text}", timeout=8)
 
     def _resolve(self, overrides: dict, defense) -> dict:
         """A transfer attack's `source` run name becomes that run's model (loaded in the worker)."""
