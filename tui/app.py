@@ -63,7 +63,8 @@ class TflsApp(App):
             self.push_screen(HelpScreen())
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line, checked; `--model` is added to `--runs` here, before the app starts."""
     parser = argparse.ArgumentParser(
         prog="tfls-tui",
         description="Pick defenses, attacks and ε; watch robust accuracy update batch by batch.",
@@ -95,9 +96,19 @@ def main(argv: list[str] | None = None) -> int:
         metavar="KEY=VALUE",
         help="recipe override for the demo pair's training, e.g. train.limit=256 (repeatable)",
     )
+    add_external_options(parser)
     args = parser.parse_args(argv)
     if Path(args.runs).exists() and not Path(args.runs).is_dir():
         parser.error(f"--runs must be a folder of runs, not a file. Received: runs={args.runs!r}")
+    try:
+        args.external = register_external(args)
+    except (ValueError, FileNotFoundError) as e:
+        parser.error(str(e))
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     # TensorFlow's C++ logging writes straight to the terminal, under the app's screen.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     backend = Backend(
@@ -108,6 +119,71 @@ def main(argv: list[str] | None = None) -> int:
     )
     TflsApp(args.runs, backend=backend, results_dir=args.results).run()
     return 0
+
+
+def add_external_options(parser: argparse.ArgumentParser) -> None:
+    """`--model` and the options of `tfls eval` that put an outside model into the threat model."""
+    from tfls._validation import OUTPUTS  # light: no TensorFlow import
+
+    group = parser.add_argument_group(
+        "an outside model", "add any classifier to the defenses, evaluated on --dataset"
+    )
+    group.add_argument(
+        "--model",
+        default=None,
+        help="a tfls run folder, a .keras or .h5 file, or a TensorFlow SavedModel directory",
+    )
+    group.add_argument(
+        "--dataset",
+        default=None,
+        help="its data: a built-in name, tfds:NAME[:config], an image-folder path or .tar.gz, or "
+        "a .npz (required unless --model is a tfls run folder)",
+    )
+    group.add_argument("--split", default="test", help="dataset split, e.g. test or 'test[:1000]'")
+    group.add_argument("--signature", default=None, help="SavedModel signature to call")
+    group.add_argument(
+        "--input-range", default=None, metavar="LO,HI", help="pixel range the model expects"
+    )
+    group.add_argument(
+        "--preprocess", default=None, metavar="MODULE.FUNCTION", help="applied inside the model"
+    )
+    group.add_argument(
+        "--outputs", choices=OUTPUTS, default="logits", help="logits, or probs (ends in softmax)"
+    )
+    group.add_argument("--image-size", default=None, metavar="H,W", help="resize every image")
+
+
+EXTERNAL_ONLY = ("dataset", "signature", "input_range", "preprocess", "image_size")
+
+
+def register_external(args) -> Path | None:
+    """Checks the outside-model options (`tfls.model_options`) and adds the model to `--runs`.
+
+    Returns the entry's folder (`tfls.external.register`), or None without `--model`.
+    """
+    if args.model is None:
+        given = [o for o in EXTERNAL_ONLY if getattr(args, o) is not None]
+        if args.outputs != "logits":
+            given.append("outputs")
+        if given:
+            flag = given[0].replace("_", "-")
+            raise ValueError(
+                f"--{flag} describes an outside model: add --model PATH. "
+                f"Received: {given[0]}={getattr(args, given[0])!r}"
+            )
+        return None
+    from tfls.external import register
+    from tfls.model_options import check_model_options
+
+    options = check_model_options(
+        input_range=args.input_range,
+        preprocess=args.preprocess,
+        outputs=args.outputs,
+        signature=args.signature,
+        image_size=args.image_size,
+        dataset=args.dataset,
+    )
+    return register(args.runs, args.model, dataset=args.dataset, options=options, split=args.split)
 
 
 if __name__ == "__main__":

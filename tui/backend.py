@@ -92,16 +92,17 @@ class Backend:
         return Library(presets, params, tuple(LOSSES), datasets, models, defaults=defaults)
 
     def load_run(self, path: Path):
-        from tfls.training import load_run
+        """`(model, run_dict)` of a run folder, or of an outside model's entry, wrapped and checked
+        against its dataset (`tfls.external.load_run`)."""
+        from tfls.external import load_run
 
-        return load_run(path)
+        return load_run(path, data_dir=self.data_dir)
 
     def load_data(self, run: dict, n: int, batch_size: int):
-        import tfls.data
+        """The run's dataset spec, split (default `test`) and image size (`tfls.external`)."""
+        from tfls.external import load_data
 
-        return tfls.data.load(
-            run["dataset"], "test", batch_size=batch_size, data_dir=self.data_dir, limit=n
-        )
+        return load_data(run, n=n, batch_size=batch_size, data_dir=self.data_dir)
 
     def plan_attacks(self, attacks, *, eps: float, norm: str):
         """`AttackChoice`s resolved by `tfls.attacks.plan_suite`; `ValueError` names a bad one."""

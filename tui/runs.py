@@ -34,6 +34,8 @@ class RunInfo:
     clean_accuracy: float | None = None
     error: str | None = None
     verdict: str | None = None  # of the newest audit saved in the run folder (tui.audits)
+    external: bool = False  # an outside model added with `tfls-tui --model` (tfls.external)
+    outputs: str | None = None  # an outside model's `--outputs` (logits or probs)
 
     @property
     def name(self) -> str:
@@ -48,10 +50,25 @@ class RunInfo:
         return "?" if self.clean_accuracy is None else f"{100 * self.clean_accuracy:.1f}%"
 
     @property
+    def dataset_text(self) -> str:
+        """The dataset spec, short: a path's last part (`faces.npz`), a name as it is."""
+        return short_spec(self.dataset)
+
+    @property
+    def kind_text(self) -> str:
+        """`external` for an outside model, else `α=…` (what tells the defenses apart)."""
+        return "external" if self.external else f"α={self.alpha_text}"
+
+    @property
     def summary(self) -> str:
-        """One line: `dataset model method α=… clean …`."""
+        """One line: `dataset model method α=… clean …` (`dataset model external …` if outside)."""
         if self.error:
             return f"unreadable: {self.error}"
+        if self.external:
+            probs = " (probs)" if self.outputs == "probs" else ""
+            return (
+                f"{self.dataset_text} {self.model or '?'}{probs} external clean {self.clean_text}"
+            )
         return (
             f"{self.dataset or '?'} {self.model or '?'} {self.method or '?'} "
             f"α={self.alpha_text} clean {self.clean_text}"
@@ -75,9 +92,21 @@ def read_run(path: str | os.PathLike) -> RunInfo:
             label_smoothing=None if alpha is None else float(alpha),
             clean_accuracy=None if clean is None else float(clean),
             verdict=latest_verdict(path),
+            external=bool(data.get("external")),
+            outputs=(data.get("wrapper") or {}).get("outputs"),
         )
     except (OSError, ValueError, TypeError) as e:
         return RunInfo(path=path, error=f"{type(e).__name__}: {e}")
+
+
+def short_spec(spec: str | None, width: int = 24) -> str:
+    """A dataset spec for a narrow column: a path's file or folder name, cut to `width`."""
+    if not spec:
+        return "?"
+    text = str(spec)
+    if "/" in text or "\\" in text:
+        text = Path(text).name or text
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def discover_runs(root: str | os.PathLike) -> list[RunInfo]:

@@ -7,16 +7,26 @@ model ([0, 1] pixels in, logits out, through `tfls.models.wrap`); `--dataset` ta
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from tfls._validation import (
-    AUTO_BATCH_SIZE,
-    OUTPUTS,
-    check_batch_size,
-    check_input_range,
-    check_outputs,
-    resolve_function,
+from tfls._validation import AUTO_BATCH_SIZE, OUTPUTS
+from tfls.model_options import (  # the checks live in the library; re-exported for the CLI
+    ModelOptions,
+    check_image_size,
+    check_model_fits,
+    check_model_options,
+    dataset_spec,
+    load_wrapped,
 )
+
+__all__ = [
+    "ModelOptions",
+    "add_model_options",
+    "check_image_size",
+    "check_model_fits",
+    "check_options",
+    "dataset_spec",
+    "load_data",
+    "load_wrapped",
+]
 
 
 def add_model_options(p, *, batch_size: int = 100) -> None:
@@ -68,129 +78,16 @@ def add_model_options(p, *, batch_size: int = 100) -> None:
     )
 
 
-@dataclass(frozen=True)
-class ModelOptions:
-    """The checked options: what `wrap`, `tfls.data.load` and the batching receive."""
-
-    input_range: tuple[float, float] | None
-    preprocess: str | None
-    outputs: str
-    signature: str | None
-    image_size: tuple[int, int] | None
-    batch_size: int | str
-
-    @property
-    def data_batch_size(self) -> int:
-        return AUTO_BATCH_SIZE if self.batch_size == "auto" else int(self.batch_size)
-
-
 def check_options(args) -> ModelOptions:
     """Parses and checks every model/data option, before anything loads (one-line errors)."""
-    if args.preprocess is not None:
-        resolve_function(args.preprocess)
-    if args.dataset is not None:
-        from tfls.data import parse_spec  # light: no TensorFlow import
-
-        parse_spec(args.dataset)
-    return ModelOptions(
-        input_range=check_input_range(args.input_range),
+    return check_model_options(
+        input_range=args.input_range,
         preprocess=args.preprocess,
-        outputs=check_outputs(args.outputs),
+        outputs=args.outputs,
         signature=args.signature,
-        image_size=check_image_size(args.image_size),
-        batch_size=check_batch_size(args.batch_size),
-    )
-
-
-def check_image_size(text) -> tuple[int, int] | None:
-    """`"224,224"` -> `(224, 224)`, checked by `tfls.data`; None stays None."""
-    if text is None:
-        return None
-    from tfls.data.resize import check_image_size as check  # light: no TensorFlow import
-
-    try:
-        size = tuple(int(p) for p in str(text).split(","))
-    except ValueError:
-        size = None
-    if size is None or len(size) != 2:
-        raise ValueError(
-            f"--image-size must be two positive integers H,W, e.g. 224,224. "
-            f"Received: image_size={text!r}"
-        )
-    return check(size)
-
-
-def load_wrapped(path, options: ModelOptions) -> tuple:
-    """`tfls.models.load` then `tfls.models.wrap` with the options; returns `(model, run_dict)`."""
-    from tfls.models import load, wrap  # keras: imported only once a model loads
-
-    model, run = load(path, signature=options.signature)
-    return wrap(
-        model,
-        input_range=options.input_range,
-        preprocess=options.preprocess,
-        outputs=options.outputs,
-    ), run
-
-
-def dataset_spec(spec, run: dict) -> str:
-    """`--dataset`, or the run folder's dataset; built-in names may use `-` for `_`."""
-    import tfls.data
-
-    if spec is None:
-        spec = run.get("dataset")
-        if spec is None:
-            raise ValueError(
-                "--dataset is required for a model outside a tfls run folder (no run.json to "
-                "read it from). Received: dataset=None"
-            )
-    spec = str(spec)
-    if spec not in tfls.data.NAMES and spec.replace("-", "_") in tfls.data.NAMES:
-        spec = spec.replace("-", "_")
-    return spec
-
-
-def check_model_fits(model, info, *, image_size=None) -> None:
-    """Refuses a model whose input or output shape does not match the data, before any work.
-
-    `info` is `tfls.data.info(spec, image_size=...)`: its shape is the resized one, if any.
-    """
-    try:
-        in_shape = tuple(model.input_shape[1:])
-        classes = model.output_shape[-1]
-    except (AttributeError, ValueError, TypeError):
-        return  # subclassed model without static shapes: the first batch will tell
-    shape = None if info.input_shape is None else tuple(info.input_shape)
-    name = info.name
-    if shape is not None and None not in in_shape:
-        hint = "" if image_size is not None else " (resize them with --image-size H,W)"
-        if len(in_shape) != len(shape) or any(
-            d is not None and d != m for d, m in zip(shape, in_shape)
-        ):
-            raise ValueError(
-                f"The model takes inputs of shape {in_shape} but {name} images are "
-                f"{shape}{hint}. Received: dataset={name!r}"
-            )
-        if None in shape:
-            raise ValueError(
-                f"The model takes inputs of shape {in_shape} but the {name} images differ in "
-                f"size: resize them with --image-size {in_shape[0]},{in_shape[1]}. "
-                f"Received: dataset={name!r}"
-            )
-    if classes is None or classes == info.num_classes:
-        return
-    from tfls.data import parse_spec
-
-    if parse_spec(info.name).kind == "arrays" and info.num_classes < classes:
-        return  # an array file's class count is its largest label + 1: a subset is fine
-    raise ValueError(
-        f"The model outputs {classes} classes but {name} has {info.num_classes}"
-        + (
-            f" (labels up to {info.num_classes - 1} are out of range for the model)"
-            if info.num_classes > classes
-            else ""
-        )
-        + f". Received: dataset={name!r}"
+        image_size=args.image_size,
+        batch_size=args.batch_size,
+        dataset=args.dataset,
     )
 
 

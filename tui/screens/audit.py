@@ -14,6 +14,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from tui.audits import AuditRequest
 from tui.messages import AuditCheck, AuditFinished
+from tui.notes import warnings_as_notices
 from tui.widgets.audit_verdict import AuditVerdict
 from tui.widgets.check_list import CheckList
 
@@ -117,8 +118,9 @@ class AuditScreen(Screen[str | None]):
         """Loads the run and its data, then `backend.audit`; each check is posted as it ends."""
         worker = get_current_worker()
         r = self.request
-        model, run = self.backend.load_run(r.run.path)
-        data = self.backend.load_data(run, r.n, min(r.n, 100))
+        with warnings_as_notices(self, r.run.name):
+            model, run = self.backend.load_run(r.run.path)
+            data = self.backend.load_data(run, r.n, min(r.n, 100))
 
         def on_check(result) -> None:
             self.post_message(AuditCheck(result))

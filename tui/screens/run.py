@@ -16,6 +16,7 @@ from textual.widgets import Footer, Header, Label
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from tui.messages import BatchDone, EvalFailed, EvalFinished, EvalStarted, PlanFinished
+from tui.notes import warnings_as_notices
 from tui.plan import EvalPlan
 from tui.runs import RESULTS, SESSION_FILE
 from tui.widgets.results_panel import ResultsPanel
@@ -113,8 +114,10 @@ class RunScreen(Screen):
         return self.query_one(f"#panel-{index}", ResultsPanel)
 
     def message(self, text: str, *, error: bool = False) -> None:
+        from rich.text import Text
+
         label = self.query_one("#run-message", Label)
-        label.update(text)
+        label.update(Text(text))  # plain text: errors may hold [brackets]
         label.set_class(error, "error")
 
     # --- actions -------------------------------------------------------------------------
@@ -149,8 +152,9 @@ class RunScreen(Screen):
             if worker.is_cancelled:
                 break
             try:
-                model, run = self.backend.load_run(defense.path)
-                data = self.backend.load_data(run, plan.n, plan.batch_size)
+                with warnings_as_notices(self, defense.name):
+                    model, run = self.backend.load_run(defense.path)
+                    data = self.backend.load_data(run, plan.n, plan.batch_size)
             except DEFENSE_ERRORS as e:
                 for e_index in range(len(plan.eps_values)):
                     self.post_message(EvalFailed(d, e_index, _describe(e)))
@@ -173,10 +177,15 @@ class RunScreen(Screen):
                         self.post_message(BatchDone(d, e_index, progress))
                         return not worker.is_cancelled
 
-                    meta = {"dataset": run.get("dataset"), "split": "test", "run": defense.name}
-                    report = self.backend.evaluate(
-                        model, data, attacks, out=out, on_batch=on_batch, n=plan.n, meta=meta
-                    )
+                    meta = {
+                        "dataset": run.get("dataset"),
+                        "split": run.get("split") or "test",
+                        "run": defense.name,
+                    }
+                    with warnings_as_notices(self, defense.name):
+                        report = self.backend.evaluate(
+                            model, data, attacks, out=out, on_batch=on_batch, n=plan.n, meta=meta
+                        )
                 except DEFENSE_ERRORS as e:
                     self.post_message(EvalFailed(d, e_index, _describe(e)))
                     continue

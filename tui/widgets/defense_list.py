@@ -69,10 +69,16 @@ class DefenseList(SelectionList[int]):
             text.append("  unreadable run.json", style="red")
             return text
         # α and clean accuracy first: they are what tells defenses apart in a narrow terminal.
-        text.append(f"  α={run.alpha_text}", style="cyan")
+        text.append(f"  {run.kind_text}", style="magenta" if run.external else "cyan")
         text.append(f"  {run.clean_text}", style="green")
         if run.verdict:
             text.append("  ")
             text.append(f" {run.verdict} ", style=BADGE_STYLES.get(run.verdict, "reverse"))
-        text.append(f"  {run.dataset or '?'} {run.model or '?'} {run.method or '?'}", style="dim")
+        if run.external:
+            probs = " probs" if run.outputs == "probs" else ""
+            text.append(f"  {run.dataset_text} {run.model or '?'}{probs}", style="dim")
+        else:
+            text.append(
+                f"  {run.dataset or '?'} {run.model or '?'} {run.method or '?'}", style="dim"
+            )
         return text

@@ -83,13 +83,14 @@ class ResultsPanel(Vertical):
         self.columns = [Column() for _ in eps_labels]
         self.shown = 0  # the ε whose table is shown: the latest one with numbers
         self.history: list[float] = []  # worst case after each batch (of the current ε)
-        self.border_title = title or f"{run.name} α={run.alpha_text}"
+        self.border_title = title or f"{run.name} {run.kind_text}"
         self.border_subtitle = self._subtitle()
 
     def _subtitle(self):
         from rich.text import Text
 
-        text = Text(f"{self.run.dataset or '?'} {self.run.method or '?'}")
+        kind = self.run.model if self.run.external else self.run.method
+        text = Text(f"{self.run.dataset_text} {kind or '?'}")
         if self.run.verdict:  # the audit's verdict (tui.audits), as in the defense list
             text.append(" ")
             text.append(
