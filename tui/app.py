@@ -111,13 +111,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     # TensorFlow's C++ logging writes straight to the terminal, under the app's screen.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from tui.native_log import log_path, native_stderr_to
+
     backend = Backend(
         data_dir=args.data_dir,
         cache_dir=args.cache_dir,
         demo_scale=args.demo_scale,
         demo_overrides=tuple(args.demo_set),
     )
-    TflsApp(args.runs, backend=backend, results_dir=args.results).run()
+    with native_stderr_to(log_path()):
+        TflsApp(args.runs, backend=backend, results_dir=args.results).run()
     return 0
 
 
