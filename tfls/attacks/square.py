@@ -28,10 +28,11 @@ _P_HALVINGS = (10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000)
 
 
 def p_schedule(i, n_queries: int, p_init: float):
-    """Square-size fraction at iteration `i` (a tensor) for a budget of `n_queries`."""
+    """Square-size fraction at iteration `i` (a tensor, or a vector of iterations) for a budget
+    of `n_queries`."""
     it = tf.floor(tf.cast(i, tf.float32) / float(n_queries) * 10000.0)
-    halvings = tf.reduce_sum(tf.cast(it > tf.constant(_P_HALVINGS, tf.float32), tf.float32))
-    return p_init * tf.pow(0.5, halvings)
+    passed = tf.cast(it[..., None] > tf.constant(_P_HALVINGS, tf.float32), tf.float32)
+    return p_init * tf.pow(0.5, tf.reduce_sum(passed, axis=-1))
 
 
 def _margin(logits, y):
@@ -231,6 +232,13 @@ def make_square_loop(
         rows = tf.range(height)[None, :, None, None]
         cols = tf.range(width)[None, None, :, None]
         draws = _DRAWS[norm] + channels
+        # Every iteration's square side, computed once: fewer ops in the loop body.
+        side = tf.round(tf.sqrt(p_schedule(tf.range(last), n_queries, p_init) * area))
+        side = tf.cast(side, tf.int32)
+        if norm == "l2":
+            side = tf.maximum(side, 3)
+            side = side + 1 - side % 2  # odd, as in the reference implementation
+        sides = tf.clip_by_value(side, 1, max_side)
 
         def search(i, x_best, margin_min):
             """Iterations from `i` on the rows still robust, until compaction pays or the end."""
@@ -253,11 +261,7 @@ def make_square_loop(
 
             def body(i, xb, mb):
                 active = mb > 0.0
-                side = tf.cast(tf.round(tf.sqrt(p_schedule(i, n_queries, p_init) * area)), tf.int32)
-                if norm == "l2":
-                    side = tf.maximum(side, 3)
-                    side = side + 1 - side % 2  # odd, as in the reference implementation
-                side = tf.clip_by_value(side, 1, max_side)
+                side = sides[i]
                 key = tf.random.experimental.stateless_fold_in(seed, i)
                 u = tf.random.stateless_uniform([batch, draws], key)
                 if compact_every is not None:
