@@ -227,3 +227,69 @@ def test_xla_compiles_and_keeps_the_constraints(norm):
     d = (out - x).reshape(6, -1).astype(np.float64)
     dist = np.abs(d).max(1) if norm == "linf" else np.sqrt((d**2).sum(1))
     assert np.all(dist <= eps * (1 + 1e-5) + 1e-6) and out.min() >= 0.0 and out.max() <= 1.0
+
+
+def _run_loop(model, x, y, *, norm, eps, n_queries, compact_every):
+    from tfls.attacks.square import make_square_loop
+
+    loop = tf.function(
+        make_square_loop(
+            model, norm=norm, n_queries=n_queries, p_init=0.8, compact_every=compact_every
+        )
+    )
+    x_adv, found = loop(tf.constant(x), tf.constant(y), tf.constant(eps), tf.constant([3, 0]))
+    return x_adv.numpy(), found.numpy()
+
+
+@pytest.mark.parametrize(("norm", "eps"), [("linf", 0.03), ("l2", 0.5)])
+def test_compaction_does_not_change_the_search(norm, eps):
+    """Gathering the still-robust rows (after every fooling, or every few queries, or never)
+    gives the same answer: each row's draws are picked by its index in the whole batch."""
+    model = _linear_cnn(False)
+    x = np.random.default_rng(0).random((16, 8, 8, 1), dtype=np.float32)
+    y = np.argmax(model(x), -1).astype(np.int32)
+    runs = [
+        _run_loop(model, x, y, norm=norm, eps=eps, n_queries=100, compact_every=k)
+        for k in (1, 3, 100, None)
+    ]
+    x_adv, found = runs[0]
+    assert 0 < found.sum() < len(found)  # points fooled along the way: compaction happened
+    for other, other_found in runs[1:3]:
+        np.testing.assert_array_equal(other, x_adv)
+        np.testing.assert_array_equal(other_found, found)
+    # Without compaction (XLA's static shapes) the same search, up to how the L2 sums round.
+    np.testing.assert_array_equal(runs[3][1], found)
+    np.testing.assert_allclose(runs[3][0], x_adv, atol=1e-5 if norm == "l2" else 0.0)
+
+
+def test_fooled_points_stop_costing_queries():
+    """Rows fooled early are dropped from the batch: the model sees the robust rows for the whole
+    budget and the fooled ones only until they fall."""
+    from tfls.bench.attacks import instrument
+
+    # Two-class linear model: class 0 iff the mean pixel exceeds 0.5.
+    model = keras.Sequential(
+        [keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(2)]
+    )
+    weights = np.stack([np.full(64, 1 / 64), np.full(64, -1 / 64)], 1).astype(np.float32)
+    model.layers[-1].set_weights([weights, np.array([-0.5, 0.5], np.float32)])
+    counted, counter = instrument(model)
+    fragile = np.arange(8) % 2 == 1  # mean 0.52: one ε = 0.05 square pushes it below 0.5
+    x = np.where(fragile[:, None, None, None], 0.52, 0.9).astype(np.float32)
+    x = np.broadcast_to(x, (8, 8, 8, 1)).copy()
+    y = np.zeros(8, np.int32)
+    n, n_robust, n_queries = len(x), int((~fragile).sum()), 100
+
+    def rows(compact_every):
+        counter.forwards.assign(0)
+        _, found = _run_loop(
+            counted, x, y, norm="linf", eps=0.05, n_queries=n_queries, compact_every=compact_every
+        )
+        np.testing.assert_array_equal(found, fragile)
+        return int(counter.forwards.numpy())
+
+    # Start and final check on every row, then (n_queries − 1) queries per still-robust row.
+    assert rows(None) == n * (n_queries + 1)
+    floor = 2 * n + n_robust * (n_queries - 1)
+    # A fragile row falls within a few queries, so it costs a small part of the budget.
+    assert floor < rows(1) <= floor + int(fragile.sum()) * (n_queries - 1) // 4

@@ -28,10 +28,11 @@ _P_HALVINGS = (10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000)
 
 
 def p_schedule(i, n_queries: int, p_init: float):
-    """Square-size fraction at iteration `i` (a tensor) for a budget of `n_queries`."""
+    """Square-size fraction at iteration `i` (a tensor, or a vector of iterations) for a budget
+    of `n_queries`."""
     it = tf.floor(tf.cast(i, tf.float32) / float(n_queries) * 10000.0)
-    halvings = tf.reduce_sum(tf.cast(it > tf.constant(_P_HALVINGS, tf.float32), tf.float32))
-    return p_init * tf.pow(0.5, halvings)
+    passed = tf.cast(it[..., None] > tf.constant(_P_HALVINGS, tf.float32), tf.float32)
+    return p_init * tf.pow(0.5, tf.reduce_sum(passed, axis=-1))
 
 
 def _margin(logits, y):
@@ -61,10 +62,12 @@ def _linf_start(x, eps, seed):
     return tf.clip_by_value(x + eps * tf.where(stripes, -1.0, 1.0), 0.0, 1.0)
 
 
-def _linf_proposal(x, x_best, eps, side, key, rows, cols):
-    """Redraws one square per example at ±ε around x (one random sign per channel)."""
+def _linf_proposal(x, x_best, eps, side, u, rows, cols):
+    """Redraws one square per example at ±ε around x (one random sign per channel).
+
+    `u` holds each example's `2 + channels` uniforms: the corner, then the signs.
+    """
     shape = tf.shape(x)
-    u = tf.random.stateless_uniform([shape[0], 2 + shape[3]], key)
     inside = _window(
         rows, cols, _corner(u[:, 0], shape[1], side), _corner(u[:, 1], shape[2], side), side
     )
@@ -157,15 +160,15 @@ def _l2_start(x, eps, seed):
     return tf.clip_by_value(x + eps * _unit_l2(delta), 0.0, 1.0)
 
 
-def _l2_proposal(x, x_best, eps, side, key, rows, cols):
+def _l2_proposal(x, x_best, eps, side, u, rows, cols):
     """Moves the perturbation's mass from one random window into another, as a fresh η pattern.
 
     Window 1 gets `η·sign + δ₁/‖δ₁‖` rescaled per channel so that its norm absorbs window 2's
-    old mass and any unused budget; window 2 is zeroed; the whole δ is then rescaled to ε.
+    old mass and any unused budget; window 2 is zeroed; the whole δ is then rescaled to ε. `u`
+    holds each example's `5 + channels` uniforms: two corners, the transpose, then the signs.
     """
     shape = tf.shape(x)
     batch, height, width, channels = shape[0], shape[1], shape[2], shape[3]
-    u = tf.random.stateless_uniform([batch, 5 + channels], key)
     top1, left1 = _corner(u[:, 0], height, side), _corner(u[:, 1], width, side)
     top2, left2 = _corner(u[:, 2], height, side), _corner(u[:, 3], width, side)
     in1 = _window(rows, cols, top1, left1, side)
@@ -194,47 +197,95 @@ def _l2_proposal(x, x_best, eps, side, key, rows, cols):
     return tf.clip_by_value(x + eps * _unit_l2(delta), 0.0, 1.0)
 
 
-def make_square_loop(model, *, norm: str, n_queries: int, p_init: float):
+# Uniforms each proposal draws per example, beyond one per channel (the signs).
+_DRAWS = {"linf": 2, "l2": 5}
+
+
+def make_square_loop(
+    model, *, norm: str, n_queries: int, p_init: float, compact_every: int | None = 1
+):
     """Builds the compiled Square run: `(x, y, eps, seed) -> (x_adv, found)`.
 
     One query evaluates the start (L∞: vertical stripes; L2: a grid of η patterns); each of the
     `n_queries − 1` iterations then draws one proposal per example (a square of side from
     `p_schedule` at a random position) and keeps it if the margin drops. The loop stops early
     once every example is misclassified.
+
+    Fooled examples stop costing queries: the search runs on the still-robust rows only, and
+    once some of them are fooled (at least `compact_every` queries after the last compaction) it
+    gathers the rows still robust, scattering the finished ones back. The subset's size is a
+    dynamic shape, so one trace serves every size. Each example's random draws are rows of one
+    draw over the whole batch, picked by its original index, so the result does not depend on
+    `compact_every`; `None` queries every row to the end (the only way under XLA, which needs
+    static shapes).
     """
     start, propose = (_linf_start, _linf_proposal) if norm == "linf" else (_l2_start, _l2_proposal)
+    last = n_queries - 1  # iterations after the start's query
 
     def loop(x, y, eps, seed):
         shape = tf.shape(x)
-        height, width, channels = shape[1], shape[2], shape[3]
+        batch, height, width, channels = shape[0], shape[1], shape[2], shape[3]
         x_best = start(x, eps, seed)
         margin_min = _margin(model(x_best, training=False), y)
         area = tf.cast(height * width, tf.float32)
         max_side = tf.minimum(height, width)
         rows = tf.range(height)[None, :, None, None]
         cols = tf.range(width)[None, None, :, None]
+        draws = _DRAWS[norm] + channels
+        # Every iteration's square side, computed once: fewer ops in the loop body.
+        side = tf.round(tf.sqrt(p_schedule(tf.range(last), n_queries, p_init) * area))
+        side = tf.cast(side, tf.int32)
+        if norm == "l2":
+            side = tf.maximum(side, 3)
+            side = side + 1 - side % 2  # odd, as in the reference implementation
+        sides = tf.clip_by_value(side, 1, max_side)
+
+        def search(i, x_best, margin_min):
+            """Iterations from `i` on the rows still robust, until compaction pays or the end."""
+            if compact_every is None:
+                idx = tf.range(batch)
+                xs, ys, xb, mb = x, y, x_best, margin_min
+            else:
+                idx = tf.where(margin_min > 0.0)[:, 0]
+                xs, ys = tf.gather(x, idx), tf.gather(y, idx)
+                xb, mb = tf.gather(x_best, idx), tf.gather(margin_min, idx)
+            first = i
+
+            def cond(i, xb, mb):
+                active = mb > 0.0
+                go_on = tf.logical_and(i < last, tf.reduce_any(active))
+                if compact_every is None:
+                    return go_on
+                no_fooled = tf.reduce_all(active)
+                return tf.logical_and(go_on, tf.logical_or(no_fooled, i - first < compact_every))
+
+            def body(i, xb, mb):
+                active = mb > 0.0
+                side = sides[i]
+                key = tf.random.experimental.stateless_fold_in(seed, i)
+                u = tf.random.stateless_uniform([batch, draws], key)
+                if compact_every is not None:
+                    u = tf.gather(u, idx)
+                x_new = propose(xs, xb, eps, side, u, rows, cols)
+                x_new = tf.ensure_shape(x_new, xs.shape)
+                margin = _margin(model(x_new, training=False), ys)
+                accept = tf.logical_and(active, margin < mb)
+                xb = tf.where(expand_to(accept, xs), x_new, xb)
+                mb = tf.where(accept, margin, mb)
+                return i + 1, xb, mb
+
+            i, xb, mb = tf.while_loop(cond, body, (i, xb, mb))
+            if compact_every is None:
+                return i, xb, mb
+            at = idx[:, None]
+            x_best = tf.tensor_scatter_nd_update(x_best, at, xb)
+            margin_min = tf.tensor_scatter_nd_update(margin_min, at, mb)
+            return i, x_best, margin_min
 
         def cond(i, x_best, margin_min):
-            return tf.logical_and(i < n_queries - 1, tf.reduce_any(margin_min > 0.0))
+            return tf.logical_and(i < last, tf.reduce_any(margin_min > 0.0))
 
-        def body(i, x_best, margin_min):
-            active = margin_min > 0.0
-            side = tf.cast(tf.round(tf.sqrt(p_schedule(i, n_queries, p_init) * area)), tf.int32)
-            if norm == "l2":
-                side = tf.maximum(side, 3)
-                side = side + 1 - side % 2  # odd, as in the reference implementation
-            side = tf.clip_by_value(side, 1, max_side)
-            key = tf.random.experimental.stateless_fold_in(seed, i)
-            x_new = propose(x, x_best, eps, side, key, rows, cols)
-            x_new = tf.ensure_shape(x_new, x.shape)
-            margin = _margin(model(x_new, training=False), y)
-            accept = tf.logical_and(active, margin < margin_min)
-            x_best = tf.where(expand_to(accept, x), x_new, x_best)
-            margin_min = tf.where(accept, margin, margin_min)
-            return i + 1, x_best, margin_min
-
-        del channels
-        _, x_best, margin_min = tf.while_loop(cond, body, (tf.constant(0), x_best, margin_min))
+        _, x_best, margin_min = tf.while_loop(cond, search, (tf.constant(0), x_best, margin_min))
         return x_best, misclassified(model(x_best, training=False), y)
 
     return loop
@@ -298,10 +349,18 @@ def square(
         return model(t if rank == 4 else t[..., 0], training=False)
 
     key = ("square", norm, n_queries, p_init, rank)
+    # XLA needs static shapes, so under XLA the loop queries every row it was given to the end.
+    compact_every = None if resolve_jit(jit_compile, model) else 1
     loop = compiled(
         model,
         key,
-        lambda: make_square_loop(_Wrapped(model_4d), norm=norm, n_queries=n_queries, p_init=p_init),
+        lambda: make_square_loop(
+            _Wrapped(model_4d),
+            norm=norm,
+            n_queries=n_queries,
+            p_init=p_init,
+            compact_every=compact_every,
+        ),
         jit_compile,
     )
     eps_t = tf.constant(eps, tf.float32)
@@ -318,7 +377,8 @@ def square(
 
         return run, (images, y)
 
-    # The search draws inside the compiled loop, on the still-robust rows only (as it always did).
+    # Each run draws over the rows still robust when it starts (as it always did); inside the loop
+    # a row's draws do not depend on which rows were fooled since.
     robust = tf.logical_not(misclassified(model_4d(images), y))
     x_adv = restart_search(
         images, robust, restarts=restarts, attempt=attempt, bucket=resolve_jit(jit_compile, model)
