@@ -241,3 +241,14 @@ def check_batch_size(value, *, allow_auto: bool = True) -> int | str:
 
 def _show(value) -> str:
     return ",".join(map(str, value)) if isinstance(value, (list, tuple)) else repr(value)
+
+
+def static_input_shape(model):
+    """The model's static input shape `(None, ...)`, or None (subclassed or several inputs)."""
+    try:
+        shape = model.input_shape
+    except (AttributeError, ValueError, TypeError):
+        return None
+    if not isinstance(shape, tuple) or any(isinstance(d, (tuple, list)) for d in shape):
+        return None
+    return shape

@@ -230,7 +230,7 @@ def validate_call(model, x, y, *, num_classes: int | None = None) -> None:
         return  # symbolic call inside a functional model: shapes only, checked by Keras
     try:
         # Before anything is traced or cached, so that the answer never depends on earlier calls.
-        expected = _input_shape(model)
+        expected = v.static_input_shape(model)
         if expected is not None:
             v.check_input_shape(x, expected, model=getattr(model, "name", "model"))
         v.check_images(x)
@@ -242,17 +242,6 @@ def validate_call(model, x, y, *, num_classes: int | None = None) -> None:
         # argument tensor; this marker (Keras' own, for nested calls) keeps ours one line.
         e._keras_call_info_injected = True
         raise
-
-
-def _input_shape(model):
-    """The model's static input shape `(None, ...)`, or None (subclassed or several inputs)."""
-    try:
-        shape = model.input_shape
-    except (AttributeError, ValueError, TypeError):
-        return None
-    if not isinstance(shape, tuple) or any(isinstance(d, (tuple, list)) for d in shape):
-        return None
-    return shape
 
 
 _LOGITS_CHECKED: weakref.WeakKeyDictionary[object, int] = weakref.WeakKeyDictionary()

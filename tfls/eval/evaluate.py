@@ -209,31 +209,20 @@ def evaluate(
             except Cancelled:
                 return False
 
+        common = dict(
+            individual=individual,
+            strategy=strategy,
+            model_name=model_name,
+            stored_digests=stored_digests,
+            read=read,
+        )
+        batches = lambda: _batches(dataset, n)  # noqa: E731 - re-read once per pass
         if schedule == "batch-major":
-            steps = _batch_major(
-                model,
-                lambda: _batches(dataset, n),
-                attacks,
-                individual=individual,
-                strategy=strategy,
-                model_name=model_name,
-                stored_digests=stored_digests,
-                read=read,
-                out=out,
-                run_batch=evaluate_batch if autobatch is None else autobatch.wrap(evaluate_batch),
-            )
+            run_batch = evaluate_batch if autobatch is None else autobatch.wrap(evaluate_batch)
+            steps = _batch_major(model, batches, attacks, out=out, run_batch=run_batch, **common)
         else:
             steps = _attack_major(
-                model,
-                lambda: _batches(dataset, n),
-                attacks,
-                individual=individual,
-                strategy=strategy,
-                model_name=model_name,
-                stored_digests=stored_digests,
-                read=read,
-                store=store,
-                pool_size=pool_size,
+                model, batches, attacks, store=store, pool_size=pool_size, **common
             )
         for step in steps:
             if isinstance(step, attack_major.Step):

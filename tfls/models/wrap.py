@@ -14,7 +14,13 @@ import warnings
 import keras
 import numpy as np
 
-from tfls._validation import OUTPUTS, check_input_range, check_outputs, resolve_function
+from tfls._validation import (
+    OUTPUTS,
+    check_input_range,
+    check_outputs,
+    resolve_function,
+    static_input_shape,
+)
 
 # log(p) is clipped at the smallest normal float32: log(tiny) = -87.3, finite, with zero gradient.
 FLOAT32_TINY = float(np.finfo(np.float32).tiny)
@@ -56,7 +62,7 @@ class ThreatModel(keras.Model):
         self.preprocess = None if preprocess is None else str(preprocess).strip()
         self._preprocess_fn = None if preprocess is None else resolve_function(self.preprocess)
         self.outputs_kind = check_outputs(outputs)
-        shape = _static_input_shape(inner)
+        shape = static_input_shape(inner)
         if shape is not None:
             self.build(shape)
 
@@ -69,7 +75,7 @@ class ThreatModel(keras.Model):
     @property
     def input_shape(self):
         shape = getattr(self, "_wrapped_input_shape", None)
-        return shape if shape is not None else _static_input_shape(self.inner)
+        return shape if shape is not None else static_input_shape(self.inner)
 
     @property
     def output_shape(self):
@@ -106,16 +112,6 @@ class ThreatModel(keras.Model):
         config = dict(config)
         config["inner"] = keras.saving.deserialize_keras_object(config["inner"])
         return cls(**config)
-
-
-def _static_input_shape(model):
-    try:
-        shape = model.input_shape
-    except (AttributeError, ValueError, TypeError):
-        return None
-    if not isinstance(shape, tuple) or any(isinstance(d, (tuple, list)) for d in shape):
-        return None
-    return shape
 
 
 def wrap(model, *, input_range=None, preprocess=None, outputs="logits", name=None):
