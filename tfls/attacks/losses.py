@@ -32,6 +32,24 @@ def ce_smoothed(logits, y, target=None, *, label_smoothing=0.9):
     )
 
 
+def kl_from_logits(logits_p, logits_q):
+    """Per-example KL(softmax(p) ‖ softmax(q)) computed from logits (no clipping, stable)."""
+    log_p = tf.nn.log_softmax(logits_p, axis=-1)
+    log_q = tf.nn.log_softmax(logits_q, axis=-1)
+    return tf.reduce_sum(tf.exp(log_p) * (log_p - log_q), axis=-1)
+
+
+def trades_kl(logits, y, target=None):
+    """TRADES' inner objective KL(f(x) ‖ f(x')), to maximise; `target` carries the clean logits.
+
+    Label-free, so not in `LOSSES`: PGD accepts it as `loss="trades-kl"` and fills `target` with
+    the clean logits itself. It is how a TRADES model is attacked "with its own training loss"
+    (the only term of `CE(f(x), y) + β·KL(f(x) ‖ f(x'))` that depends on x').
+    """
+    del y
+    return kl_from_logits(target, logits)
+
+
 def _true_and_best_other(logits, y):
     num_classes = tf.shape(logits)[-1]
     onehot = tf.one_hot(

@@ -25,6 +25,8 @@ from tfls.attacks.base import (
 from tfls.attacks.params import Param, choice, declare, nonnegative, optional, positive_int
 
 INITS = ("random", "none")
+# `trades-kl` is label-free: PGD fills the loss's `target` slot with the clean logits.
+PGD_LOSSES = (*losses.LOSSES, "trades-kl")
 
 
 def track_best(state, x_cand, logits, loss, y):
@@ -91,7 +93,7 @@ def make_pgd_loop(model, loss_fn, *, norm: str, steps: int, keep_best: bool):
 @declare(
     steps=Param(20, positive_int),
     step_size=Param(None, optional(nonnegative)),
-    loss=Param("ce", choice(losses.LOSSES)),
+    loss=Param("ce", choice(PGD_LOSSES)),
     init=Param("random", choice(INITS)),
     restarts=Param(1, positive_int),
     label_smoothing=Param(None),
@@ -121,7 +123,8 @@ def pgd(
         x: float32 inputs in [0, 1]. y: int labels.
         eps: ball radius. steps: iterations. step_size: defaults to `2 * eps / steps` (the paper's
             Table 3: PGD-10 ε/5, PGD-20 ε/10, PGD-40 ε/20).
-        loss: a name in `tfls.attacks.losses.LOSSES` (maximised). init: `"random"` (uniform in the
+        loss: a name in `tfls.attacks.losses.LOSSES` (maximised), or `"trades-kl"`: TRADES'
+            inner objective KL(f(x) ‖ f(x')) from the clean logits (untargeted only). init: `"random"` (uniform in the
             ball) or `"none"` (start at `x`). restarts: independent runs; each later one runs only
             on points not yet misclassified. norm: `"linf"` or `"l2"`. seed: fixes random starts.
         target: optional int `(batch,)` target classes for a targeted loss.
@@ -140,13 +143,19 @@ def pgd(
     eps = v.check_eps(eps, norm=norm)
     step_size = 2.0 * eps / steps if step_size is None else step_size
     loss_kwargs = {} if label_smoothing is None else {"label_smoothing": float(label_smoothing)}
-    loss_fn = losses.get(loss, **loss_kwargs)
+    kl = loss == "trades-kl"
+    if kl and target is not None:
+        raise ValueError(
+            "loss='trades-kl' is untargeted (its target slot holds the clean logits). "
+            f"Received: loss={loss!r} with a target"
+        )
+    loss_fn = losses.trades_kl if kl else losses.get(loss, **loss_kwargs)
 
     x = tf.convert_to_tensor(x, tf.float32)
     y = tf.cast(y, tf.int32)
     if eps == 0.0:
         return tf.identity(x)
-    targeted = target is not None
+    targeted = target is not None or kl
     key = ("pgd", loss, tuple(sorted(loss_kwargs.items())), norm, steps, keep_best, targeted)
     loop = compiled(
         model,
@@ -156,7 +165,10 @@ def pgd(
     )
     eps_t = tf.constant(eps, tf.float32)
     step_t = tf.constant(step_size, tf.float32)
-    target_t = tf.cast(target, tf.int32) if targeted else None
+    if kl:
+        target_t = tf.stop_gradient(model(x, training=False))
+    else:
+        target_t = tf.cast(target, tf.int32) if targeted else None
 
     def run(xs, ys, starts, *maybe_target):
         tgt = maybe_target[0] if maybe_target else None
@@ -181,7 +193,7 @@ class PGD(Attack):
     Args:
         model: Keras model from [0, 1] inputs to logits.
         eps: ball radius (`8/255`). steps: iterations. step_size: default `2 * eps / steps`.
-        loss: `"ce"`, `"margin"`, `"dlr"` or `"ce-smoothed"` (maximised).
+        loss: `"ce"`, `"margin"`, `"dlr"`, `"ce-smoothed"` or `"trades-kl"` (maximised).
         init: `"random"` or `"none"`. restarts: independent runs on still-robust points.
         norm: `"linf"` or `"l2"`. seed: fixes random starts.
         label_smoothing: α for `loss="ce-smoothed"` only.

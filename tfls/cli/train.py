@@ -59,6 +59,12 @@ def add_parser(sub):
     group.add_argument("--resume", action="store_true", help="continue the run in --out")
     group.add_argument("--overwrite", action="store_true", help="replace the run in --out")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--no-determinism",
+        dest="deterministic",
+        action="store_false",
+        help="do not enable TensorFlow's op determinism (on by default: same seed, same weights)",
+    )
     p.set_defaults(run=run)
 
 
@@ -116,6 +122,7 @@ def run(args) -> int:
         overwrite=args.overwrite,
         strategy=args.strategy,
         verbose=0 if args.quiet else 1,
+        deterministic=args.deterministic,
     )
     run_info = result.run
     stats = run_info["logit_stats"]

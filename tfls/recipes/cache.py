@@ -79,12 +79,14 @@ def train_or_load(
     retrain: bool = False,
     strategy="auto",
     on_epoch: Callable[[int, dict], None] | None = None,
+    deterministic: bool = True,
 ):
     """Returns `(model, run_dict, run_dir, trained_now)`, training only if no finished run exists.
 
     The run folder is `<cache>/<config hash>`; a run interrupted after a checkpoint resumes.
     `on_epoch` is passed to `tfls.training.train` (progress; raising from it stops the training
-    after that epoch's checkpoint, and the next call resumes from it).
+    after that epoch's checkpoint, and the next call resumes from it). `deterministic` is
+    `tfls.training.train`'s: how a run is made, not what it is, so it is not in the hash.
     """
     from tfls import training
     from tfls.training import run_folder
@@ -96,6 +98,11 @@ def train_or_load(
         finished = (run_dir / "run.json").is_file() and (run_dir / "model.keras").is_file()
         if finished and not retrain:
             model, run = training.load_run(run_dir)
+            if deterministic and not run.get("deterministic"):
+                log(
+                    f"  note: cached run {run_dir} was trained without op determinism; "
+                    "it is used as it is (--retrain trains it again deterministically)"
+                )
             return model, run, run_dir, False
         resume = not retrain and run_folder.latest_checkpoint(run_dir) is not None
         overwrite = not resume and run_dir.exists() and any(run_dir.iterdir())
@@ -113,6 +120,7 @@ def train_or_load(
             overwrite=overwrite,
             strategy=strategy,
             on_epoch=on_epoch,
+            deterministic=deterministic,
         )
         log(
             f"    done in {time.perf_counter() - start:.1f}s, "

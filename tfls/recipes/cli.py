@@ -49,6 +49,20 @@ def parser(recipe: str) -> argparse.ArgumentParser:
     p.add_argument("--data-dir", default=None, help="offline data folder (default $TFLS_DATA_DIR)")
     p.add_argument("--retrain", action="store_true", help="train again even if a cached run exists")
     p.add_argument(
+        "--seeds",
+        type=int,
+        default=1,
+        metavar="K",
+        help="train every model with K seeds (the scale's seed and the K-1 after it); report "
+        "mean ± spread and judge the claims on the mean",
+    )
+    p.add_argument(
+        "--no-determinism",
+        dest="deterministic",
+        action="store_false",
+        help="do not enable TensorFlow's op determinism while training (on by default)",
+    )
+    p.add_argument(
         "--strategy",
         default="auto",
         help="tfls.distribute strategy: auto (Mirrored on several GPUs), one_device, mirrored, "
@@ -71,6 +85,8 @@ def main(recipe: str, argv=None) -> int:
             data_dir=args.data_dir,
             retrain=args.retrain,
             strategy=args.strategy,
+            seeds=args.seeds,
+            deterministic=args.deterministic,
             log=lambda line: print(line, flush=True),
         )
     except (ValueError, FileNotFoundError) as e:

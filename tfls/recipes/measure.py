@@ -15,9 +15,29 @@ from tfls import hashing
 from tfls.recipes.plan import AttackPlan, ModelPlan, Plan
 
 
+def own_loss(model: ModelPlan) -> dict:
+    """The attack-loss parameters of `model`'s own training loss (the `own-loss` reading).
+
+    Natural and Madry training minimise `CE(label_smoothing=α)` (α = 0: hard CE); TRADES minimises
+    `CE_α(f(x), y) + β·KL(f(x) ‖ f(x'))`, whose only term that depends on x' is the KL.
+    """
+    if model.method == "trades":
+        return {"loss": "trades-kl"}
+    if model.label_smoothing == 0:
+        return {"loss": "ce"}
+    return {"loss": "ce-smoothed", "label_smoothing": model.label_smoothing}
+
+
 def attack_params(atk: AttackPlan, model: ModelPlan) -> dict:
-    """The attack's preset overrides; `label_smoothing = "model"` means the target model's own α."""
+    """The attack's preset overrides, resolved against the target `model`.
+
+    `label_smoothing = "model"` means the model's own α; `loss = "model"` means the model's own
+    training loss (`own_loss`), as an attack that reuses `model.loss` would maximise.
+    """
     params = dict(atk.params)
+    if params.get("loss") == "model":
+        params.pop("loss")
+        params.update(own_loss(model))
     if params.get("label_smoothing") == "model":
         params["label_smoothing"] = model.label_smoothing
     return params

@@ -50,6 +50,11 @@ def markdown(plan: Plan, results: dict) -> str:
         f"**Created:** {results['created']} (tfls {results['tfls_version']}, "
         f"{results.get('wall_time_s', '?')} s)",
         f"**Spec:** `{Path(plan.source).name}`",
+        *(
+            [f"**Training seeds:** {', '.join(map(str, results['seeds']['values']))}"]
+            if "seeds" in results
+            else []
+        ),
     ]
     lines += ["  \n".join(facts), ""]
     for sub in plan.substitutions:
@@ -103,12 +108,20 @@ def _results_md(plan: Plan, results: dict) -> list[str]:
             "Values are accuracy (%); ours with its Wilson 95% interval. "
             "Rows marked *reading* use a non-standard attack loss (see Attacks)."
         )
+    spread = results.get("seeds", {}).get("spread")
+    if spread:
+        k = len(results["seeds"]["values"])
+        legend += (
+            f" Ours is the mean over {k} training seeds ± their sample standard deviation; the "
+            "bracket is the range over seeds (each seed's own values are in `results.json`)."
+        )
     lines = [
         "## Paper and ours",
         "",
         legend,
         "",
-        "| model | dataset (paper → ours) | measure | paper | ours | 95% CI |",
+        "| model | dataset (paper → ours) | measure | paper | ours | "
+        + ("range over seeds |" if spread else "95% CI |"),
         "|---|---|---|---:|---:|---|",
     ]
     paper = plan.paper.get("values", {})
@@ -127,9 +140,15 @@ def _results_md(plan: Plan, results: dict) -> list[str]:
             ci = results["intervals"].get(mid, {}).get(measure)
             ci_text = f"[{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]" if ci else ""
             p = paper.get(mid, {}).get(measure)
+            ours = _fmt_measure(measure, value)
+            sd = ((spread or {}).get(mid, {}).get(measure) or {}).get("sd")
+            if sd is not None:
+                ours += f" ± {_fmt_measure(measure, sd)}"
+            if ci and measure in _LOGIT_MEASURES:
+                ci_text = f"[{ci[0]:.2f}, {ci[1]:.2f}]"
             lines.append(
                 f"| {info['label']} | {ds} | {label} | {_fmt_paper(measure, p)} | "
-                f"{_fmt_measure(measure, value)} | {ci_text} |"
+                f"{ours} | {ci_text} |"
             )
     # Paper numbers for rows we did not measure (e.g. α values outside this scale's sweep).
     missing = [(k, row) for k, row in paper.items() if k not in results["measures"]]
@@ -216,8 +235,9 @@ def _claims_md(results: dict) -> list[str]:
     ]
     for c, p in claims_with_paper(results):
         tag = f" [{c['variant']}]" if c["variant"] else ""
+        seeds = f" (per seed: {', '.join(c['per_seed'])})" if c.get("per_seed") else ""
         lines.append(
-            f"| **{c['id']}**{tag} {c['statement']} | **{c['verdict']}** | "
+            f"| **{c['id']}**{tag} {c['statement']} | **{c['verdict']}**{seeds} | "
             f"{p['verdict'] if p else '–'} | "
             f"{c['criterion']} | {c['detail']} |"
         )

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from tfls import provenance
 from tfls.recipes import audits, measure
+from tfls.recipes import seeds as seeds_mod
 from tfls.recipes.cache import config_hash, train_config, train_or_load
 from tfls.recipes.judge import judge, paper_measures
 from tfls.recipes.plan import Plan, groups_of, resolve
@@ -32,6 +33,8 @@ def run_recipe(
     available=None,
     retrain: bool = False,
     strategy="auto",
+    seeds: int = 1,
+    deterministic: bool = True,
 ) -> dict:
     """Trains, evaluates and judges recipe `recipe` at `scale`; writes results into `out`.
 
@@ -49,6 +52,9 @@ def run_recipe(
         retrain: train again even where a cached run exists.
         strategy: a `tfls.distribute.strategy` name or object for training and evaluation
             (`"auto"`: Mirrored on several GPUs, the default device otherwise).
+        seeds: train every model with this many seeds (`tfls.recipes.seeds`); measures are then
+            the mean over seeds, with each seed's values and the spread in `results["seeds"]`.
+        deterministic: TensorFlow op determinism while training (`tfls.training.train`).
 
     Returns:
         The results dictionary (also written to `out/results.json`).
@@ -57,6 +63,7 @@ def run_recipe(
 
     spec = load_spec(recipe)
     plan = resolve(spec, scale, overrides=overrides, data_dir=data_dir, available=available)
+    seed_list = seeds_mod.seed_values(plan, seeds)
     if isinstance(strategy, str):
         from tfls import distribute
 
@@ -74,23 +81,37 @@ def run_recipe(
     if plan.kind == "presets":
         results["presets"] = presets_table(plan)
     else:
-        loaded = _train_all(
-            plan,
-            results,
-            cache_dir=cache_dir,
-            data_dir=data_dir,
-            log=log,
-            retrain=retrain,
-            strategy=strategy,
-        )
-        if plan.kind == "logits":
-            measure.measure_logits(plan, results, loaded, data_dir=data_dir, log=log)
-        else:
-            measure.measure_robustness(
-                plan, results, loaded, out=out, data_dir=data_dir, log=log, strategy=strategy
+        per_seed = {}
+        for seed in seed_list:
+            splan = seeds_mod.with_seed(plan, seed) if len(seed_list) > 1 else plan
+            if len(seed_list) > 1:
+                log(f"  seed {seed} ({seed_list.index(seed) + 1} of {len(seed_list)})")
+            r = results if seed == seed_list[0] else _empty_results(splan)
+            loaded = _train_all(
+                splan,
+                r,
+                cache_dir=cache_dir,
+                data_dir=data_dir,
+                log=log,
+                retrain=retrain,
+                strategy=strategy,
+                deterministic=deterministic,
             )
-            audits.audit_models(plan, results, loaded, out=out, data_dir=data_dir, log=log)
+            if plan.kind == "logits":
+                measure.measure_logits(splan, r, loaded, data_dir=data_dir, log=log)
+            else:
+                measure.measure_robustness(
+                    splan, r, loaded, out=out, data_dir=data_dir, log=log, strategy=strategy
+                )
+                if seed == seed_list[0]:  # one audit per model: it asks how to attack, not how far
+                    audits.audit_models(splan, r, loaded, out=out, data_dir=data_dir, log=log)
+            per_seed[seed] = r
+        if len(seed_list) > 1:
+            _combine_seeds(plan, results, per_seed)
     results["claims"] = judge(plan, results["measures"])
+    if "seeds" in results:
+        for c, *verdicts in zip(results["claims"], *results["seeds"]["claims"].values()):
+            c["per_seed"] = [v["verdict"] for v in verdicts]
     results["paper_claims"] = judge(plan, paper_measures(plan), paper=True)
     results["wall_time_s"] = round(time.perf_counter() - started, 2)
     report.write_all(plan, results, out)
@@ -144,7 +165,39 @@ def _empty_results(plan: Plan) -> dict:
     }
 
 
-def _train_all(plan: Plan, results: dict, *, cache_dir, data_dir, log, retrain, strategy) -> dict:
+def _combine_seeds(plan: Plan, results: dict, per_seed: dict[int, dict]) -> None:
+    """Replaces the first seed's measures by the mean over seeds; keeps every seed's numbers."""
+    stats = seeds_mod.spread({s: r["measures"] for s, r in per_seed.items()})
+    results["seeds"] = {
+        "values": list(per_seed),
+        "measures": {str(s): r["measures"] for s, r in per_seed.items()},
+        "intervals": {str(s): r["intervals"] for s, r in per_seed.items()},
+        "models": {
+            str(s): {mid: m["hash"] for mid, m in r["models"].items()} for s, r in per_seed.items()
+        },
+        "train_clean_accuracy": {
+            str(s): {mid: m["train_clean_accuracy"] for mid, m in r["models"].items()}
+            for s, r in per_seed.items()
+        },
+        "claims": {str(s): judge(plan, r["measures"]) for s, r in per_seed.items()},
+        "spread": stats,
+        "evaluation_seeds": "fixed (each attack's own seed); only the training seed varies",
+    }
+    results["measures"] = seeds_mod.mean_measures(stats)
+    results["intervals"] = seeds_mod.ranges(stats)
+
+
+def _train_all(
+    plan: Plan,
+    results: dict,
+    *,
+    cache_dir,
+    data_dir,
+    log,
+    retrain,
+    strategy,
+    deterministic=True,
+) -> dict:
     """Trains (or loads) every model; records each in `results["models"]`; returns id → model."""
     configs = {m.id: train_config(m, data_dir=data_dir) for m in plan.models}  # all checked first
     loaded, by_hash = {}, {}
@@ -155,7 +208,12 @@ def _train_all(plan: Plan, results: dict, *, cache_dir, data_dir, log, retrain, 
             digest not in by_hash
         ):  # rows with the same config (e.g. stand-ins) share one model object
             by_hash[digest] = train_or_load(
-                config, cache_dir=cache_dir, log=log, retrain=retrain, strategy=strategy
+                config,
+                cache_dir=cache_dir,
+                log=log,
+                retrain=retrain,
+                strategy=strategy,
+                deterministic=deterministic,
             )
         model, run, run_dir, trained = by_hash[digest]
         loaded[m.id] = model
@@ -176,6 +234,7 @@ def _train_all(plan: Plan, results: dict, *, cache_dir, data_dir, log, retrain, 
             "trained_now": trained,
             "train_clean_accuracy": run.get("clean_accuracy"),
             "train_logit_stats": run.get("logit_stats"),
+            "deterministic": bool(run.get("deterministic")),
             "evaluate": m.evaluate,
         }
     return loaded

@@ -14,28 +14,15 @@ from __future__ import annotations
 
 import keras
 import tensorflow as tf
-from keras import ops
 
 from tfls.attacks import losses as attack_losses
 from tfls.attacks.base import compiled, random_start
 from tfls.attacks.pgd import make_pgd_loop
 
 
-def kl_from_logits(logits_p, logits_q):
-    """Per-example KL(softmax(p) ‖ softmax(q)) computed from logits (no clipping, stable)."""
-    log_p = ops.log_softmax(logits_p, axis=-1)
-    log_q = ops.log_softmax(logits_q, axis=-1)
-    return ops.sum(ops.exp(log_p) * (log_p - log_q), axis=-1)
-
-
-def trades_inner_loss(logits, y, target=None):
-    """TRADES' inner objective, in the attack-loss signature `fn(logits, y, target)`.
-
-    `target` carries the clean logits f(x) (held fixed during the inner maximisation); `y` is
-    unused. Returns KL(f(x) ‖ f(x')) per example, to maximise.
-    """
-    del y
-    return kl_from_logits(target, logits)
+# TRADES' KL and its inner objective are attack losses too (`loss="trades-kl"` in PGD).
+kl_from_logits = attack_losses.kl_from_logits
+trades_inner_loss = attack_losses.trades_kl
 
 
 @keras.saving.register_keras_serializable(package="tfls")

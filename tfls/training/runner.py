@@ -61,6 +61,7 @@ def train(
     strategy="auto",
     on_epoch: Callable[[int, dict], None] | None = None,
     verbose=0,
+    deterministic: bool = True,
 ) -> RunResult:
     """Trains `config.model` on `config.dataset` with `config.method`; writes the run folder `out`.
 
@@ -77,6 +78,10 @@ def train(
             `epoch` counts finished epochs (1-based), `logs` holds `loss`, `accuracy`, `epochs`,
             `wall_time_s`.
         verbose: Keras `fit` verbosity (1 = progress bar).
+        deterministic: run TensorFlow's ops deterministically
+            (`tf.config.experimental.enable_op_determinism`), so the same seed on the same machine
+            and TensorFlow version reproduces the weights bit for bit. It is process-wide and
+            cannot be switched off again in that process; False only leaves it as it is.
 
     Returns:
         A `RunResult`; `out` then holds `model.keras`, `run.json`, `config.json`,
@@ -113,6 +118,8 @@ def train(
     # Everything that can fail on bad input happens before the folder is touched.
     info = tfls_data.info(config.dataset)
     strat = distribute.strategy(strategy)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
     # Before any dataset or weight exists, so a resumed run derives the same random streams.
     keras.utils.set_random_seed(config.seed)
 
@@ -175,6 +182,7 @@ def train(
             steps_per_epoch,
             on_epoch,
             verbose,
+            deterministic,
         )
     except BaseException:
         # A fresh run that failed before its first checkpoint leaves nothing behind.
@@ -205,6 +213,7 @@ def _run(
     steps_per_epoch,
     on_epoch,
     verbose,
+    deterministic,
 ) -> RunResult:
     history: list[dict] = []
     elapsed = 0.0
@@ -286,6 +295,7 @@ def _run(
         "eps": config.eps,  # the inner attack's ε; for natural runs, the family's usual ε
         "epochs": config.epochs,
         "seed": config.seed,
+        "deterministic": bool(deterministic),
         "batch_size": config.batch_size,
         "num_classes": int(info.num_classes),
         "input_shape": list(info.input_shape),
