@@ -57,6 +57,35 @@ def parser(recipe: str) -> argparse.ArgumentParser:
         "mean ± spread and judge the claims on the mean",
     )
     p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="build every model, run a few optimiser steps per training method and one batch of "
+        "every attack; print timings and the full recipe's cost (CPU-hours, FLOPs); cache nothing",
+    )
+    p.add_argument(
+        "--dry-run-batch",
+        type=int,
+        default=None,
+        metavar="B",
+        help="the dry run's batch size (default: the configuration's own)",
+    )
+    p.add_argument(
+        "--dry-run-steps",
+        type=int,
+        default=2,
+        metavar="S",
+        help="timed optimiser steps per training method, after one warm-up step (default 2)",
+    )
+    p.add_argument(
+        "--dry-run-cap",
+        type=int,
+        default=None,
+        metavar="C",
+        help="cap every iteration count (attack steps, restarts, targets, queries, and the "
+        "training methods' inner attack steps) at C "
+        "(default: the recipe's own settings)",
+    )
+    p.add_argument(
         "--no-determinism",
         dest="deterministic",
         action="store_false",
@@ -87,6 +116,10 @@ def main(recipe: str, argv=None) -> int:
             strategy=args.strategy,
             seeds=args.seeds,
             deterministic=args.deterministic,
+            dry_run=args.dry_run,
+            dry_run_batch=args.dry_run_batch,
+            dry_run_steps=args.dry_run_steps,
+            dry_run_cap=args.dry_run_cap,
             log=lambda line: print(line, flush=True),
         )
     except (ValueError, FileNotFoundError) as e:

@@ -90,14 +90,19 @@ def load_test_data(plan: Plan, model: ModelPlan, data_dir):
     )
 
 
-def measure_logits(plan: Plan, results: dict, loaded: dict, *, data_dir, log) -> None:
-    """Clean accuracy and logit statistics of every evaluated model, into `results["measures"]`."""
+def measure_logits(
+    plan: Plan, results: dict, loaded: dict, *, data_dir, log, load=load_test_data
+) -> None:
+    """Clean accuracy and logit statistics of every evaluated model, into `results["measures"]`.
+
+    `load(plan, model, data_dir)` gives the test data (a dry run passes its own batch).
+    """
     from tfls.analysis import accuracy_and_logit_stats
 
     for m in plan.models:
         if not m.evaluate:
             continue
-        acc, stats = accuracy_and_logit_stats(loaded[m.id], load_test_data(plan, m, data_dir))
+        acc, stats = accuracy_and_logit_stats(loaded[m.id], load(plan, m, data_dir))
         results["measures"][m.id] = {
             "clean": acc,
             "logit_min": stats["min"],
@@ -112,9 +117,23 @@ def measure_logits(plan: Plan, results: dict, loaded: dict, *, data_dir, log) ->
 
 
 def measure_robustness(
-    plan: Plan, results: dict, loaded: dict, *, out: Path, data_dir, log, strategy
+    plan: Plan,
+    results: dict,
+    loaded: dict,
+    *,
+    out: Path,
+    data_dir,
+    log,
+    strategy,
+    load=load_test_data,
+    folder_name: str = "evals",
+    timings: dict | None = None,
 ) -> None:
-    """Robust accuracy of every evaluated model, one `evaluate` call per threat group."""
+    """Robust accuracy of every evaluated model, one `evaluate` call per threat group.
+
+    `load(plan, model, data_dir)` gives the test data; evaluations go into `out/<folder_name>/`;
+    `timings`, if given, receives `(model id, attack id) -> (seconds, images attacked)`.
+    """
     from tfls import distribute
     from tfls.eval import evaluate
     from tfls.training import load_run
@@ -141,7 +160,7 @@ def measure_robustness(
                 "eps": eps,
                 "n": plan.n,
                 "batch_size": plan.batch_size,
-                "attacks": [(a.id, a.preset, a.params, a.source) for a in atks],
+                "attacks": [(a.id, a.preset, attack_params(a, m), a.source) for a in atks],
                 "sources": [
                     results["models"][by_group[a.source]]["hash"] for a in atks if a.source
                 ],
@@ -149,12 +168,14 @@ def measure_robustness(
             # Named by content, so rows that are the same model under the same attacks (stand-ins)
             # share one evaluation folder: the second one resumes a finished evaluation.
             folder = (
-                out / "evals" / f"{results['models'][m.id]['hash']}-{norm}-{eval_key_digest(key)}"
+                out
+                / folder_name
+                / f"{results['models'][m.id]['hash']}-{norm}-{eval_key_digest(key)}"
             )
             start = time.perf_counter()
             report = evaluate(
                 loaded[m.id],
-                load_test_data(plan, m, data_dir),
+                load(plan, m, data_dir),
                 attacks,
                 out=folder,
                 resume=True,
@@ -167,6 +188,8 @@ def measure_robustness(
             for name, res in report.attacks.items():
                 measures[name] = res.robust_accuracy
                 intervals[name] = list(res.interval)
+                if timings is not None:
+                    timings[(m.id, name)] = (res.seconds, res.attacked)
             wc = f"worst-case {norm} ε={eps:.4g}"
             measures[wc] = report.worst_case_accuracy
             intervals[wc] = list(report.worst_case_interval)

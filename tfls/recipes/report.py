@@ -81,6 +81,10 @@ def markdown(plan: Plan, results: dict) -> str:
             ]
     if plan.description:
         lines += [plan.description, ""]
+    if "dry_run" in results:
+        from tfls.recipes.dryrun import markdown as dry_run_markdown
+
+        lines += dry_run_markdown(results)
     if plan.kind == "presets":
         lines += _presets_md(results["presets"])
     else:

@@ -35,6 +35,11 @@ def run_recipe(
     strategy="auto",
     seeds: int = 1,
     deterministic: bool = True,
+    dry_run: bool = False,
+    dry_run_batch: int | None = None,
+    dry_run_steps: int = 2,
+    dry_run_cap: int | None = None,
+    dry_run_cache: dict | None = None,
 ) -> dict:
     """Trains, evaluates and judges recipe `recipe` at `scale`; writes results into `out`.
 
@@ -55,6 +60,12 @@ def run_recipe(
         seeds: train every model with this many seeds (`tfls.recipes.seeds`); measures are then
             the mean over seeds, with each seed's values and the spread in `results["seeds"]`.
         deterministic: TensorFlow op determinism while training (`tfls.training.train`).
+        dry_run: build every model and run a few optimiser steps and one batch of every attack
+            instead (`tfls.recipes.dryrun`): timings and a cost estimate, nothing cached.
+        dry_run_batch, dry_run_steps, dry_run_cap: the dry run's batch size (default: as
+            configured), timed optimiser steps per method, and cap on every attack iteration
+            count (default: none, the recipe's own settings). dry_run_cache: see
+            `tfls.recipes.dryrun.dry_run`'s `cache`.
 
     Returns:
         The results dictionary (also written to `out/results.json`).
@@ -68,9 +79,14 @@ def run_recipe(
         from tfls import distribute
 
         distribute.check_name(strategy)
-    out = Path(out) if out is not None else Path("runs") / "recipes-out" / f"{plan.recipe}-{scale}"
+    default_out = f"{plan.recipe}-{scale}" + ("-dry-run" if dry_run else "")
+    out = Path(out) if out is not None else Path("runs") / "recipes-out" / default_out
     out.mkdir(parents=True, exist_ok=True)
-    log(f"{plan.recipe} ({plan.paper_ref}) at scale {scale}: {plan.title}")
+    log(
+        f"{plan.recipe} ({plan.paper_ref}) at scale {scale}"
+        + (" — DRY RUN" if dry_run else "")
+        + f": {plan.title}"
+    )
     for sub in plan.substitutions:
         log(
             f"  STAND-IN: {sub.paper_dataset} → {sub.dataset} ({sub.reason}); "
@@ -80,7 +96,32 @@ def run_recipe(
     results = _empty_results(plan)
     if plan.kind == "presets":
         results["presets"] = presets_table(plan)
-    else:
+    if dry_run:
+        from tfls.recipes import dryrun
+
+        results.update(
+            dryrun.dry_run(
+                plan,
+                out=out,
+                batch_size=dry_run_batch,
+                steps=dry_run_steps,
+                cap=dry_run_cap,
+                cache=dry_run_cache,
+                data_dir=data_dir,
+                log=log,
+                strategy=strategy,
+            )
+        )
+        est = results["dry_run"]["estimate"]
+        log(
+            f"  estimate for the full recipe: {est['cpu_hours']:.1f} CPU-hours here "
+            f"(training {est['train_cpu_hours']:.1f}, attacks ≤ "
+            f"{est['attack_cpu_hours_upper_bound']:.1f}); {est['flops']:.3g} FLOPs ≈ "
+            f"{est['gpu_hours_at_assumed_throughput']:.1f} GPU-hours at "
+            f"{dryrun.ASSUMED_GPU_FLOPS / 1e12:g} TFLOP/s; peak memory "
+            f"{results['dry_run']['peak_rss_gib']:.1f} GiB"
+        )
+    elif plan.kind != "presets":
         per_seed = {}
         for seed in seed_list:
             splan = seeds_mod.with_seed(plan, seed) if len(seed_list) > 1 else plan
