@@ -90,7 +90,15 @@ def test_a_bad_dry_run_batch_is_one_line(capsys, shared_data_dir):
 
     code = main(
         "table2",
-        ["--scale", "paper", "--dry-run", "--dry-run-batch", "0", "--data-dir", str(shared_data_dir)],
+        [
+            "--scale",
+            "paper",
+            "--dry-run",
+            "--dry-run-batch",
+            "0",
+            "--data-dir",
+            str(shared_data_dir),
+        ],
     )
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "dry-run batch size" in err[0]

@@ -49,3 +49,17 @@ def test_the_cli_has_the_opt_out(capsys):
     with pytest.raises(SystemExit):
         main(["train", "--help"])
     assert "--no-determinism" in capsys.readouterr().out
+
+
+def test_a_run_resumed_across_the_setting_is_not_called_deterministic(shared_data_dir, tmp_path):
+    config = TrainConfig(
+        "fashion_mnist", "cnn4", epochs=2, limit=256, batch_size=64, data_dir=str(shared_data_dir)
+    )
+
+    def stop(epoch, logs):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        training.train(config, tmp_path / "run", deterministic=False, on_epoch=stop)
+    training.train(None, tmp_path / "run", resume=True)  # the second epoch, deterministic
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["deterministic"] is False

@@ -119,7 +119,10 @@ def _passes(config: dict) -> float:
     if kind == "TransferAttack":
         from tfls.attacks import PRESETS
 
-        inner = {**PRESETS[config["inner"]], **{k: config[k] for k in ITERATION_KEYS if k in config}}
+        inner = {
+            **PRESETS[config["inner"]],
+            **{k: config[k] for k in ITERATION_KEYS if k in config},
+        }
         return _passes(inner) + 1 / 3
     if kind == "FGSM":
         return 1.0
@@ -364,6 +367,7 @@ def _build_and_step(
     from tfls import data as tfls_data
     from tfls import models as tfls_models
     from tfls.recipes.cache import config_hash
+    from tfls.recipes.runner import model_entry
 
     cache = {} if cache is None else cache
     networks: dict[str, object] = cache.setdefault("networks", {})
@@ -405,18 +409,8 @@ def _build_and_step(
             )
         loaded[m.id] = networks[name]
         dry["training"][m.id] = trained[key]
-        d = config.to_dict()
-        d.pop("data_dir", None)
         results["models"][m.id] = {
-            "label": m.label,
-            "group": m.group,
-            "paper_dataset": m.paper_dataset,
-            "dataset": m.dataset,
-            "architecture": config.model,
-            "method": m.method,
-            "label_smoothing": m.label_smoothing,
-            "epochs": config.epochs,
-            "config": d,
+            **model_entry(m, config),
             # Evaluation folders are named by this: the dry network, α and method.
             "hash": f"dry-{config.model}-{config.dataset}-{config.method}-{m.label_smoothing:g}",
             "config_hash": config_hash(config),
@@ -485,7 +479,10 @@ def estimate(plan, dry: dict, configs: dict, *, eval_batch: int) -> dict:
         t = dry["training"][mid]
         run_config = config.replace(attack_steps=t["inner_steps_run"] or config.attack_steps)
         scale = (
-            t["config_batch_size"] / t["batch_size"] * train_passes(config) / train_passes(run_config)
+            t["config_batch_size"]
+            / t["batch_size"]
+            * train_passes(config)
+            / train_passes(run_config)
         )
         train_s += t["seconds_per_step"] * scale * t["steps_per_epoch"] * t["epochs"]
         flops = dry["networks"][f"{config.model}/{config.dataset}"]["forward_flops"]
@@ -509,8 +506,8 @@ def estimate(plan, dry: dict, configs: dict, *, eval_batch: int) -> dict:
                 continue
             done.add(key)
             full = gradient_passes(a.preset, a.params)
-            attack_s += entry["seconds"] * full / max(entry["passes_run"], 1e-9) * (
-                plan.n / eval_batch
+            attack_s += (
+                entry["seconds"] * full / max(entry["passes_run"], 1e-9) * (plan.n / eval_batch)
             )
             if flops:
                 attack_flops += 3 * flops * full * plan.n
@@ -563,7 +560,7 @@ def markdown(results: dict) -> list[str]:
         )
     lines += [
         "",
-        "| attack on model | images | s / batch (run) | passes / image run → full |",
+        "| attack on network | images | s / batch (run) | passes / image run → full |",
         "|---|---:|---:|---|",
     ]
     for name, a in dry["attacks"].items():

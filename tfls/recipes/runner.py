@@ -228,6 +228,23 @@ def _combine_seeds(plan: Plan, results: dict, per_seed: dict[int, dict]) -> None
     results["intervals"] = seeds_mod.ranges(stats)
 
 
+def model_entry(m, config) -> dict:
+    """What `results["models"]` says of a model whatever became of it: spec and configuration."""
+    d = config.to_dict()
+    d.pop("data_dir", None)
+    return {
+        "label": m.label,
+        "group": m.group,
+        "paper_dataset": m.paper_dataset,
+        "dataset": m.dataset,
+        "architecture": config.model,
+        "method": m.method,
+        "label_smoothing": m.label_smoothing,
+        "epochs": config.epochs,
+        "config": d,
+    }
+
+
 def _train_all(
     plan: Plan,
     results: dict,
@@ -258,18 +275,8 @@ def _train_all(
             )
         model, run, run_dir, trained = by_hash[digest]
         loaded[m.id] = model
-        d = config.to_dict()
-        d.pop("data_dir", None)
         results["models"][m.id] = {
-            "label": m.label,
-            "group": m.group,
-            "paper_dataset": m.paper_dataset,
-            "dataset": m.dataset,
-            "architecture": config.model,
-            "method": m.method,
-            "label_smoothing": m.label_smoothing,
-            "epochs": config.epochs,
-            "config": d,
+            **model_entry(m, config),
             "hash": config_hash(config),
             "run_dir": str(run_dir),
             "trained_now": trained,

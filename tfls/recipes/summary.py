@@ -49,6 +49,8 @@ def rows(runs) -> list[dict]:
                     "statement": c["statement"],
                     "criterion": c["criterion"],
                     "detail": c["detail"],
+                    "per_seed": c.get("per_seed"),
+                    "seeds": run.get("seeds", {}).get("values"),
                 }
             )
     return sorted(out, key=lambda r: (r["claim"], r["recipe"], r["variant"]))
@@ -68,8 +70,11 @@ def markdown(table: list[dict], sources) -> str:
     ]
     for r in table:
         detail = r["detail"].replace("|", "/")
+        if r.get("per_seed"):
+            detail = f"mean over seeds {r['seeds']}: {detail}"
+        seeds = f" (per seed: {', '.join(r['per_seed'])})" if r.get("per_seed") else ""
         lines.append(
-            f"| {r['name']} | {r['recipe']} | {r['scale']} | **{r['verdict']}** | "
+            f"| {r['name']} | {r['recipe']} | {r['scale']} | **{r['verdict']}**{seeds} | "
             f"{r['paper_verdict']} | {detail} |"
         )
     statements = {r["claim"]: r["statement"] for r in table}

@@ -19,7 +19,6 @@ from tfls.attacks import losses as attack_losses
 from tfls.attacks.base import compiled, random_start
 from tfls.attacks.pgd import make_pgd_loop
 
-
 # TRADES' KL and its inner objective are attack losses too (`loss="trades-kl"` in PGD).
 kl_from_logits = attack_losses.kl_from_logits
 trades_inner_loss = attack_losses.trades_kl

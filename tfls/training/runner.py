@@ -227,6 +227,8 @@ def _run(
             list(state["history"]),
             float(state["wall_time_s"]),
         )
+        # A run is deterministic only if every epoch was (older checkpoints do not say: not).
+        deterministic = deterministic and bool(state.get("deterministic", False))
     elif chief:
         if overwrite and out.exists():
             rf.clear(out)
@@ -278,7 +280,7 @@ def _run(
                 epoch + 1,
                 network,
                 trainer.optimizer,
-                {"history": history, "wall_time_s": elapsed},
+                {"history": history, "wall_time_s": elapsed, "deterministic": deterministic},
             )
         if epoch_backup is not None:
             epoch_backup.discard()
