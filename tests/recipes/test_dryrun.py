@@ -1,7 +1,13 @@
 """`--scale paper --dry-run`: every recipe's paper configuration built, stepped and attacked once.
 
-The default suite runs every recipe at batch 2 with one timed step and every iteration count
-capped at 1; one process-wide cache shares the networks (and their traced steps) between recipes.
+Every recipe runs at batch 2 with one timed step and every iteration count capped at 1; one
+process-wide cache shares the networks (and their traced steps) between recipes. WideResNet-34-10
+costs about half a second per forward+backward pass at batch 2 on two CPU cores and a few seconds
+per new trace, so the three recipes with the most networks and attack columns (table1: two WRNs;
+table4: twelve attacks on three methods; figure3: fifty tanh columns) took 80–234 s each in the
+suite and are marked slow (`python -m pytest -m slow tests/recipes/test_dryrun.py`); the other
+five, which between them build the WRN and step natural, Madry and TRADES training, run in the
+default suite.
 """
 
 from __future__ import annotations
@@ -15,8 +21,13 @@ from tfls.recipes.dryrun import capped_params, gradient_passes
 _CACHE: dict = {}
 
 
+_SLOW = {"table1", "table4", "figure3"}
+
+
 @pytest.mark.filterwarnings("ignore::tfls.TflsWarning")  # diagnostics of untrained networks
-@pytest.mark.parametrize("recipe", RECIPES)
+@pytest.mark.parametrize(
+    "recipe", [pytest.param(r, marks=[pytest.mark.slow] if r in _SLOW else []) for r in RECIPES]
+)
 def test_every_recipe_dry_runs_at_paper_scale(recipe, shared_data_dir, tmp_path, monkeypatch):
     cache = tmp_path / "model-cache"
     monkeypatch.setenv("TFLS_RECIPES_DIR", str(cache))
