@@ -3,12 +3,9 @@
 Every recipe runs at batch 2 with one timed step and every iteration count capped at 1; one
 process-wide cache shares the networks (and their traced steps) between recipes. WideResNet-34-10
 costs about half a second per forward+backward pass at batch 2 on two CPU cores and a few seconds
-per new trace, so the recipes with the most networks and attack columns (table1: two WRNs;
-table4: twelve attacks on three methods; figure3: fifty tanh columns; table5: CW-L2 on three
-methods) took 43–234 s each in the suite and are marked slow (`python -m pytest -m slow
-tests/recipes/test_dryrun.py`), to keep the default suite near ten minutes. The other four run in
-the default suite; table6 alone builds the WRN, steps natural, Madry and TRADES training and runs
-transferred attacks.
+per new trace, so the eight take about six minutes together (table1, with two WRNs, the longest at
+~110 s). They are in the default suite, which README and CI run in two pytest-xdist workers: this
+file stays on one worker (`--dist loadfile`) and the rest of the suite runs beside it.
 """
 
 from __future__ import annotations
@@ -22,13 +19,8 @@ from tfls.recipes.dryrun import capped_params, gradient_passes
 _CACHE: dict = {}
 
 
-_SLOW = {"table1", "table4", "figure3", "table5"}
-
-
 @pytest.mark.filterwarnings("ignore::tfls.TflsWarning")  # diagnostics of untrained networks
-@pytest.mark.parametrize(
-    "recipe", [pytest.param(r, marks=[pytest.mark.slow] if r in _SLOW else []) for r in RECIPES]
-)
+@pytest.mark.parametrize("recipe", RECIPES)
 def test_every_recipe_dry_runs_at_paper_scale(recipe, shared_data_dir, tmp_path, monkeypatch):
     cache = tmp_path / "model-cache"
     monkeypatch.setenv("TFLS_RECIPES_DIR", str(cache))
