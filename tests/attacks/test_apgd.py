@@ -239,3 +239,81 @@ def test_returns_its_best_point_never_worse_than_the_start():
     assert np.all(best >= np.asarray(start_loss) - 1e-6)
     np.testing.assert_allclose(np.asarray(end_loss)[~found], best[~found], rtol=1e-5, atol=1e-6)
     assert np.all(np.argmax(model(x_adv), -1)[found] != np.asarray(y)[found])
+
+
+def _apgd_run(model, x, y, *, norm, eps, steps, compact_every, target=None, loss="ce"):
+    from tfls.attacks import losses
+    from tfls.attacks.apgd import make_apgd_loop
+
+    loop = tf.function(
+        make_apgd_loop(
+            model,
+            losses.get(loss),
+            norm=norm,
+            steps=steps,
+            rho=0.75,
+            compact_every=compact_every,
+        )
+    )
+    start = tf.clip_by_value(
+        tf.constant(x)
+        + 0.5 * eps * np.sign(np.cos(np.arange(x.size))).reshape(x.shape).astype(np.float32),
+        0.0,
+        1.0,
+    )
+    out = loop(tf.constant(x), tf.constant(y), start, target, tf.constant(eps, tf.float32))
+    return tuple(np.asarray(t) for t in out)
+
+
+@pytest.mark.parametrize(("norm", "eps", "loss"), [("linf", 0.1, "ce"), ("l2", 0.4, "dlr")])
+def test_compaction_does_not_change_the_answer(norm, eps, loss):
+    """Stepping only the rows not yet fooled (after every fall, every few steps, or never) gives
+    the same returned points and the same verdicts: each row's trajectory is its own."""
+    model, x, y = _trained()
+    x, y = x[:64], y[:64].astype(np.int32)
+    runs = [
+        _apgd_run(model, x, y, norm=norm, eps=eps, steps=20, compact_every=k, loss=loss)
+        for k in (1, 4, None)
+    ]
+    x_adv, found, best = runs[0]
+    assert 5 < found.sum() < len(found) - 5  # rows fell along the way: compaction happened
+    for other_x, other_found, other_best in runs[1:]:
+        np.testing.assert_array_equal(other_found, found)
+        # Up to how the batch's size changes the rounding of the model's sums (L2 steps amplify
+        # it over the trajectory).
+        tol = 1e-6 if norm == "linf" else 1e-4
+        np.testing.assert_allclose(other_x, x_adv, atol=tol)
+        # Rows never fooled ran the whole trajectory either way: same best loss.
+        np.testing.assert_allclose(other_best[~found], best[~found], rtol=tol, atol=tol)
+
+
+def test_fooled_points_stop_costing_passes():
+    """A row fooled early leaves the batch: the model sees the robust rows for every step and the
+    fooled ones only until they fall."""
+    from tfls.bench.attacks import instrument
+
+    # Two-class linear model: class 0 iff the mean pixel exceeds 0.5.
+    model = keras.Sequential(
+        [keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(2)]
+    )
+    weights = np.stack([np.full(64, 1 / 64), np.full(64, -1 / 64)], 1).astype(np.float32)
+    model.layers[-1].set_weights([weights, np.array([-0.5, 0.5], np.float32)])
+    counted, counter = instrument(model)
+    fragile = np.arange(8) % 2 == 1  # mean 0.52: one ε = 0.05 step pushes it below 0.5
+    x = np.where(fragile[:, None, None, None], 0.52, 0.9).astype(np.float32)
+    x = np.broadcast_to(x, (8, 8, 8, 1)).copy()
+    y = np.zeros(8, np.int32)
+    steps = 30
+
+    def passes(compact_every):
+        counter.forwards.assign(0)
+        _, found, _ = _apgd_run(
+            counted, x, y, norm="linf", eps=0.05, steps=steps, compact_every=compact_every
+        )
+        np.testing.assert_array_equal(found, fragile)
+        return int(counter.forwards.numpy())
+
+    n, n_robust = len(x), int((~fragile).sum())
+    assert passes(None) == n * (steps + 1)  # the start, then every step on every row
+    # The start on every row, every step on the robust rows, the fragile rows a step or two.
+    assert n + n_robust * steps < passes(1) <= n + n_robust * steps + 2 * int(fragile.sum())

@@ -50,11 +50,22 @@ def checkpoints(steps: int) -> list[int]:
     return points
 
 
-def make_apgd_loop(model, loss_fn, *, norm: str, steps: int, rho: float):
+def make_apgd_loop(
+    model, loss_fn, *, norm: str, steps: int, rho: float, compact_every: int | None = 1
+):
     """Builds the compiled APGD run: `(x, y, x_start, target, eps) -> (x_adv, found, best_loss)`.
 
-    `steps` gradient steps after one evaluation of the start. The returned point is the last
+    `steps` gradient steps after one evaluation of the start. The returned point is the first
     misclassified point visited where there is one, else the highest-loss point.
+
+    Fooled points stop costing passes: every per-example quantity (step size, counters, x_max) is
+    the example's own, so a row's trajectory does not depend on the others, and the first
+    misclassified point of a row never changes once found. The loop therefore runs on the rows
+    not yet fooled and, once some of them fall (at least `compact_every` steps after the last
+    compaction), gathers the rows still robust, scattering the finished ones back. The subset's
+    size is a dynamic shape, so one trace serves every size. A fooled row's returned point is the
+    same as without compaction; its `best_loss` is the best up to its fall. `None` steps every row
+    to the end (the only way under XLA, which needs static shapes).
     """
     marks = checkpoints(steps)
     is_check = np.zeros(steps, bool)
@@ -73,52 +84,116 @@ def make_apgd_loop(model, loss_fn, *, norm: str, steps: int, rho: float):
         batch = tf.shape(x)[0]
         logits, loss, grad = loss_and_grad(model, loss_fn, x_start, y, target)
         # (first misclassified point, found, highest-loss point x_max, its loss)
-        state = track_best(
+        x_found, found, x_best, best_loss = track_best(
             (x_start, tf.zeros([batch], tf.bool), x_start, tf.fill([batch], float("-inf"))),
             x_start,
             logits,
             loss,
             y,
         )
-        grad_best = grad
-        x_cur, x_prev = x_start, x_start
-        prev_loss = loss
-        step = tf.fill([batch], 2.0) * eps
-        increases = tf.zeros([batch], tf.float32)
-        reduced_last = tf.ones([batch], tf.bool)  # no "unchanged step" test at the first check
-        x_best, best_loss = state[2], state[3]
-        best_at_last_check = best_loss
-        for i in tf.range(steps):
+        # Everything a step reads, per example (rows gathered together when compacting).
+        rows = {
+            "x": x,
+            "y": y,
+            "x_cur": x_start,
+            "x_prev": x_start,
+            "grad": grad,
+            "grad_best": grad,
+            "x_found": x_found,
+            "found": found,
+            "x_best": x_best,
+            "best_loss": best_loss,
+            "prev_loss": loss,
+            "step": tf.fill([batch], 2.0) * eps,
+            "increases": tf.zeros([batch], tf.float32),
+            "reduced_last": tf.ones([batch], tf.bool),  # no "unchanged step" test at first check
+            "best_at_last_check": best_loss,
+        }
+        if target is not None:
+            rows["target"] = target
+
+        def apgd_step(i, r):
+            xs = r["x"]
             momentum = tf.where(i > 0, 0.75, 1.0)
-            z = project(x_cur + expand_to(step, x) * ascent_direction(grad, norm), x, eps, norm)
+            x_cur = r["x_cur"]
+            z = project(
+                x_cur + expand_to(r["step"], xs) * ascent_direction(r["grad"], norm), xs, eps, norm
+            )
             x_next = project(
-                x_cur + momentum * (z - x_cur) + (1.0 - momentum) * (x_cur - x_prev), x, eps, norm
+                x_cur + momentum * (z - x_cur) + (1.0 - momentum) * (x_cur - r["x_prev"]),
+                xs,
+                eps,
+                norm,
             )
             x_prev, x_cur = x_cur, x_next
 
-            logits, loss, grad = loss_and_grad(model, loss_fn, x_cur, y, target)
-            improved = loss > state[3]
-            grad_best = tf.where(expand_to(improved, x), grad, grad_best)
-            state = track_best(state, x_cur, logits, loss, y)
-            x_best, best_loss = state[2], state[3]
-            increases += tf.cast(loss > prev_loss, tf.float32)
-            prev_loss = loss
+            logits, loss, grad = loss_and_grad(model, loss_fn, x_cur, r["y"], r.get("target"))
+            improved = loss > r["best_loss"]
+            grad_best = tf.where(expand_to(improved, xs), grad, r["grad_best"])
+            x_found, found, x_best, best_loss = track_best(
+                (r["x_found"], r["found"], r["x_best"], r["best_loss"]), x_cur, logits, loss, r["y"]
+            )
+            increases = r["increases"] + tf.cast(loss > r["prev_loss"], tf.float32)
 
             # Checkpoint: halve the step where progress stalled, and restart there from x_max.
             check = tf.gather(is_check_t, i)
             # Condition 1 as in the paper: fewer than ρ·(w_j − w_{j−1}) increases (the public
             # reference code uses ≤). Condition 2: step unchanged and x_max unchanged since then.
             few_increases = increases < rho * tf.gather(interval_t, i)
-            stuck = tf.logical_and(tf.logical_not(reduced_last), best_at_last_check >= best_loss)
+            stuck = tf.logical_and(
+                tf.logical_not(r["reduced_last"]), r["best_at_last_check"] >= best_loss
+            )
             reduce = tf.logical_and(check, tf.logical_or(few_increases, stuck))
-            step = tf.where(reduce, step / 2.0, step)
-            x_cur = tf.where(expand_to(reduce, x), x_best, x_cur)
-            grad = tf.where(expand_to(reduce, x), grad_best, grad)
-            reduced_last = tf.where(check, reduce, reduced_last)
-            best_at_last_check = tf.where(check, best_loss, best_at_last_check)
-            increases = tf.where(check, tf.zeros_like(increases), increases)
-        x_found, found, x_best, best_loss = state
-        return tf.where(expand_to(found, x), x_found, x_best), found, best_loss
+            return {
+                **r,
+                "x_cur": tf.where(expand_to(reduce, xs), x_best, x_cur),
+                "x_prev": x_prev,
+                "grad": tf.where(expand_to(reduce, xs), grad_best, grad),
+                "grad_best": grad_best,
+                "x_found": x_found,
+                "found": found,
+                "x_best": x_best,
+                "best_loss": best_loss,
+                "prev_loss": loss,
+                "step": tf.where(reduce, r["step"] / 2.0, r["step"]),
+                "increases": tf.where(check, tf.zeros_like(increases), increases),
+                "reduced_last": tf.where(check, reduce, r["reduced_last"]),
+                "best_at_last_check": tf.where(check, best_loss, r["best_at_last_check"]),
+            }
+
+        def advance(i, r):
+            return i + 1, apgd_step(i, r)
+
+        if compact_every is None:
+            _, rows = tf.while_loop(lambda i, r: i < steps, advance, (tf.constant(0), rows))
+        else:
+
+            def segment(i, rows):
+                """Steps from `i` on the rows not yet fooled, until compaction pays or the end."""
+                idx = tf.where(tf.logical_not(rows["found"]))[:, 0]
+                sub = {k: tf.gather(t, idx) for k, t in rows.items()}
+                first = i
+
+                def go_on(i, r):
+                    fell = tf.reduce_any(r["found"])
+                    return tf.logical_and(
+                        i < steps, tf.logical_or(tf.logical_not(fell), i - first < compact_every)
+                    )
+
+                i, sub = tf.while_loop(go_on, advance, (i, sub))
+                at = idx[:, None]
+                return i, {k: tf.tensor_scatter_nd_update(t, at, sub[k]) for k, t in rows.items()}
+
+            def cond(i, rows):
+                return tf.logical_and(i < steps, tf.logical_not(tf.reduce_all(rows["found"])))
+
+            _, rows = tf.while_loop(cond, segment, (tf.constant(0), rows))
+        found = rows["found"]
+        return (
+            tf.where(expand_to(found, x), rows["x_found"], rows["x_best"]),
+            found,
+            rows["best_loss"],
+        )
 
     return loop
 
@@ -187,7 +262,14 @@ def apgd(
     loop = compiled(
         model,
         key,
-        lambda: make_apgd_loop(model, loss_fn, norm=norm, steps=steps, rho=rho),
+        lambda: make_apgd_loop(
+            model,
+            loss_fn,
+            norm=norm,
+            steps=steps,
+            rho=rho,
+            compact_every=None if resolve_jit(jit_compile, model) else 1,
+        ),
         jit_compile,
     )
     eps_t = tf.constant(eps, tf.float32)
