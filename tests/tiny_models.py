@@ -141,3 +141,20 @@ def trained_quadrant_cnn():
         model.fit(x, y, epochs=8, batch_size=64, verbose=0)
         _TRAINED["quadrant"] = (model, x, y)
     return _TRAINED["quadrant"]
+
+
+def mean_threshold_case(n=8):
+    """A two-class linear model (class 0 iff the mean pixel exceeds 0.5) and `n` 8×8 images of
+    class 0: every other one fragile (mean 0.52, one ε = 0.05 step from the boundary), the rest
+    robust (mean 0.9). Returns `(model, x, y, fragile)`."""
+    import keras
+
+    model = keras.Sequential(
+        [keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(2)]
+    )
+    weights = np.stack([np.full(64, 1 / 64), np.full(64, -1 / 64)], 1).astype(np.float32)
+    model.layers[-1].set_weights([weights, np.array([-0.5, 0.5], np.float32)])
+    fragile = np.arange(n) % 2 == 1
+    x = np.where(fragile[:, None, None, None], 0.52, 0.9).astype(np.float32)
+    x = np.broadcast_to(x, (n, 8, 8, 1)).copy()
+    return model, x, np.zeros(n, np.int32), fragile

@@ -290,19 +290,11 @@ def test_compaction_does_not_change_the_answer(norm, eps, loss):
 def test_fooled_points_stop_costing_passes():
     """A row fooled early leaves the batch: the model sees the robust rows for every step and the
     fooled ones only until they fall."""
+    from tests.tiny_models import mean_threshold_case
     from tfls.bench.attacks import instrument
 
-    # Two-class linear model: class 0 iff the mean pixel exceeds 0.5.
-    model = keras.Sequential(
-        [keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(2)]
-    )
-    weights = np.stack([np.full(64, 1 / 64), np.full(64, -1 / 64)], 1).astype(np.float32)
-    model.layers[-1].set_weights([weights, np.array([-0.5, 0.5], np.float32)])
+    model, x, y, fragile = mean_threshold_case()  # fragile: one ε = 0.05 step from the boundary
     counted, counter = instrument(model)
-    fragile = np.arange(8) % 2 == 1  # mean 0.52: one ε = 0.05 step pushes it below 0.5
-    x = np.where(fragile[:, None, None, None], 0.52, 0.9).astype(np.float32)
-    x = np.broadcast_to(x, (8, 8, 8, 1)).copy()
-    y = np.zeros(8, np.int32)
     steps = 30
 
     def passes(compact_every):
