@@ -113,3 +113,23 @@ def test_a_recipe_over_two_seeds_reports_mean_and_spread(shared_data_dir, tmp_pa
         assert sd == pytest.approx(abs(values[0] - values[1]) / math.sqrt(2))
     md = (tmp_path / "out" / "results.md").read_text()
     assert "Training seeds:** 0, 1" in md and "range over seeds" in md and " ± " in md
+
+
+def test_the_audit_section_says_which_seed_it_audited():
+    from tfls.recipes.report import _audits_md
+
+    audit = {
+        "budget": "standard",
+        "verdict": "overestimated",
+        "pgd20": 0.463,
+        "worst_case": 0.153,
+        "recommended_suite": ["autoattack"],
+        "reason": "check 7",
+    }
+    results = {"audits": {"ls": audit}, "models": {"ls": {"label": "LS α=0.9"}}}
+    assert not any("first training seed" in line for line in _audits_md(results))
+    results["seeds"] = {"values": [3, 4, 5]}
+    text = "\n".join(_audits_md(results))
+    assert (
+        "models of the first training seed (3)" in text and "| LS α=0.9 | **overestimated**" in text
+    )

@@ -205,6 +205,14 @@ def _audits_md(results: dict) -> list[str]:
         "| model | verdict | PGD-20 | worst case of the audit | report instead |",
         "|---|---|---|---|---|",
     ]
+    if results.get("seeds"):
+        seed = results["seeds"]["values"][0]
+        lines[1:1] = [
+            "",
+            f"Audited once per model, on the models of the first training seed ({seed}): the "
+            "verdict is about how to attack a model, and its PGD-20 and worst case are that "
+            "seed's, not the mean above.",
+        ]
     for mid, a in audits.items():
         label = results["models"][mid]["label"]
         lines.append(
