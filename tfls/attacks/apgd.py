@@ -271,6 +271,7 @@ def apgd(
             compact_every=None if resolve_jit(jit_compile, model) else 1,
         ),
         jit_compile,
+        autograph=False,  # the loop is tf.while_loop throughout
     )
     eps_t = tf.constant(eps, tf.float32)
 

@@ -128,12 +128,16 @@ def _has_convolutions(model) -> bool:
     return any(isinstance(layer, conv) for layer in layers(include_self=False, recursive=True))
 
 
-def compiled(model, key, make_fn: Callable[[], Callable], jit_compile) -> Callable:
+def compiled(
+    model, key, make_fn: Callable[[], Callable], jit_compile, *, autograph: bool = True
+) -> Callable:
     """Returns one `tf.function` per (model, static config): the same graph serves every batch.
 
     `make_fn()` builds the Python function to compile; it must take tensors only, with the batch
     dimension free. `reduce_retracing` keeps one trace across batch sizes without XLA; with XLA a
-    new batch size is a new compilation (which is inherent to XLA).
+    new batch size is a new compilation (which is inherent to XLA). `autograph=False` is for
+    loops written with `tf.while_loop`/`tf.cond` throughout: AutoGraph's rewrite of their Python
+    source is then skipped, about half of a first trace.
     """
     jit = resolve_jit(jit_compile, model)
     # The cache lives on the model (outside Keras' attribute tracking), so it dies with the model;
@@ -144,7 +148,7 @@ def compiled(model, key, make_fn: Callable[[], Callable], jit_compile) -> Callab
         object.__setattr__(model, "_tfls_compiled", per_model)
     full_key = (key, jit)
     if full_key not in per_model:
-        fn = tf.function(make_fn(), jit_compile=jit, reduce_retracing=True)
+        fn = tf.function(make_fn(), jit_compile=jit, reduce_retracing=True, autograph=autograph)
         # TF's "frequent retracing" warning pools its counts by the Python code object, so the
         # first traces of the deliberately separate functions for several models (or configs)
         # read as retracing of one. TF silences it the same way for its own restored functions.

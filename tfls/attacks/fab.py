@@ -94,10 +94,8 @@ def make_fab_loop(model, *, norm: str, steps: int, alpha_max: float, eta: float,
     def loop(x, y, target, x_start):
         batch = tf.shape(x)[0]
         x0 = tf.reshape(x, [batch, -1])
-        x1 = x_start
-        best_norm = tf.fill([batch], float("inf"))
-        x_adv = x
-        for _ in tf.range(steps):
+
+        def step(i, x1, x_adv, best_norm):
             with tf.GradientTape() as tape:
                 tape.watch(x1)
                 logits = model(x1, training=False)
@@ -131,6 +129,13 @@ def make_fab_loop(model, *, norm: str, steps: int, alpha_max: float, eta: float,
             x1 = tf.ensure_shape(
                 tf.where(expand_to(is_adv, x), x + beta * (x_new - x), x_new), x.shape
             )
+            return i + 1, x1, x_adv, best_norm
+
+        _, _, x_adv, best_norm = tf.while_loop(
+            lambda i, *_: i < steps,
+            step,
+            (tf.constant(0), x_start, x, tf.fill([batch], float("inf"))),
+        )
         return x_adv, best_norm
 
     return loop
@@ -228,6 +233,7 @@ def fab(
             model, norm=norm, steps=steps, alpha_max=alpha_max, eta=eta, beta=beta
         ),
         jit_compile,
+        autograph=False,  # the loop is tf.while_loop throughout
     )
     ranked = tf.cast(
         tf.argsort(clean_logits, axis=-1, direction="DESCENDING", stable=True), tf.int32

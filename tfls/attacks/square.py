@@ -362,6 +362,7 @@ def square(
             compact_every=compact_every,
         ),
         jit_compile,
+        autograph=False,  # the loop is tf.while_loop throughout
     )
     eps_t = tf.constant(eps, tf.float32)
 
