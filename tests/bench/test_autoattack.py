@@ -100,3 +100,36 @@ def test_bad_options_are_refused():
     assert bench.parse_budgets(["square.n_queries=1000", "square.p_init=0.5"]) == {
         "square": {"n_queries": 1000, "p_init": 0.5}
     }
+
+
+def test_pytorch_without_torch_or_fra31_is_one_clear_line(
+    monkeypatch, model_file, tmp_path, capsys
+):
+    monkeypatch.setattr(bench, "pytorch_available", lambda library: False)
+    args = ["bench", "autoattack", "--model", str(model_file), "--no-art"]
+    for value, expected in [
+        ("fra31", "--pytorch fra31 needs torch installed and a checkout of fra31/auto-attack"),
+        (
+            "torchattacks",
+            "--pytorch torchattacks needs torch installed and pip install torchattacks",
+        ),
+        ("foolbox", "Unknown PyTorch library; expected some of fra31, torchattacks"),
+    ]:
+        assert main([*args, f"--pytorch={value}", "--out", str(tmp_path / "o.json")]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and expected in err[0], err
+        assert f"Received: --pytorch={value}" in err[0]
+    assert not (tmp_path / "o.json").exists()
+
+
+def test_warm_rows_time_a_second_call(model_file, shared_data_dir, tmp_path):
+    out = tmp_path / "aa.json"
+    args = bench_args(model_file, shared_data_dir, out, "--no-art", "--warm", components="apgd-ce")
+    assert main(args) == 0
+    (row,) = json.loads(out.read_text())["rows"]
+    assert row["warm_seconds"] > 0 and row["seconds"] > 0
+    # The passes counted are the first call's alone (3 steps, at most one gradient each).
+    assert 0 < row["backwards_per_image"] <= 3 + 1
+    table = (tmp_path / "aa.md").read_text()
+    assert re.search(r"\| model \| component \| tfls warm s \|", table)
+    assert re.search(rf"\| apgd-ce \| {row['warm_seconds']:.1f} \|", table)

@@ -11,8 +11,9 @@ against forward+backward for the gradient attacks and forward alone for Square (
 loop costs nothing beyond the model). ART's rows use `AutoProjectedGradientDescent` (CE; DLR
 targeted at the 9 runner-up classes, one target after another on the still-robust points, as
 AutoAttack does) and `SquareAttack`; ART has no FAB, so FAB-T has no ART row and ART's
-"AutoAttack" runs APGD-CE → APGD-T → Square. Seconds include tracing and compilation: a user
-pays them too.
+"AutoAttack" runs APGD-CE → APGD-T → Square. With `pytorch=True`, AutoAttack's reference
+implementation (fra31/auto-attack) runs each component too, on a PyTorch copy of the same weights
+(`tfls.bench.pytorch`). Seconds include tracing and compilation: a user pays them too.
 """
 
 from __future__ import annotations
@@ -32,6 +33,10 @@ from tfls.attacks.autoattack import SETTINGS, STANDARD
 from tfls.bench.attacks import forward_backward_rate, instrument
 
 FULL = "autoattack"
+# The peers a tfls row can sit beside, by library name, and their column headings.
+PEERS = {"art": "ART", "fra31": "fra31 (PyTorch)", "torchattacks": "torchattacks"}
+# The PyTorch peers (`--pytorch`) and the module each needs besides torch.
+PYTORCH_MODULES = {"fra31": "autoattack", "torchattacks": "torchattacks"}
 CHOICES = (*SETTINGS, FULL)
 # What each component is measured against: the model's forward+backward pass, or forward only.
 PASS = {"apgd-ce": "fwd+bwd", "apgd-dlr": "fwd+bwd", "apgd-t": "fwd+bwd", "fab-t": "fwd+bwd"}
@@ -52,6 +57,8 @@ class Row:
     efficiency: float | None
     budget: str
     note: str = ""
+    # A second call with the traces cached (`warm=True`): what each further batch costs.
+    warm_seconds: float | None = None
 
 
 def load_benchmark(model, *, dataset=None, n=128, data_dir=None, split="test"):
@@ -137,12 +144,25 @@ def art_available() -> bool:
     return importlib.util.find_spec("art") is not None
 
 
+def pytorch_available(library: str) -> bool:
+    """torch and `library` (fra31 or torchattacks) importable, for `--pytorch`."""
+    return all(importlib.util.find_spec(m) is not None for m in ("torch", PYTORCH_MODULES[library]))
+
+
 def art_versions() -> dict:
     if not art_available():
         return {}
     import art
 
     return {"adversarial-robustness-toolbox": art.__version__}
+
+
+def pytorch_versions(libraries) -> dict:
+    if not libraries:
+        return {}
+    from tfls.bench import pytorch as reference
+
+    return reference.versions(libraries)
 
 
 def forward_rate(model, x, repeats=5) -> float:
@@ -264,15 +284,20 @@ def measure(
     eps,
     components: Sequence[str] = (*STANDARD, FULL),
     art: bool = True,
+    pytorch: Sequence[str] = (),
+    warm: bool = False,
     seed: int = 0,
     overrides: dict | None = None,
     model_name: str = "model",
     progress: Callable[[list[Row], dict], object] | None = None,
 ) -> tuple[list[Row], dict]:
-    """Times each component under tfls (and ART unless `art=False`) on `(x, y)`.
+    """Times each component under tfls (and ART unless `art=False`; the PyTorch libraries named
+    in `pytorch`, "fra31" and/or "torchattacks", on a PyTorch copy of the model) on `(x, y)`.
 
-    Returns `(rows, baselines)`, the latter the model's own forward and forward+backward
-    images/s at batch `len(x)`. `progress(rows, baselines)` is called after every row.
+    With `warm=True` every row is run a second time (tfls' traces then cached) and its
+    `warm_seconds` recorded. Returns `(rows, baselines)`, the latter the model's own forward and
+    forward+backward images/s at batch `len(x)`. `progress(rows, baselines)` is called after
+    every row.
     """
     x = np.asarray(x, np.float32)
     y = np.asarray(y, np.int32)
@@ -283,16 +308,42 @@ def measure(
         "fwd+bwd": forward_backward_rate(model, x, y),
     }
     rows = []
+    torch_net = None
+    for library in pytorch:
+        if library not in PYTORCH_MODULES:
+            raise ValueError(
+                f"Unknown PyTorch library; expected fra31 or torchattacks. Received: {library!r}"
+            )
+    if pytorch:
+        from tfls.bench import pytorch as reference
+
+        torch_net = reference.Counted(reference.to_torch(model, x))
 
     def add(library, name, fn, note=""):
         counter.forwards.assign(0)
         counter.backwards.assign(0)
+        if torch_net is not None:
+            torch_net.forwards = torch_net.backwards = 0
         x_adv, seconds = fn()
-        forwards = int(counter.forwards.numpy()) / n
-        backwards = int(counter.backwards.numpy()) / n
-        passes = {"fwd+bwd": backwards, "fwd": forwards}.get(PASS[name], 0.0)
+        if library in pytorch:  # PyTorch's passes: no efficiency against the Keras model's rate
+            forwards, backwards = torch_net.forwards / n, torch_net.backwards / n
+            passes = 0.0
+        else:
+            forwards = int(counter.forwards.numpy()) / n
+            backwards = int(counter.backwards.numpy()) / n
+            passes = {"fwd+bwd": backwards, "fwd": forwards}.get(PASS[name], 0.0)
         rate = n / seconds
         predictions = np.argmax(np.asarray(model(x_adv, training=False)), -1)
+        if library in pytorch:
+            # The peer judged its points on the copy; robust accuracy is Keras' judgement. Where
+            # logits are near ties the two can disagree, and the row must say so.
+            differ = int(np.sum(reference.predict(torch_net.net, x_adv) != predictions))
+            if differ:
+                note = (
+                    f"{differ} of {n} points: the PyTorch copy and Keras predict different "
+                    "classes at the peer's output (near-tied logits), so the peer stopped or went "
+                    "on where Keras would not"
+                )
         row = Row(
             model=model_name,
             component=name,
@@ -307,6 +358,8 @@ def measure(
             budget=budget(name, overrides),
             note=note,
         )
+        if warm:
+            row.warm_seconds = fn()[1]
         rows.append(row)
         if progress is not None:
             progress(rows, baselines)
@@ -331,6 +384,14 @@ def measure(
                 lambda name=name: run_art(counted, name, x, y, eps=eps, overrides=overrides),
                 note,
             )
+        for library in pytorch:
+            add(
+                library,
+                name,
+                lambda name=name, library=library: reference.run(
+                    library, torch_net, name, x, y, eps=eps, seed=seed, overrides=overrides
+                ),
+            )
     return rows, baselines
 
 
@@ -346,25 +407,35 @@ def to_markdown(rows: list[Row], baselines: dict[str, dict], info: dict | None =
             f"model {info['model']['name']} (labels: {info['model'].get('labels', 'dataset')}).",
             "",
         ]
+    peers = [lib for lib in PEERS if any(r.library == lib for r in rows)] or ["art"]
     lines += [
         "| model | component | n | tfls s | tfls images/s | tfls robust | tfls efficiency "
-        "| ART s | ART robust | ART s / tfls s |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        + "".join(f"| {PEERS[p]} s | {PEERS[p]} robust | {PEERS[p]} s / tfls s " for p in peers)
+        + "|",
+        "|---|---|---:|---:|---:|---:|---:" + "|---:|---:|---:" * len(peers) + "|",
     ]
-    art = {(r.model, r.component): r for r in rows if r.library == "art"}
+    by = {(r.library, r.model, r.component): r for r in rows}
     for r in rows:
         if r.library != "tfls":
             continue
-        a = art.get((r.model, r.component))
         eff = "" if r.efficiency is None else f"{r.efficiency:.2f} ({PASS[r.component]})"
-        if a is None:
-            art_cells = "no FAB in ART | | " if r.component == "fab-t" else "| | "
-        else:
-            art_cells = f"{a.seconds:.1f} | {a.robust_accuracy:.1%} | {a.seconds / r.seconds:.1f}×"
+        cells = ""
+        for p in peers:
+            a = by.get((p, r.model, r.component))
+            if a is None:
+                cells += (
+                    " no FAB in ART | | |" if p == "art" and r.component == "fab-t" else " | | |"
+                )
+            else:
+                cells += (
+                    f" {a.seconds:.1f} | {a.robust_accuracy:.1%} | {a.seconds / r.seconds:.1f}× |"
+                )
         lines.append(
             f"| {r.model} | {r.component} | {r.n} | {r.seconds:.1f} | {r.images_per_s:.2f} | "
-            f"{r.robust_accuracy:.1%} | {eff} | {art_cells} |"
+            f"{r.robust_accuracy:.1%} | {eff} |{cells}"
         )
+    if any(r.warm_seconds is not None for r in rows):
+        lines += ["", *_warm_table(rows, peers, by)]
     lines.append("")
     for model, rates in baselines.items():
         lines.append(
@@ -375,9 +446,13 @@ def to_markdown(rows: list[Row], baselines: dict[str, dict], info: dict | None =
         )
     notes = [f"{r.library} {r.component}: {r.note}" for r in rows if r.note]
     if info:
-        lines += ["", "Budgets (tfls and ART alike): " + "; ".join(info["budgets"].values()) + "."]
+        lines += ["", "Budgets (every library alike): " + "; ".join(info["budgets"].values()) + "."]
         if info.get("art_settings"):
             lines.append("ART: " + info["art_settings"])
+        for library, settings in (info.get("pytorch_settings") or {}).items():
+            lines.append(f"{PEERS[library]}: {settings}.")
+        if info.get("pytorch_settings"):
+            lines.append(PYTORCH_COMMON)
         lines += notes and ["Notes: " + "; ".join(notes) + "."]
         lines += [
             "Seconds include tracing and compilation (compiled functions are cached per "
@@ -394,6 +469,30 @@ def to_markdown(rows: list[Row], baselines: dict[str, dict], info: dict | None =
     return "\n".join(lines)
 
 
+def _warm_table(rows, peers, by) -> list[str]:
+    """Second calls, tfls' traces cached: what each further batch of a long evaluation costs."""
+    lines = [
+        "Second call of each row (tfls' traces cached):",
+        "",
+        "| model | component | tfls warm s "
+        + "".join(f"| {PEERS[p]} warm s | {PEERS[p]} / tfls " for p in peers)
+        + "|",
+        "|---|---|---:" + "|---:|---:" * len(peers) + "|",
+    ]
+    for r in rows:
+        if r.library != "tfls" or r.warm_seconds is None:
+            continue
+        cells = ""
+        for p in peers:
+            a = by.get((p, r.model, r.component))
+            if a is None or a.warm_seconds is None:
+                cells += " | |"
+            else:
+                cells += f" {a.warm_seconds:.1f} | {a.warm_seconds / r.warm_seconds:.1f}× |"
+        lines.append(f"| {r.model} | {r.component} | {r.warm_seconds:.1f} |{cells}")
+    return lines
+
+
 ART_SETTINGS = (
     "TensorFlowV2Classifier(clip_values=(0, 1)) on the same Keras model; "
     "AutoProjectedGradientDescent(norm=inf, eps_step=2ε, max_iter=steps, nb_random_init=1, "
@@ -403,6 +502,21 @@ ART_SETTINGS = (
     "SquareAttack(norm=inf, max_iter=queries, p_init=0.8, nb_restarts=1, batch_size=n). "
     "ART's 'autoattack' row chains them (APGD-CE → APGD-T → Square) on still-robust points: "
     "ART has no FAB."
+)
+
+PYTORCH_SETTINGS = {
+    "fra31": "fra31/auto-attack's AutoAttack class with norm='Linf', version='standard', the "
+    "seed and device='cpu', attacks_to_run set to the component, the budgets above; "
+    "run_standard_evaluation with one batch of n",
+    "torchattacks": "torchattacks' APGD (loss='ce'), APGDT and FAB (multi_targeted=True), both "
+    "with n_classes = n_targets + 1, and Square (resc_schedule=False), with the budgets above, "
+    "chained by MultiAttack for the whole AutoAttack (its own AutoAttack class with "
+    "version='standard' would keep 10-step defaults)",
+}
+PYTORCH_COMMON = (
+    "Each on a PyTorch copy of the Keras model (its logits checked equal on the images), "
+    "torch on the same cores; passes counted by a wrapper on the copy; no efficiency column "
+    "(another framework's passes)."
 )
 
 

@@ -34,11 +34,13 @@ def add_parser(sub):
     a.set_defaults(run=run)
     aa = what.add_parser(
         "autoattack",
-        help="AutoAttack's components: seconds, images/s, efficiency, robust accuracy, beside ART.",
+        help="AutoAttack's components: seconds, images/s, efficiency, robust accuracy, beside ART "
+        "and (--pytorch) AutoAttack's PyTorch implementations.",
         description=(
             "Times APGD-CE, APGD-T, FAB-T, Square and the whole standard AutoAttack on one model "
             "and the first N test images, each beside IBM ART's equivalent (same model, images "
-            "and budget; ART has no FAB). A run folder or .keras file is attacked on its own "
+            "and budget; ART has no FAB) and, with --pytorch, beside fra31/auto-attack and "
+            "torchattacks on a PyTorch copy of the same weights. A run folder or .keras file is attacked on its own "
             "labels; a bare architecture name (e.g. preact-resnet18) is built with random "
             "weights (seed 0) and attacked on its own predictions, so every image is attacked. "
             "Re-create the default model with: tfls train --dataset fashion_mnist --model cnn4 "
@@ -66,7 +68,20 @@ def add_parser(sub):
         metavar="COMPONENT.ARG=VALUE",
         help="override a budget for tfls and ART alike, e.g. square.n_queries=1000 (repeatable)",
     )
-    aa.add_argument("--no-art", action="store_true", help="tfls rows only")
+    aa.add_argument("--no-art", action="store_true", help="leave out ART's rows")
+    aa.add_argument(
+        "--warm",
+        action="store_true",
+        help="run every row a second time and report it too (tfls' traces then cached)",
+    )
+    aa.add_argument(
+        "--pytorch",
+        default="",
+        metavar="LIBS",
+        help="comma-separated PyTorch peers to add on a PyTorch copy of the model: fra31 "
+        "(AutoAttack's reference; a checkout of fra31/auto-attack on PYTHONPATH) and/or "
+        "torchattacks; both need torch",
+    )
     aa.add_argument(
         "--data-dir", default=None, help="offline data folder (default: $TFLS_DATA_DIR)"
     )
@@ -119,6 +134,17 @@ def run(args) -> int:
     return 0
 
 
+def _names(value: str, choices, what: str, flag: str) -> list[str]:
+    """A comma-separated option's names, each checked against `choices`."""
+    names = [n.strip() for n in value.split(",") if n.strip()]
+    for name in names:
+        if name not in choices:
+            raise ValueError(
+                f"Unknown {what}; expected some of {', '.join(choices)}. Received: {flag}={value}"
+            )
+    return names
+
+
 def run_autoattack(args) -> int:
     import shlex
     import sys
@@ -129,15 +155,19 @@ def run_autoattack(args) -> int:
     from tfls import provenance
     from tfls.io import atomic_write_json, atomic_write_text
 
-    components = [c.strip() for c in args.components.split(",") if c.strip()]
-    for name in components:
-        if name not in bench.CHOICES:
-            raise ValueError(
-                f"Unknown component; expected some of {', '.join(bench.CHOICES)}. "
-                f"Received: --components={args.components}"
-            )
+    components = _names(args.components, bench.CHOICES, "component", "--components")
     eps = parse_eps(args.eps)
     overrides = bench.parse_budgets(args.budget)
+    pytorch = _names(args.pytorch, bench.PYTORCH_MODULES, "PyTorch library", "--pytorch")
+    for library in pytorch:
+        if not bench.pytorch_available(library):
+            need = "a checkout of fra31/auto-attack on PYTHONPATH (not on PyPI)"
+            if library == "torchattacks":
+                need = "pip install torchattacks"
+            raise ValueError(
+                f"--pytorch {library} needs torch installed and {need}. "
+                f"Received: --pytorch={args.pytorch}"
+            )
     model, x, y, about = bench.load_benchmark(
         args.model, dataset=args.dataset, n=args.n, data_dir=args.data_dir
     )
@@ -163,9 +193,14 @@ def run_autoattack(args) -> int:
             "seed": args.seed,
             "budgets": {name: bench.budget(name, overrides) for name in components},
             "command": command,
-            "versions": {**provenance.versions(), **(bench.art_versions() if art else {})},
+            "versions": {
+                **provenance.versions(),
+                **(bench.art_versions() if art else {}),
+                **bench.pytorch_versions(pytorch),
+            },
             "machine": provenance.host(),
             "art_settings": bench.ART_SETTINGS if art else None,
+            "pytorch_settings": {lib: bench.PYTORCH_SETTINGS[lib] for lib in pytorch} or None,
         }
         table = bench.to_markdown(rows, {about["name"]: baselines}, info)
         if not complete:
@@ -190,6 +225,8 @@ def run_autoattack(args) -> int:
             eps=eps,
             components=components,
             art=art,
+            pytorch=pytorch,
+            warm=args.warm,
             seed=args.seed,
             overrides=overrides,
             model_name=about["name"],
