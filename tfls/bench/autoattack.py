@@ -11,9 +11,10 @@ against forward+backward for the gradient attacks and forward alone for Square (
 loop costs nothing beyond the model). ART's rows use `AutoProjectedGradientDescent` (CE; DLR
 targeted at the 9 runner-up classes, one target after another on the still-robust points, as
 AutoAttack does) and `SquareAttack`; ART has no FAB, so FAB-T has no ART row and ART's
-"AutoAttack" runs APGD-CE → APGD-T → Square. With `pytorch=True`, AutoAttack's reference
-implementation (fra31/auto-attack) runs each component too, on a PyTorch copy of the same weights
-(`tfls.bench.pytorch`). Seconds include tracing and compilation: a user pays them too.
+"AutoAttack" runs APGD-CE → APGD-T → Square. With `pytorch=("fra31", "torchattacks")`,
+AutoAttack's reference implementation (fra31/auto-attack) and torchattacks run each component
+too, on a PyTorch copy of the same weights (`tfls.bench.pytorch`). Seconds include tracing and
+compilation: a user pays them too.
 """
 
 from __future__ import annotations
@@ -325,16 +326,15 @@ def measure(
         if torch_net is not None:
             torch_net.forwards = torch_net.backwards = 0
         x_adv, seconds = fn()
-        if library in pytorch:  # PyTorch's passes: no efficiency against the Keras model's rate
-            forwards, backwards = torch_net.forwards / n, torch_net.backwards / n
-            passes = 0.0
-        else:
+        rate = n / seconds
+        predictions = np.argmax(np.asarray(model(x_adv, training=False)), -1)
+        if library not in pytorch:
             forwards = int(counter.forwards.numpy()) / n
             backwards = int(counter.backwards.numpy()) / n
             passes = {"fwd+bwd": backwards, "fwd": forwards}.get(PASS[name], 0.0)
-        rate = n / seconds
-        predictions = np.argmax(np.asarray(model(x_adv, training=False)), -1)
-        if library in pytorch:
+        else:  # PyTorch's passes: no efficiency against the Keras model's rate
+            forwards, backwards = torch_net.forwards / n, torch_net.backwards / n
+            passes = 0.0
             # The peer judged its points on the copy; robust accuracy is Keras' judgement. Where
             # logits are near ties the two can disagree, and the row must say so.
             differ = int(np.sum(reference.predict(torch_net.net, x_adv) != predictions))
