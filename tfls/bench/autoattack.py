@@ -179,15 +179,20 @@ def forward_rate(model, x, repeats=5) -> float:
     return len(x) / best
 
 
+def spec(component: str, overrides: dict | None = None) -> dict:
+    """A component's budget: AutoAttack's standard `SETTINGS` with the bench's `overrides`."""
+    return {**SETTINGS[component][1], **(overrides or {}).get(component, {})}
+
+
 def budget(name: str, overrides: dict | None = None) -> str:
     """The component's budget in words, the same for tfls and ART."""
     if name == FULL:
         return "standard: " + ", ".join(budget(c, overrides) for c in STANDARD)
-    spec = {**SETTINGS[name][1], **(overrides or {}).get(name, {})}
+    s = spec(name, overrides)
     if name == "square":
-        return f"{name} {spec['n_queries']} queries, p_init {spec['p_init']}, {spec['restarts']} restart"
-    targets = f", {spec['n_targets']} targets" if spec.get("n_targets") else ""
-    return f"{name} {spec['steps']} steps, {spec['restarts']} restart{targets}"
+        return f"{name} {s['n_queries']} queries, p_init {s['p_init']}, {s['restarts']} restart"
+    targets = f", {s['n_targets']} targets" if s.get("n_targets") else ""
+    return f"{name} {s['steps']} steps, {s['restarts']} restart{targets}"
 
 
 def _components_of(name):
@@ -228,7 +233,7 @@ def run_art(model, name, x, y, *, eps, overrides=None):
     robust = np.argmax(classifier.predict(x, batch_size=len(x)), -1) == y
     clean_logits = classifier.predict(x, batch_size=len(x))
     for component in _components_of(name):
-        spec = {**SETTINGS[component][1], **(overrides or {}).get(component, {})}
+        settings = spec(component, overrides)
         if component == "fab-t":
             continue  # ART has no FAB
         if component == "square":
@@ -238,9 +243,9 @@ def run_art(model, name, x, y, *, eps, overrides=None):
                         classifier,
                         norm=np.inf,
                         eps=eps,
-                        max_iter=spec["n_queries"],
-                        p_init=spec["p_init"],
-                        nb_restarts=spec["restarts"],
+                        max_iter=settings["n_queries"],
+                        p_init=settings["p_init"],
+                        nb_restarts=settings["restarts"],
                         batch_size=len(x),
                         verbose=False,
                     ),
@@ -248,22 +253,22 @@ def run_art(model, name, x, y, *, eps, overrides=None):
                 )
             ]
         else:
-            loss = "cross_entropy" if spec["loss"] == "ce" else "difference_logits_ratio"
-            targeted = bool(spec.get("targeted"))
+            loss = "cross_entropy" if settings["loss"] == "ce" else "difference_logits_ratio"
+            targeted = bool(settings.get("targeted"))
             apgd = AutoProjectedGradientDescent(
                 classifier,
                 norm=np.inf,
                 eps=eps,
                 eps_step=2 * eps,
-                max_iter=spec["steps"],
+                max_iter=settings["steps"],
                 targeted=targeted,
-                nb_random_init=spec["restarts"],
+                nb_random_init=settings["restarts"],
                 batch_size=len(x),
                 loss_type=loss,
                 verbose=False,
             )
             order = np.argsort(clean_logits, axis=-1)
-            ranks = range(2, spec["n_targets"] + 2) if targeted else [None]
+            ranks = range(2, settings["n_targets"] + 2) if targeted else [None]
             runs = [(apgd, rank) for rank in ranks]
         for attack, rank in runs:
             idx = np.flatnonzero(robust)

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from tfls.attacks.autoattack import SETTINGS, STANDARD
-from tfls.bench.autoattack import FULL
+from tfls.bench.autoattack import FULL, spec
 
 
 def versions(libraries) -> dict:
@@ -37,6 +37,10 @@ def versions(libraries) -> dict:
 
 def run(library, net, name, x, y, *, eps, seed=0, overrides=None):
     """`library`'s component `name` (or its whole standard AutoAttack) on NHWC `(x, y)`."""
+    if name != FULL and name not in SETTINGS:
+        raise ValueError(
+            f"Unknown component; expected one of {(*SETTINGS, FULL)}. Received: {name!r}"
+        )
     runner = {"fra31": run_fra31, "torchattacks": run_torchattacks}[library]
     return runner(net, name, x, y, eps=eps, seed=seed, overrides=overrides)
 
@@ -279,13 +283,9 @@ def _convert(layer, shape) -> list:
 
 def _configure(adversary, name, overrides) -> None:
     """tfls' budgets (`SETTINGS` with `overrides`) on fra31's attack objects for `name`."""
-
-    def spec(component):
-        return {**SETTINGS[component][1], **(overrides or {}).get(component, {})}
-
     # fra31 runs APGD-CE and APGD-DLR on one object, its loss set per call.
-    apgd = spec("apgd-dlr" if name == "apgd-dlr" else "apgd-ce")
-    apgd_t, fab, square = spec("apgd-t"), spec("fab-t"), spec("square")
+    apgd = spec("apgd-dlr" if name == "apgd-dlr" else "apgd-ce", overrides)
+    apgd_t, fab, square = (spec(c, overrides) for c in ("apgd-t", "fab-t", "square"))
     adversary.apgd.n_iter, adversary.apgd.n_restarts = apgd["steps"], apgd["restarts"]
     adversary.apgd_targeted.n_iter = apgd_t["steps"]
     adversary.apgd_targeted.n_restarts = apgd_t["restarts"]
@@ -298,13 +298,10 @@ def _configure(adversary, name, overrides) -> None:
 
 def run_fra31(net, name, x, y, *, eps, seed=0, overrides=None):
     """fra31's component `name` (or its whole standard AutoAttack) on NHWC `(x, y)` at L∞ `eps`:
-    `(x_adv NHWC, seconds)`. `net` is a module from `to_torch` (or `Counted` around one)."""
+    `(x_adv NHWC, seconds)`. `net` is a module from `to_torch` (or `Counted` around one). `run`
+    checks `name`."""
     from autoattack import AutoAttack
 
-    if name != FULL and name not in SETTINGS:
-        raise ValueError(
-            f"Unknown component; expected one of {(*SETTINGS, FULL)}. Received: {name!r}"
-        )
     adversary = AutoAttack(
         net, norm="Linf", eps=float(eps), version="standard", seed=seed, verbose=False, device="cpu"
     )
@@ -320,17 +317,14 @@ def run_torchattacks(net, name, x, y, *, eps, seed=0, overrides=None):
     """torchattacks' component `name` (or standard AutoAttack) on NHWC `(x, y)`: `(x_adv, s)`.
 
     Built from its parts with tfls' budgets: torchattacks' own AutoAttack class with
-    `version="standard"` keeps its classes' 10-step defaults, a tenth of the reference's budget. Targets: its
-    `n_classes` is n_targets + 1 (it attacks the n_classes − 1 runners-up); Square without
-    step-size rescaling, as fra31's AutoAttack runs it.
+    `version="standard"` keeps its classes' 10-step defaults, a tenth of the reference's budget.
+    Targets: its `n_classes` is n_targets + 1 (it attacks the n_classes − 1 runners-up); Square
+    without step-size rescaling, as fra31's AutoAttack runs it.
     """
     import torchattacks as ta
 
-    def spec(component):
-        return {**SETTINGS[component][1], **(overrides or {}).get(component, {})}
-
     def build(component):
-        s = spec(component)
+        s = spec(component, overrides)
         common = {"norm": "Linf", "eps": float(eps), "seed": seed}
         if component in ("apgd-ce", "apgd-dlr"):
             return ta.APGD(
@@ -354,10 +348,6 @@ def run_torchattacks(net, name, x, y, *, eps, seed=0, overrides=None):
             resc_schedule=False, **common,
         )  # fmt: skip
 
-    if name != FULL and name not in SETTINGS:
-        raise ValueError(
-            f"Unknown component; expected one of {(*SETTINGS, FULL)}. Received: {name!r}"
-        )
     attack = ta.MultiAttack([build(c) for c in STANDARD]) if name == FULL else build(name)
     xt, yt = nchw(x), torch.from_numpy(np.asarray(y, np.int64))
     t0 = time.perf_counter()
