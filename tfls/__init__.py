@@ -16,6 +16,13 @@ class TflsWarning(UserWarning):
     """Warnings raised by tfls itself (tests turn these into errors)."""
 
 
+class Interrupted(KeyboardInterrupt):
+    """A run stopped by Ctrl-C or SIGTERM; `str(e)` says what was kept and how to continue.
+
+    A `KeyboardInterrupt`, so code that stops on one stops on this too.
+    """
+
+
 # Subpackages reachable as attributes of `tfls`; `audit` joins only once that package exists.
 _SUBMODULES = tuple(
     name
@@ -32,7 +39,7 @@ _SUBMODULES = tuple(
     if name != "audit" or importlib.util.find_spec(f"{__name__}.audit") is not None
 )
 
-__all__ = ["TflsWarning", "__version__", *_SUBMODULES]
+__all__ = ["Interrupted", "TflsWarning", "__version__", *_SUBMODULES]
 
 
 def __getattr__(name: str):

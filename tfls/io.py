@@ -1,12 +1,19 @@
-"""Atomic file writes: a result or checkpoint is either fully there or not there at all."""
+"""Atomic file writes, output paths resolved once, and removal of only the files tfls wrote.
+
+A result or checkpoint is either fully there or not there at all; an output path is made
+absolute at the edge (`resolve_out`), so no later step depends on the working directory; and tfls
+deletes a file only when its name matches what tfls itself writes there (`remove_owned`).
+"""
 
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import json
 import os
 import tempfile
-from pathlib import Path
+from collections.abc import Iterable
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 
@@ -67,3 +74,109 @@ def _json_default(o):
     if isinstance(o, Path):
         return str(o)
     raise TypeError(f"Object of type {type(o).__name__} is not JSON serialisable")
+
+
+def resolve_out(path: str | os.PathLike, *, name: str = "out") -> Path:
+    """`path` as an absolute folder path, resolved once at the edge; refuses what cannot be one.
+
+    `~` is expanded and symbolic links are followed, so every later step (checkpoint pointers,
+    relative names TensorFlow stores, a resume from another working directory) sees one path.
+    `name` is how the caller calls it (`"--out"` in a CLI, `"out"` in Python).
+
+    Raises:
+        FileNotFoundError: `path` is a symbolic link whose target does not exist.
+        ValueError: `path` exists and is not a folder, or is empty or a link loop.
+    """
+    key = name.lstrip("-")
+    text = os.fspath(path) if isinstance(path, (str, os.PathLike)) else None
+    if not text:
+        raise ValueError(f"{name} must be a folder path. Received: {key}={path!r}")
+    given = Path(os.path.expanduser(text))
+    if given.is_symlink() and not given.exists():
+        raise FileNotFoundError(
+            f"{name} is a symbolic link to {os.readlink(given)!r}, which does not exist; create "
+            f"that folder or pass another path. Received: {key}={text!r}"
+        )
+    try:
+        resolved = given.resolve()
+    except (OSError, RuntimeError) as e:  # a symlink loop
+        raise ValueError(f"{name} cannot be resolved ({e}). Received: {key}={text!r}") from None
+    if resolved.exists() and not resolved.is_dir():
+        raise ValueError(f"{name} must be a folder, not a file. Received: {key}={text!r}")
+    return resolved
+
+
+def first_missing(path: Path) -> Path | None:
+    """The outermost folder of `path` (itself included) that does not exist yet, if any.
+
+    What `path.mkdir(parents=True)` is about to create; `remove_created` undoes exactly that.
+    """
+    missing = None
+    for folder in [path, *path.parents]:
+        if folder.exists() or folder.is_symlink():
+            break
+        missing = folder
+    return missing
+
+
+def remove_created(path: Path, top: Path | None) -> None:
+    """Removes `path` and its parents up to `top` (from `first_missing`), each only if empty."""
+    if top is None:
+        return
+    for folder in [path, *path.parents]:
+        try:
+            folder.rmdir()  # only an empty folder: never anything in it
+        except OSError:
+            return
+        if folder == top:
+            return
+
+
+def owned(rel: str | PurePosixPath, patterns: Iterable[str]) -> bool:
+    """Whether the relative path `rel` matches one of `patterns` (fnmatch, `/`-separated)."""
+    rel = str(PurePosixPath(rel))
+    return any(fnmatch.fnmatchcase(rel, pattern) for pattern in patterns)
+
+
+def foreign_entries(root: Path, files: Iterable[str], folders: Iterable[str]) -> list[str]:
+    """Relative paths under `root` that tfls does not write there, by name, sorted.
+
+    `files` and `folders` are the fnmatch patterns of the files and folders tfls writes; a
+    folder that is not tfls' is reported once, without its contents.
+    """
+    files, folders = tuple(files), tuple(folders)
+    found: list[str] = []
+    for here, dirs, names in os.walk(root):
+        base = PurePosixPath(Path(here).relative_to(root).as_posix())
+        kept = []
+        for d in sorted(dirs):
+            rel = base / d
+            if owned(rel, folders) and not (Path(here) / d).is_symlink():
+                kept.append(d)
+            else:
+                found.append(str(rel))
+        dirs[:] = kept
+        found += [str(base / f) for f in names if not owned(base / f, files)]
+    return sorted(found)
+
+
+def remove_owned(root: Path, files: Iterable[str], folders: Iterable[str]) -> None:
+    """Deletes under `root` the files whose names match `files`, then the `folders` left empty.
+
+    Anything else is left where it is, and so is the folder holding it: this is the only way
+    tfls deletes what it wrote.
+    """
+    files, folders = tuple(files), tuple(folders)
+    if not root.is_dir():
+        return
+    for here, dirs, names in os.walk(root, topdown=False):
+        base = PurePosixPath(Path(here).relative_to(root).as_posix())
+        for f in names:
+            if owned(base / f, files):
+                (Path(here) / f).unlink(missing_ok=True)
+        for d in dirs:
+            if owned(base / d, folders) and not (Path(here) / d).is_symlink():
+                try:
+                    (Path(here) / d).rmdir()
+                except OSError:
+                    pass  # holds something tfls did not write: kept

@@ -4,7 +4,16 @@ import numpy as np
 import pytest
 
 from tfls import TflsWarning
-from tfls.eval.store import BatchStore, batch_digest, decode_bits, differences, encode_bits
+from tfls.eval.store import (
+    FORMAT,
+    BatchStore,
+    batch_digest,
+    bind,
+    decode_bits,
+    differences,
+    encode_bits,
+    read_records,
+)
 
 COMPONENTS = {"model": {"weights_sha256": "abc"}, "attacks": {"pgd20": {"steps": 20}}, "n": 10}
 
@@ -99,23 +108,84 @@ def test_records_carry_a_checksum_and_an_edit_is_caught(tmp_path):
     assert len(path.read_text().splitlines()) == 1
 
 
-def test_robust_but_not_clean_is_refused_even_in_a_legacy_record(tmp_path):
+def test_robust_but_not_clean_is_refused_even_with_a_valid_checksum(tmp_path):
     path = write_store(tmp_path, 2)
+    evaluation = json.loads((tmp_path / "fingerprint.json").read_text())["digest"]
 
-    def legacy_robust_not_clean(r):
-        del r["checksum"]  # stores written before checksums existed
+    def robust_not_clean(r):  # what a buggy writer would produce, checksummed as it wrote it
         r["clean"], r["robust"]["a"] = "10", "01"
+        r.update(bind(r, evaluation))
 
-    edit_line(path, 1, legacy_robust_not_clean)
+    edit_line(path, 1, robust_not_clean)
     with pytest.warns(TflsWarning, match=r"line 2 counts a point robust to 'a' that is not clean"):
         assert reopen(tmp_path) == [0]
 
 
-def test_legacy_records_without_checksum_are_accepted(tmp_path):
+def test_a_record_without_its_checksum_is_refused_and_recomputed(tmp_path):
     path = write_store(tmp_path, 2)
-    edit_line(path, 0, lambda r: r.pop("checksum"))
     edit_line(path, 1, lambda r: r.pop("checksum"))
-    assert reopen(tmp_path) == [0, 1]
+    with pytest.warns(TflsWarning, match=r"line 2 has no checksum.*kept the 1 batch"):
+        assert reopen(tmp_path) == [0]
+    assert len(path.read_text().splitlines()) == 1
+
+
+def test_a_record_of_another_evaluation_is_refused_by_name(tmp_path):
+    """The same batch of another evaluation, intact and checksummed, copied in: never scored."""
+    mine, theirs = tmp_path / "mine", tmp_path / "theirs"
+    path = write_store(mine, 2)
+    with BatchStore(theirs) as store:
+        store.open({**COMPONENTS, "n": 12})
+        store.append({**record(0), "robust": {"a": "11"}})
+        store.append({**record(1), "robust": {"a": "11"}})
+    lines = path.read_text().splitlines()
+    foreign = (theirs / "batches.jsonl").read_text().splitlines()
+    path.write_text(lines[0] + "\n" + foreign[1] + "\n")
+    with pytest.warns(TflsWarning, match=r"line 2 belongs to another evaluation.*kept the 1"):
+        assert reopen(mine) == [0]
+    assert read_records(mine) == [json.loads(lines[0])]
+
+
+def test_a_merged_store_keeps_only_its_own_prefix(tmp_path):
+    mine, theirs = tmp_path / "mine", tmp_path / "theirs"
+    path = write_store(mine, 3)
+    with BatchStore(theirs) as store:
+        store.open({**COMPONENTS, "n": 11})
+        for i in range(3):
+            store.append(record(i))
+    ours = path.read_text().splitlines()
+    other = (theirs / "batches.jsonl").read_text().splitlines()
+    path.write_text("\n".join([ours[0], other[1], ours[2]]) + "\n")
+    with pytest.warns(TflsWarning, match=r"line 2 belongs to another evaluation"):
+        assert reopen(mine) == [0]
+
+
+def test_a_store_of_the_first_format_is_recomputed_saying_so(tmp_path):
+    write_store(tmp_path, 2)
+    fp = tmp_path / "fingerprint.json"
+    stored = json.loads(fp.read_text())
+    del stored["format"]
+    fp.write_text(json.dumps(stored))
+    with pytest.warns(TflsWarning, match=r"older tfls \(store format 1\).*every batch will be"):
+        assert reopen(tmp_path) == []
+    assert json.loads(fp.read_text())["format"] == FORMAT
+    assert not (tmp_path / "batches.jsonl").exists()
+
+
+def test_a_store_of_an_unknown_format_is_refused_by_name(tmp_path):
+    write_store(tmp_path, 1)
+    fp = tmp_path / "fingerprint.json"
+    before = fp.read_text()
+    fp.write_text(before.replace(f'"format": {FORMAT}', '"format": 99'))
+    with pytest.raises(ValueError, match=r"store format 99, which this tfls does not read"):
+        reopen(tmp_path)
+    assert len((tmp_path / "batches.jsonl").read_text().splitlines()) == 1
+
+
+def test_results_without_a_fingerprint_are_recomputed_saying_so(tmp_path):
+    write_store(tmp_path, 2)
+    (tmp_path / "fingerprint.json").unlink()
+    with pytest.warns(TflsWarning, match=r"no fingerprint\.json.*every batch will be recomputed"):
+        assert reopen(tmp_path) == []
 
 
 def test_a_failure_before_the_first_batch_leaves_no_trace(tmp_path):

@@ -138,7 +138,7 @@ def test_existing_folder_needs_resume_or_overwrite(finished_run, shared_data_dir
     foreign = tmp_path / "home"
     foreign.mkdir()
     (foreign / "thesis.tex").write_text("precious")
-    with pytest.raises(ValueError, match="does not look like a tfls run folder"):
+    with pytest.raises(ValueError, match="holds thesis.tex, which tfls train did not write"):
         train(tiny_config(shared_data_dir), foreign, overwrite=True)
     assert (foreign / "thesis.tex").read_text() == "precious"
 

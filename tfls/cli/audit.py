@@ -10,6 +10,7 @@ from pathlib import Path
 
 from tfls import _validation as v
 from tfls.cli.model_options import add_model_options, check_options
+from tfls.io import resolve_out
 
 STATUS_STYLE = {"ok": "green", "warn": "yellow", "fail": "bold red", "skipped": "dim"}
 VERDICT_STYLE = {
@@ -63,9 +64,7 @@ def run(args) -> int:
     eps = v.check_eps(args.eps, norm=norm)
     n = None if args.n is None else v.check_positive_int(args.n, name="n")
     options = check_options(args)
-    out = Path(args.out) if args.out else default_out(args.model, args.eps)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out must be a folder. Received: out={str(out)!r}")
+    out = resolve_out(args.out or default_out(args.model, args.eps), name="--out")
     for path in (args.model, args.surrogate):
         if path is not None and not Path(path).exists():
             raise FileNotFoundError(f"No model at {str(path)!r}. Received: model={str(path)!r}")

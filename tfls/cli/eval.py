@@ -18,6 +18,7 @@ from tfls.cli.model_options import (
     load_data,
     load_wrapped,
 )
+from tfls.io import resolve_out
 
 
 def add_parser(sub):
@@ -116,7 +117,7 @@ def run(args) -> int:
     n = None if args.n is None else v.check_positive_int(args.n, name="n")
     options = check_options(args)
     batch_size = options.data_batch_size
-    out = Path(args.out)
+    out = resolve_out(args.out, name="--out")  # once, at the edge
     check_out_folder(out)
 
     strategy = None

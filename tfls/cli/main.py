@@ -9,6 +9,8 @@ import os
 import sys
 import warnings
 
+from tfls.exits import one_line, run_command
+
 # TensorFlow's C++ start-up chatter drowns the CLI's own output; users can still raise it.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -42,35 +44,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
+
+    def command():
         with one_line_warnings(args.command):
-            return int(args.run(args) or 0)
-    except Exception as e:
-        if not is_reported_error(e):
-            raise
-        # Bad input is reported as one line naming the problem, never as a traceback.
-        print(f"tfls {args.command}: error: {one_line(str(e))}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"tfls {args.command}: interrupted; partial results are kept.", file=sys.stderr)
-        return 130
+            return args.run(args)
 
-
-def is_reported_error(e: BaseException) -> bool:
-    """Errors that are the input's or the environment's fault: one line, exit 2, no traceback.
-
-    Bad values (`ValueError`), missing or existing files, a full disk or a permission problem
-    (`OSError`), and an attack output outside the threat model (`ThreatModelViolation`, which
-    names the attack or the broken model).
-    """
-    if isinstance(e, (ValueError, OSError)):
-        return True
-    evaluate = sys.modules.get("tfls.eval.evaluate")  # only raised once it is imported
-    return evaluate is not None and isinstance(e, evaluate.ThreatModelViolation)
-
-
-def one_line(text: str) -> str:
-    return " ".join(part.strip() for part in str(text).splitlines() if part.strip())
+    return run_command(f"tfls {args.command}", command)
 
 
 @contextlib.contextmanager

@@ -110,9 +110,11 @@ def config_from_args(args):
 
 def run(args) -> int:
     from tfls import distribute
+    from tfls.io import resolve_out
     from tfls.training import train
 
     distribute.check_name(args.strategy)
+    args.out = resolve_out(args.out, name="--out")  # once, at the edge: relative paths included
     config = config_from_args(args)
     config.resolved()  # every bad flag is reported before any data is read
     result = train(

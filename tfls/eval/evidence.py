@@ -7,13 +7,12 @@ and another did not; the gradient-masking audit needs exactly that, so it reads 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from tfls.eval.store import BATCHES, decode_bits, record_problem
+from tfls.eval.store import BATCHES, decode_bits, read_records
 
 
 @dataclass
@@ -48,9 +47,8 @@ class Evidence:
 def read_evidence(out: str | Path) -> Evidence:
     """Reads the per-example bits of the evaluation stored in `out` (its `batches.jsonl`).
 
-    Only the records the store itself trusts are read: reading stops at a torn last line (a
-    kill mid-write) or at the first record that fails `tfls.eval.store.record_problem`
-    (checksum, invariants), exactly where `evaluate` would resume from.
+    Only the records the store itself trusts are read (`tfls.eval.store.read_records`: bound to
+    the stored fingerprint, checksummed, in order), exactly those `evaluate` would resume from.
 
     Raises:
         FileNotFoundError: `out` holds no `batches.jsonl`.
@@ -61,15 +59,7 @@ def read_evidence(out: str | Path) -> Evidence:
             f"No evaluation results at {str(path)!r}. Received: out={str(out)!r}"
         )
     clean, robust = [], {}
-    lines = path.read_bytes().split(b"\n")
-    # The last element is b"" when the file ends in a newline, else a torn final line.
-    for raw in lines[:-1]:
-        try:
-            record = json.loads(raw)
-        except ValueError:
-            break
-        if record_problem(record, len(clean)) is not None:
-            break  # damaged: the evaluation recomputes from here, so does not count it
+    for record in read_records(out):
         clean.append(decode_bits(record["clean"]))
         for name, bits in record["robust"].items():
             robust.setdefault(name, []).append(decode_bits(bits))

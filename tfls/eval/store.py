@@ -2,17 +2,21 @@
 
 An output folder holds:
 
-* `fingerprint.json`: what is being evaluated (model weights hash, attack configs, dataset
-  metadata, `n`, mode). A later run with a different fingerprint is refused, never mixed in.
-* `batches.jsonl`: one JSON line per finished batch with per-example results and a checksum of
-  them, appended and fsync'ed. A line torn by a crash mid-write is the only damage a kill can
-  do; it is dropped (and truncated away) silently. A complete line that fails its checksum or an
-  invariant (robust only where clean-correct) is damage of another kind: it and every later line
-  are dropped and recomputed, with a warning naming the line. Lines written before checksums
-  existed are accepted if they keep the invariants.
+* `fingerprint.json`: the store's `format` (`FORMAT`) and what is being evaluated (model weights
+  hash, attack configs, dataset metadata, `n`, mode) with its `digest`. A later run with a
+  different fingerprint is refused, never mixed in; a store of a format this tfls does not know is
+  refused by name; one of the first format (whose records are not bound to an evaluation) is
+  recomputed, with a warning saying so.
+* `batches.jsonl`: one JSON line per finished batch with per-example results, the digest of the
+  evaluation it belongs to (`evaluation`) and a checksum over both, appended and fsync'ed. A
+  line torn by a crash mid-write is the only damage a kill can do; it is dropped (and truncated
+  away) silently. A complete line that lacks its checksum, fails it, belongs to another
+  evaluation (copied or merged in) or breaks an invariant (robust only where clean-correct) is
+  damage of another kind: it and every later line are dropped and recomputed, with a warning
+  naming the line and the reason. No such line is ever scored.
 * `pending.jsonl` (attack-major schedule only): the results of batches not finished yet, one
   JSON line per step (a batch's clean predictions, or one attack's results on one pool of
-  batches), appended and fsync'ed like `batches.jsonl`; a batch moves to `batches.jsonl` once
+  batches), bound and checksummed like `batches.jsonl`; a batch moves to `batches.jsonl` once
   every attack has run on it. A kill loses at most the step under way.
 * `.lock`: held while an evaluation writes, so two processes never append to the same file.
 
@@ -40,6 +44,10 @@ PENDING = "pending.jsonl"
 FINGERPRINT = "fingerprint.json"
 LOCK = ".lock"
 CHECKSUM = "checksum"
+EVALUATION = "evaluation"  # a record's key holding its evaluation's fingerprint digest
+# 1: records checksummed on their own content only (before evaluations were bound); 2: each
+# record names its evaluation's digest and its checksum covers it.
+FORMAT = 2
 
 
 def encode_bits(mask) -> str:
@@ -94,29 +102,46 @@ def _short(value, limit: int = 60) -> str:
 
 
 def record_checksum(record: dict) -> str:
-    """SHA-256 of a batch record's content (every key but the checksum itself), canonical JSON."""
+    """SHA-256 of a record's content (every key but the checksum itself, `evaluation` included)."""
     content = {k: v for k, v in record.items() if k != CHECKSUM}
     return digest(content, default=io._json_default)
 
 
-def with_checksum(record: dict) -> dict:
-    return {**{k: v for k, v in record.items() if k != CHECKSUM}, CHECKSUM: record_checksum(record)}
+def bind(record: dict, evaluation: str) -> dict:
+    """`record` bound to the evaluation whose fingerprint digest is `evaluation`, checksummed."""
+    content = {k: v for k, v in record.items() if k not in (CHECKSUM, EVALUATION)}
+    content[EVALUATION] = evaluation
+    return {**content, CHECKSUM: record_checksum(content)}
 
 
-def record_problem(record, index: int) -> str | None:
-    """Why a stored record cannot be trusted as batch `index`, or None if it can.
+def binding_problem(record, evaluation: str) -> str | None:
+    """Why `record` is not a record of the evaluation `evaluation` as written, or None."""
+    if not isinstance(record, dict):
+        return "is not a JSON record"
+    if CHECKSUM not in record:
+        return "has no checksum (not written by this tfls)"
+    if record.get(EVALUATION) != evaluation:
+        theirs = record.get(EVALUATION)
+        shown = f"{theirs[:12]}…" if isinstance(theirs, str) else repr(theirs)
+        return f"belongs to another evaluation ({shown}, this one is {evaluation[:12]}…)"
+    if record[CHECKSUM] != record_checksum(record):
+        return "fails its checksum (edited or damaged)"
+    return None
 
-    Checks the checksum (absent in stores written before checksums: accepted as legacy) and the
+
+def record_problem(record, index: int, evaluation: str) -> str | None:
+    """Why a stored record cannot be trusted as batch `index` of `evaluation`, or None if it can.
+
+    Checks that it is bound to `evaluation` with a valid checksum (`binding_problem`) and the
     invariants every evaluator record keeps: bit strings of one length (`n`), and robust only
     where clean-correct. The worst case is the AND of the stored bits, so it is a subset of
     every attack's by construction.
     """
-    if not isinstance(record, dict):
-        return "is not a JSON record"
+    problem = binding_problem(record, evaluation)
+    if problem is not None:
+        return problem
     if record.get("batch") != index:
         return f"holds batch {record.get('batch')!r} where batch {index} belongs"
-    if CHECKSUM in record and record[CHECKSUM] != record_checksum(record):
-        return "fails its checksum (edited or damaged)"
     clean, robust = record.get("clean"), record.get("robust")
     if not _is_bits(clean) or not isinstance(robust, dict):
         return "lacks valid `clean`/`robust` bits"
@@ -130,6 +155,60 @@ def record_problem(record, index: int) -> str | None:
         if (decode_bits(bits) & ~clean_mask).any():
             return f"counts a point robust to {name!r} that is not clean-correct"
     return None
+
+
+def trusted_lines(data: bytes, check) -> tuple[list[dict], int, tuple[int, str] | None]:
+    """The longest prefix of JSON lines in `data` that `check(record, index)` accepts.
+
+    Returns `(records, end, damage)`: the accepted records, the byte offset where they end, and
+    `(line number, problem)` of the first refused complete line (None when every complete line
+    is accepted; a torn last line, without its newline, is not damage).
+    """
+    records: list[dict] = []
+    end = 0
+    # The last element is b"" when the data ends in a newline, else a torn final line.
+    for number, raw in enumerate(data.split(b"\n")[:-1], start=1):
+        try:
+            record = json.loads(raw)
+        except ValueError:
+            return records, end, (number, "is not a valid JSON record")
+        problem = check(record, len(records))
+        if problem is not None:
+            return records, end, (number, problem)
+        records.append(record)
+        end += len(raw) + 1
+    return records, end, None
+
+
+def read_fingerprint(out: str | os.PathLike) -> dict | None:
+    """The parsed `fingerprint.json` of `out`, or None if it is absent or unreadable."""
+    try:
+        stored = json.loads((Path(out) / FINGERPRINT).read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+    return stored if isinstance(stored, dict) else None
+
+
+def read_records(out: str | os.PathLike) -> list[dict]:
+    """The finished batch records of the store in `out` that an evaluation would resume from.
+
+    Exactly what `BatchStore.open` trusts: bound to the stored fingerprint's digest, checksummed,
+    in order, up to the first torn or refused line. A store without a readable fingerprint of
+    this `FORMAT` trusts nothing.
+    """
+    stored = read_fingerprint(out)
+    if (
+        stored is None
+        or stored.get("format") != FORMAT
+        or not isinstance(stored.get("digest"), str)
+    ):
+        return []
+    try:
+        data = (Path(out) / BATCHES).read_bytes()
+    except FileNotFoundError:
+        return []
+    evaluation = stored["digest"]
+    return trusted_lines(data, lambda r, i: record_problem(r, i, evaluation))[0]
 
 
 def _is_bits(bits) -> bool:
@@ -157,7 +236,7 @@ class BatchStore:
     """
 
     def __init__(self, out: str | os.PathLike):
-        self.out = Path(out)
+        self.out = io.resolve_out(out)  # once: a later chdir cannot move the store
         self.batches_path = self.out / BATCHES
         self.fingerprint_path = self.out / FINGERPRINT
         self.pending_path = self.out / PENDING
@@ -165,6 +244,8 @@ class BatchStore:
         self._lock_file = None
         self._pending: dict | None = None  # what `_commit` does to the folder before writing
         self._created: list[Path] = []  # what `open` created, removed again if nothing commits
+        self._top: Path | None = None  # the outermost folder `open` created
+        self.evaluation: str | None = None  # the digest records are bound to, set by `open`
 
     def open(self, components: dict, *, resume: bool = True) -> Iterator[dict]:
         """Locks the folder, checks the fingerprint and yields the finished batch records.
@@ -179,21 +260,42 @@ class BatchStore:
         if self.out.exists() and not self.out.is_dir():
             raise ValueError(f"`out` must be a folder. Received: out={str(self.out)!r}")
         if not self.out.exists():
+            self._top = io.first_missing(self.out)
             self._created.append(self.out)
             self.out.mkdir(parents=True)
         elif not (self.out / LOCK).exists():
             self._created.append(self.out / LOCK)
         self._lock()
         digest = fingerprint_digest(components)
-        fingerprint = {"digest": digest, "components": components}
+        self.evaluation = digest
+        fingerprint = {"format": FORMAT, "digest": digest, "components": components}
         if not resume:
             self._pending = {"reset": fingerprint}
             return iter(())
         stored = self._stored_fingerprint()
         if stored is None:
-            # Results without a fingerprint cannot be trusted: start over.
+            if self._finished_lines():
+                self._warn(
+                    f"{str(self.out)!r} holds results but no {FINGERPRINT}, so they cannot be "
+                    "matched to this evaluation: every batch will be recomputed."
+                )
             self._pending = {"reset": fingerprint}
             return iter(())
+        version = stored.get("format", 1)
+        if version == 1 and self._finished_lines():
+            self._warn(
+                f"{str(self.out)!r} was written by an older tfls (store format 1), whose records "
+                "are not bound to their evaluation: every batch will be recomputed."
+            )
+            self._pending = {"reset": fingerprint}
+            return iter(())
+        if version not in (1, FORMAT):
+            self.close(failed=True)
+            raise ValueError(
+                f"{str(self.fingerprint_path)!r} is of store format {version!r}, which this tfls "
+                f"does not read (it reads format {FORMAT}); use the tfls that wrote it, or another "
+                f"output folder. Received: out={str(self.out)!r}"
+            )
         if stored.get("digest") != digest:
             if not self._finished_lines():
                 # No finished batch: the folder of a run that failed early; simply reuse it.
@@ -244,33 +346,20 @@ class BatchStore:
                 pass
         return False
 
+    def _warn(self, message: str) -> None:
+        warnings.warn(message, TflsWarning, stacklevel=4)
+
     def _read(self) -> Iterator[dict]:
         if not self.batches_path.exists():
             return iter(())
-        good_end = 0
-        records: list[dict] = []
-        with open(self.batches_path, "rb") as f:
-            data = f.read()
-        data_lines = data.split(b"\n")
-        # The last element is b"" when the file ends in a newline, else a torn final line.
-        for number, raw in enumerate(data_lines[:-1], start=1):
-            try:
-                record = json.loads(raw)
-            except ValueError:
-                record = None
-            problem = record_problem(record, len(records)) if record is not None else None
-            if record is None:
-                problem = "is not a valid JSON record"
-            if problem is not None:
-                # Damage of a kind a kill cannot cause: recover by recomputing from here.
-                warnings.warn(
-                    _problem_line(self.batches_path, number, problem, len(records)),
-                    TflsWarning,
-                    stacklevel=3,
-                )
-                break
-            records.append(record)
-            good_end += len(raw) + 1
+        data = self.batches_path.read_bytes()
+        evaluation = self.evaluation
+        records, good_end, damage = trusted_lines(
+            data, lambda record, index: record_problem(record, index, evaluation)
+        )
+        if damage is not None:
+            # Damage of a kind a kill cannot cause: recover by recomputing from there.
+            self._warn(_problem_line(self.batches_path, *damage, len(records)))
         if good_end != len(data):
             # A torn write (silently) or damage (warned above): cut it off before the next append.
             self._pending = {"truncate": good_end}
@@ -279,32 +368,26 @@ class BatchStore:
     def read_pending(self) -> list[dict]:
         """The attack-major steps stored for unfinished batches, in the order they were written.
 
-        Call after `open`. A torn last line is dropped silently; a line that fails its checksum
-        is dropped with every later one, with a warning (those steps are redone).
+        Call after `open`. A torn last line is dropped silently; a line that is not bound to
+        this evaluation or fails its checksum is dropped with every later one, with a warning
+        (those steps are redone).
         """
         if self._pending is not None and "reset" in self._pending:
             return []
         try:
-            with open(self.pending_path, "rb") as f:
-                data = f.read()
+            data = self.pending_path.read_bytes()
         except FileNotFoundError:
             return []
-        entries, good_end = [], 0
-        for number, raw in enumerate(data.split(b"\n")[:-1], start=1):
-            try:
-                entry = json.loads(raw)
-            except ValueError:
-                entry = None
-            if not isinstance(entry, dict) or entry.get(CHECKSUM) != record_checksum(entry):
-                warnings.warn(
-                    f"{str(self.pending_path)!r} line {number} is damaged: kept the {len(entries)} "
-                    "step(s) before it; that line and every later one will be recomputed.",
-                    TflsWarning,
-                    stacklevel=2,
-                )
-                break
-            entries.append(entry)
-            good_end += len(raw) + 1
+        evaluation = self.evaluation
+        entries, good_end, damage = trusted_lines(
+            data, lambda entry, index: binding_problem(entry, evaluation)
+        )
+        if damage is not None:
+            number, problem = damage
+            self._warn(
+                f"{str(self.pending_path)!r} line {number} {problem}: kept the {len(entries)} "
+                "step(s) before it; that line and every later one will be recomputed."
+            )
         if good_end != len(data):
             self._pending_end = good_end
         return entries
@@ -318,12 +401,12 @@ class BatchStore:
                 f.flush()
                 os.fsync(f.fileno())
             self._pending_end = None
-        line = json.dumps(with_checksum(entry), default=io._json_default)
+        line = json.dumps(bind(entry, self.evaluation), default=io._json_default)
         io.append_line(self.pending_path, line)
 
     def append(self, record: dict) -> None:
         self._commit()
-        line = json.dumps(with_checksum(record), default=io._json_default)
+        line = json.dumps(bind(record, self.evaluation), default=io._json_default)
         io.append_line(self.batches_path, line)
 
     def _commit(self) -> None:
@@ -392,10 +475,7 @@ class BatchStore:
 
     def _cleanup(self) -> None:
         if self.out in self._created:
-            try:
-                self.out.rmdir()  # only if empty: never delete anything else
-            except OSError:
-                pass
+            io.remove_created(self.out, self._top)  # only if empty: never delete anything else
         self._created = []
 
     def __enter__(self):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from tfls.recipes.schema import SCALES
 
@@ -101,11 +100,13 @@ def parser(recipe: str) -> argparse.ArgumentParser:
 
 
 def main(recipe: str, argv=None) -> int:
+    from tfls.exits import run_command
     from tfls.recipes.runner import run_recipe
 
     args = parser(recipe).parse_args(argv)
-    try:
-        run_recipe(
+    return run_command(
+        f"python -m tfls.recipes.{recipe}",
+        lambda: run_recipe(
             recipe,
             scale=args.scale,
             out=args.out,
@@ -121,8 +122,5 @@ def main(recipe: str, argv=None) -> int:
             dry_run_steps=args.dry_run_steps,
             dry_run_cap=args.dry_run_cap,
             log=lambda line: print(line, flush=True),
-        )
-    except (ValueError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
+        ),
+    )

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from tfls import io
+from tfls.exits import run_command
 from tfls.recipes.overrides import parse_override
 from tfls.recipes.report import claim_name
 from tfls.recipes.schema import RECIPES, SCALES
@@ -150,8 +151,9 @@ def main(argv=None) -> int:
     p.add_argument("--data-dir", default=None)
     p.add_argument("--rerun", action="store_true", help="rerun points that already have results")
     args = p.parse_args(argv)
-    try:
-        run_sweep(
+    return run_command(
+        "python -m tfls.recipes.sweep",
+        lambda: run_sweep(
             args.recipe,
             scale=args.scale,
             grid=parse_grid(args.grid),
@@ -161,11 +163,8 @@ def main(argv=None) -> int:
             cache_dir=args.cache,
             data_dir=args.data_dir,
             log=lambda line: print(line, flush=True),
-        )
-    except (ValueError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
+        ),
+    )
 
 
 if __name__ == "__main__":

@@ -33,6 +33,9 @@ def list_checkpoints(out) -> list[Path]:
 
 def list_folder(folder: Path) -> list[Path]:
     """`list_checkpoints` for a checkpoint folder itself."""
+    # TensorFlow joins the relative prefixes it stores to the folder as given: absolute here, so
+    # a relative folder (or another working directory) cannot make the checkpoints unfindable.
+    folder = Path(folder).absolute()
     pointer = folder / "checkpoint"
     if not pointer.is_file():
         numbered = [

@@ -8,16 +8,16 @@ nothing. `checkpoints/` is a `tf.train.CheckpointManager` folder (`tfls.training
 from __future__ import annotations
 
 import json
-import shutil
 import zipfile
 from pathlib import Path
 
-from tfls.io import atomic_path, atomic_write_json
+from tfls.io import atomic_path, atomic_write_json, foreign_entries, remove_owned
 from tfls.training.checkpoints import (  # noqa: F401  (part of the run folder's interface)
     CHECKPOINT_DIR,
     KEEP_CHECKPOINTS,
     latest_checkpoint,
     list_checkpoints,
+    list_folder,
     load_checkpoint,
     save_checkpoint,
 )
@@ -27,15 +27,39 @@ RUN_FILE = "run.json"
 CONFIG_FILE = "config.json"
 LOG_DIR = "logs"
 BACKUP_DIR = "backup"
-# What a run folder may contain; `overwrite` refuses to delete a folder holding anything else.
-_KNOWN = {MODEL_FILE, RUN_FILE, CONFIG_FILE, CHECKPOINT_DIR, LOG_DIR, BACKUP_DIR}
+
+# Every file and folder `train` writes into a run folder, by name (fnmatch patterns relative to
+# it). `--overwrite` refuses a folder holding anything else, and a failed run removes only these.
+_TOP_FILES = (MODEL_FILE, RUN_FILE, CONFIG_FILE)
+_CHECKPOINT_FILES = ("checkpoint", "checkpoint.tmp*", "*-*.index", "*-*.data-*", "epoch-*.npz")
+OWN_FILES = (
+    *_TOP_FILES,
+    *(f".{name}.*" for name in _TOP_FILES),  # `tfls.io.atomic_path` temporaries of a killed write
+    *(
+        f"{folder}/{pattern}"
+        for folder in (CHECKPOINT_DIR, BACKUP_DIR)
+        for pattern in _CHECKPOINT_FILES
+    ),
+    *(f"{folder}/*_temp/*" for folder in (CHECKPOINT_DIR, BACKUP_DIR)),  # a save in flight
+    f"{LOG_DIR}/*/events.out.tfevents.*",  # TensorBoard
+)
+OWN_FOLDERS = (
+    CHECKPOINT_DIR,
+    BACKUP_DIR,
+    f"{CHECKPOINT_DIR}/*_temp",
+    f"{BACKUP_DIR}/*_temp",
+    LOG_DIR,
+    f"{LOG_DIR}/train",
+    f"{LOG_DIR}/validation",
+)
 
 
 def prepare(out: Path, *, resume: bool, overwrite: bool) -> bool:
     """Checks `out` against the flags before any work. Returns True if a run is to be resumed.
 
     An existing non-empty `out` is refused unless `resume` (it must then hold a checkpoint or a
-    finished run) or `overwrite` (it must look like a tfls run folder; its contents are deleted).
+    finished run) or `overwrite` (it must hold only what `train` writes, by name, hidden files
+    included: those files are deleted, never anything else).
     """
     if resume and overwrite:
         raise ValueError(
@@ -51,7 +75,8 @@ def prepare(out: Path, *, resume: bool, overwrite: bool) -> bool:
             )
         return False
     if resume:
-        # A multi-worker run killed during its first epoch has a backup but no checkpoint yet.
+        # A multi-worker cluster restarted during its first epoch resumes from `backup/`, which
+        # exists from that epoch's start (a chief killed before its first backup leaves it empty).
         if latest_checkpoint(out) is None and not (out / BACKUP_DIR).is_dir():
             raise FileNotFoundError(
                 f"Nothing to resume: {out / CHECKPOINT_DIR} holds no checkpoint. "
@@ -63,22 +88,29 @@ def prepare(out: Path, *, resume: bool, overwrite: bool) -> bool:
             f"The output folder {out} already exists; pass --resume to continue it or --overwrite "
             f"to replace it. Received: out={str(out)!r}"
         )
-    foreign = [name for name in existing if name not in _KNOWN and not name.startswith(".")]
+    foreign = foreign_entries(out, OWN_FILES, OWN_FOLDERS)
     if foreign:
+        shown = ", ".join(foreign[:5]) + (
+            f" and {len(foreign) - 5} more" if len(foreign) > 5 else ""
+        )
         raise ValueError(
-            f"Refusing to overwrite {out}: it does not look like a tfls run folder (it holds "
-            f"{', '.join(foreign[:5])}). Received: out={str(out)!r}"
+            f"Refusing to overwrite {out}: it holds {shown}, which tfls train did not write; "
+            f"move those elsewhere or pick another --out. Received: out={str(out)!r}"
         )
     return False
 
 
+def has_durable_state(out: Path) -> bool:
+    """Whether `out` holds anything a resume continues from: a checkpoint or an epoch's backup.
+
+    (A multi-worker run killed during its first epoch has a backup but no checkpoint yet.)
+    """
+    return latest_checkpoint(out) is not None or bool(list_folder(Path(out) / BACKUP_DIR))
+
+
 def clear(out: Path) -> None:
-    """Deletes a run folder's contents (after `prepare(..., overwrite=True)` accepted it)."""
-    for child in out.iterdir():
-        if child.is_dir():
-            shutil.rmtree(child)
-        else:
-            child.unlink()
+    """Deletes what `train` wrote into `out`, by name (`OWN_FILES`); nothing else."""
+    remove_owned(out, OWN_FILES, OWN_FOLDERS)
 
 
 # --------------------------------------------------------------------------------------------

@@ -20,8 +20,9 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from tfls import distribute, provenance
+from tfls import Interrupted, distribute, provenance
 from tfls.analysis import accuracy_and_logit_stats
+from tfls.io import first_missing, remove_created, resolve_out
 from tfls.training import backup
 from tfls.training import run_folder as rf
 from tfls.training.config import TrainConfig
@@ -95,7 +96,7 @@ def train(
     from tfls import data as tfls_data
     from tfls import models as tfls_models
 
-    out = Path(out)
+    out = resolve_out(out)
     if config is not None:
         if not isinstance(config, TrainConfig):
             raise ValueError(f"`config` must be a TrainConfig. Received: config={config!r}")
@@ -158,7 +159,7 @@ def train(
             network, config, num_classes=info.num_classes, steps_per_epoch=steps_per_epoch
         )
 
-    created_folder = not out.exists()
+    created = first_missing(out)  # what this run creates (and may remove again), if anything
     scratch = (
         None
         if chief
@@ -184,13 +185,15 @@ def train(
             verbose,
             deterministic,
         )
-    except BaseException:
-        # A fresh run that failed before its first checkpoint leaves nothing behind.
-        if chief and not resuming and rf.latest_checkpoint(out) is None and out.exists():
-            if created_folder:
-                shutil.rmtree(out, ignore_errors=True)
-            else:
-                rf.clear(out)
+    except BaseException as e:
+        durable = rf.has_durable_state(out)
+        if chief and not resuming and not durable:
+            # A fresh run that failed before its first checkpoint takes back what it wrote, by
+            # name, and the folders it created if they are empty; never anything else.
+            rf.clear(out)
+            remove_created(out, created)
+        if isinstance(e, KeyboardInterrupt):
+            raise Interrupted(_interrupted_message(out, durable)) from None
         raise
     finally:
         if scratch is not None:
@@ -316,6 +319,18 @@ def _run(
         rf.save_model(out, network)
         rf.write_run(out, run)  # last: a run.json means the run is complete
     return RunResult(out=out, model=network, run=run, history=history)
+
+
+def _interrupted_message(out: Path, durable: bool) -> str:
+    latest = rf.latest_checkpoint(out)
+    if latest is not None:
+        return (
+            f"{latest.name} is the last checkpoint in {out}; continue with `tfls train --out "
+            f"{out} --resume`"
+        )
+    if durable:
+        return f"the epoch in flight is backed up in {out / rf.BACKUP_DIR}; continue with --resume"
+    return f"no epoch had finished, so nothing was kept in {out}"
 
 
 def _resume_config(config, out: Path) -> TrainConfig:
