@@ -180,3 +180,72 @@ def remove_owned(root: Path, files: Iterable[str], folders: Iterable[str]) -> No
                     (Path(here) / d).rmdir()
                 except OSError:
                     pass  # holds something tfls did not write: kept
+
+
+LOCK_FILE = ".lock"
+
+
+class FolderLock:
+    """An exclusive, non-blocking `flock` on `<folder>/.lock`: one writer per folder at a time.
+
+    The lock dies with its process (a SIGKILL frees it), so a stale `.lock` file never blocks a
+    rerun. `created` says whether this lock made the file, so a writer that commits nothing
+    can take it back (`release(remove=True)`).
+
+    Args:
+        folder: the folder to guard (must exist).
+        busy: the message's start when another process holds it, e.g. "Another evaluation is
+            writing to".
+    """
+
+    def __init__(self, folder: str | os.PathLike, *, busy: str = "Another tfls process writes to"):
+        self.path = Path(folder) / LOCK_FILE
+        self.busy = busy
+        self.created = False
+        self._file = None
+
+    @property
+    def held(self) -> bool:
+        return self._file is not None
+
+    def acquire(self) -> None:
+        """Takes the lock, or raises ValueError naming the folder when another process holds it."""
+        import fcntl
+
+        if self._file is not None:
+            return
+        folder = self.path.parent
+        for _ in range(10):
+            existed = self.path.exists()
+            f = open(self.path, "a+")
+            try:
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                f.close()
+                raise ValueError(
+                    f"{self.busy} {str(folder)!r}; wait for it to finish or use another output "
+                    f"folder. Received: out={str(folder)!r}"
+                ) from None
+            # A writer that gave up removes the lock file it created; a lock taken on that
+            # removed file guards nothing, so take it again on the file now at `path`.
+            try:
+                same = os.stat(self.path).st_ino == os.fstat(f.fileno()).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                self._file, self.created = f, not existed
+                return
+            f.close()
+        raise ValueError(f"Could not lock {str(self.path)!r}. Received: out={str(folder)!r}")
+
+    def release(self, *, remove: bool = False) -> None:
+        """Releases the lock; `remove` deletes `.lock` first (while still holding it)."""
+        import fcntl
+
+        if self._file is None:
+            return
+        if remove:
+            self.path.unlink(missing_ok=True)
+        fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
+        self._file.close()
+        self._file = None

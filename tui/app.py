@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
+import signal
 from pathlib import Path
 
 from textual.app import App
@@ -12,6 +14,9 @@ from textual.binding import Binding
 from tui.backend import Backend
 from tui.screens.help import HelpScreen
 from tui.screens.main import MainScreen
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 
 class TflsApp(App):
@@ -44,9 +49,32 @@ class TflsApp(App):
         self.runs_dir = Path(runs_dir)
         self.backend = backend or Backend()
         self.results_dir = None if results_dir is None else Path(results_dir)
+        self._signals: list[int] = []
 
     def on_mount(self) -> None:
+        self._stop_on_signals()
         self.push_screen(MainScreen(self.runs_dir, self.backend, results_dir=self.results_dir))
+
+    def _stop_on_signals(self) -> None:
+        """SIGTERM (and SIGHUP, a closed terminal) quit the app as ctrl+q does.
+
+        Quitting cancels every worker; each stops at its next safe point (after the batch or the
+        epoch under way, whose results are then durable) and the process waits for it, so a
+        terminated app loses no more than an interrupted `tfls eval` or `tfls train`.
+        """
+        loop = asyncio.get_running_loop()
+        for signum in STOP_SIGNALS:
+            try:
+                loop.add_signal_handler(signum, self.exit)
+            except (NotImplementedError, RuntimeError, ValueError):
+                return  # not the main thread's loop, or no signals on this platform
+            self._signals.append(signum)
+
+    def on_unmount(self) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in self._signals:
+            loop.remove_signal_handler(signum)
+        self._signals = []
 
     def action_save_svg(self) -> str:
         """Saves the current screen as SVG next to the results it shows; returns the path."""

@@ -78,8 +78,22 @@ def test_a_run_killed_in_its_first_epoch_resumes_from_its_backup(tmp_path):
 
     out = tmp_path / "run"
     (out / "logs").mkdir(parents=True)
-    (out / "config.json").write_text("{}")
     with pytest.raises(FileNotFoundError, match="Nothing to resume"):
         rf.prepare(out, resume=True, overwrite=False)
     (out / "backup").mkdir()
     assert rf.prepare(out, resume=True, overwrite=False) is True
+
+
+def test_a_run_killed_before_its_first_checkpoint_resumes_from_epoch_zero(tmp_path):
+    """Its `config.json` is there: `--resume` (what a scheduler reruns) starts it again."""
+    from tfls.training import run_folder as rf
+
+    out = tmp_path / "run"
+    (out / "logs").mkdir(parents=True)
+    (out / "config.json").write_text("{}")
+    assert rf.prepare(out, resume=True, overwrite=False) is True
+    # Without --resume the same command starts afresh: nothing durable is there to protect.
+    assert rf.prepare(out, resume=False, overwrite=False) is False
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="already exists"):
+        rf.prepare(out, resume=False, overwrite=False)

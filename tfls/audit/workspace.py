@@ -60,7 +60,9 @@ class Workspace:
         self.eps, self.norm, self.seed = float(eps), norm, int(seed)
         self.batch_size = int(batch_size)
         self.temporary = out is None
-        self.root = Path(tempfile.mkdtemp(prefix="tfls-audit-")) if out is None else Path(out)
+        self.root = (
+            Path(tempfile.mkdtemp(prefix="tfls-audit-")) if out is None else io.resolve_out(out)
+        )
         self.jit_compile = jit_compile
         self._evaluations: dict[str, Evaluation] = {}
         self.used: list[str] = []

@@ -26,7 +26,6 @@ normal `close`): a run that fails before that leaves the folder exactly as it fo
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import warnings
@@ -42,7 +41,7 @@ from tfls.hashing import digest, digest_chunks
 BATCHES = "batches.jsonl"
 PENDING = "pending.jsonl"
 FINGERPRINT = "fingerprint.json"
-LOCK = ".lock"
+LOCK = io.LOCK_FILE
 CHECKSUM = "checksum"
 EVALUATION = "evaluation"  # a record's key holding its evaluation's fingerprint digest
 # 1: records checksummed on their own content only (before evaluations were bound); 2: each
@@ -241,10 +240,10 @@ class BatchStore:
         self.fingerprint_path = self.out / FINGERPRINT
         self.pending_path = self.out / PENDING
         self._pending_end: int | None = None  # where `pending.jsonl`'s good lines end
-        self._lock_file = None
+        self._lock = io.FolderLock(self.out, busy="Another evaluation is writing to")
         self._pending: dict | None = None  # what `_commit` does to the folder before writing
-        self._created: list[Path] = []  # what `open` created, removed again if nothing commits
-        self._top: Path | None = None  # the outermost folder `open` created
+        self._committed = False  # once True the folder holds this evaluation's results
+        self._top: Path | None = None  # the outermost folder `open` created, removed if unused
         self.evaluation: str | None = None  # the digest records are bound to, set by `open`
 
     def open(self, components: dict, *, resume: bool = True) -> Iterator[dict]:
@@ -261,11 +260,12 @@ class BatchStore:
             raise ValueError(f"`out` must be a folder. Received: out={str(self.out)!r}")
         if not self.out.exists():
             self._top = io.first_missing(self.out)
-            self._created.append(self.out)
             self.out.mkdir(parents=True)
-        elif not (self.out / LOCK).exists():
-            self._created.append(self.out / LOCK)
-        self._lock()
+        try:
+            self._lock.acquire()
+        except ValueError:
+            self._cleanup()
+            raise
         digest = fingerprint_digest(components)
         self.evaluation = digest
         fingerprint = {"format": FORMAT, "digest": digest, "components": components}
@@ -412,7 +412,7 @@ class BatchStore:
     def _commit(self) -> None:
         """Applies what `open` deferred (discarding old results, cutting damage); once."""
         pending, self._pending = self._pending, None
-        self._created = []  # from here on the folder is this evaluation's
+        self._committed = True  # from here on the folder is this evaluation's
         if pending is None:
             return
         if "reset" in pending:
@@ -425,58 +425,24 @@ class BatchStore:
                 f.flush()
                 os.fsync(f.fileno())
 
-    def _lock(self) -> None:
-        if self._lock_file is not None:
-            return
-        path = self.out / LOCK
-        for _ in range(10):
-            f = open(path, "a+")
-            try:
-                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                f.close()
-                self._created = [p for p in self._created if p != path]
-                self._cleanup()
-                raise ValueError(
-                    f"Another evaluation is writing to {str(self.out)!r}; wait for it to finish or "
-                    f"use another output folder. Received: out={str(self.out)!r}"
-                ) from None
-            # A failed run removes the lock file it created; a lock taken on that removed file
-            # guards nothing, so take it again on the file now at `path`.
-            try:
-                same = os.stat(path).st_ino == os.fstat(f.fileno()).st_ino
-            except FileNotFoundError:
-                same = False
-            if same:
-                self._lock_file = f
-                return
-            f.close()
-        raise ValueError(f"Could not lock {str(path)!r}. Received: out={str(self.out)!r}")
-
     def close(self, *, failed: bool = False) -> None:
         """Releases the folder. Unless `failed`, first applies anything `open` deferred.
 
         After a failure before the first append, the folder is left as `open` found it: the
         lock file and folder it created are removed again.
         """
-        if self._lock_file is None:
+        if not self._lock.held:
             return
         if not failed:
             self._commit()
-        if self._created:
-            # Nothing committed: remove what `open` created (while still holding the lock).
-            lock = self.out / LOCK
-            if lock in self._created or self.out in self._created:
-                lock.unlink(missing_ok=True)
-        fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_UN)
-        self._lock_file.close()
-        self._lock_file = None
+        # Nothing committed: the lock file goes too if this run made it (the folder as found).
+        self._lock.release(remove=not self._committed and self._lock.created)
         self._cleanup()
 
     def _cleanup(self) -> None:
-        if self.out in self._created:
+        if not self._committed:
             io.remove_created(self.out, self._top)  # only if empty: never delete anything else
-        self._created = []
+        self._top = None
 
     def __enter__(self):
         return self

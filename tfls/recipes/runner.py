@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tfls import provenance
+from tfls.io import resolve_out
 from tfls.recipes import audits, measure
 from tfls.recipes import seeds as seeds_mod
 from tfls.recipes.cache import config_hash, train_config, train_or_load
@@ -80,7 +81,7 @@ def run_recipe(
 
         distribute.check_name(strategy)
     default_out = f"{plan.recipe}-{scale}" + ("-dry-run" if dry_run else "")
-    out = Path(out) if out is not None else Path("runs") / "recipes-out" / default_out
+    out = resolve_out(out if out is not None else Path("runs") / "recipes-out" / default_out)
     out.mkdir(parents=True, exist_ok=True)
     log(
         f"{plan.recipe} ({plan.paper_ref}) at scale {scale}"

@@ -11,7 +11,7 @@ import json
 import zipfile
 from pathlib import Path
 
-from tfls.io import atomic_path, atomic_write_json, foreign_entries, remove_owned
+from tfls.io import LOCK_FILE, atomic_path, atomic_write_json, foreign_entries, remove_owned
 from tfls.training.checkpoints import (  # noqa: F401  (part of the run folder's interface)
     CHECKPOINT_DIR,
     KEEP_CHECKPOINTS,
@@ -34,6 +34,7 @@ _TOP_FILES = (MODEL_FILE, RUN_FILE, CONFIG_FILE)
 _CHECKPOINT_FILES = ("checkpoint", "checkpoint.tmp*", "*-*.index", "*-*.data-*", "epoch-*.npz")
 OWN_FILES = (
     *_TOP_FILES,
+    LOCK_FILE,  # held while a run writes (`tfls.io.FolderLock`)
     *(f".{name}.*" for name in _TOP_FILES),  # `tfls.io.atomic_path` temporaries of a killed write
     *(
         f"{folder}/{pattern}"
@@ -57,9 +58,13 @@ OWN_FOLDERS = (
 def prepare(out: Path, *, resume: bool, overwrite: bool) -> bool:
     """Checks `out` against the flags before any work. Returns True if a run is to be resumed.
 
-    An existing non-empty `out` is refused unless `resume` (it must then hold a checkpoint or a
-    finished run) or `overwrite` (it must hold only what `train` writes, by name, hidden files
-    included: those files are deleted, never anything else).
+    An existing non-empty `out` is refused unless
+    * `resume`: it must hold a checkpoint, an epoch's backup, or at least the `config.json` of a
+      run killed before its first checkpoint (which then starts from epoch 0);
+    * `overwrite`: it must hold only what `train` writes, by name, hidden files included (those
+      files are deleted, never anything else);
+    * or it holds only what a fresh run killed before its first checkpoint wrote (nothing
+      durable, no finished model): that run simply starts again.
     """
     if resume and overwrite:
         raise ValueError(
@@ -67,7 +72,7 @@ def prepare(out: Path, *, resume: bool, overwrite: bool) -> bool:
         )
     if out.exists() and not out.is_dir():
         raise ValueError(f"The output path exists and is not a folder. Received: out={str(out)!r}")
-    existing = sorted(p.name for p in out.iterdir()) if out.exists() else []
+    existing = sorted(p.name for p in out.iterdir() if p.name != LOCK_FILE) if out.exists() else []
     if not existing:
         if resume:
             raise FileNotFoundError(
@@ -77,18 +82,24 @@ def prepare(out: Path, *, resume: bool, overwrite: bool) -> bool:
     if resume:
         # A multi-worker cluster restarted during its first epoch resumes from `backup/`, which
         # exists from that epoch's start (a chief killed before its first backup leaves it empty).
-        if latest_checkpoint(out) is None and not (out / BACKUP_DIR).is_dir():
+        if not (
+            latest_checkpoint(out) is not None
+            or (out / BACKUP_DIR).is_dir()
+            or (out / CONFIG_FILE).is_file()
+        ):
             raise FileNotFoundError(
                 f"Nothing to resume: {out / CHECKPOINT_DIR} holds no checkpoint. "
                 f"Received: out={str(out)!r}"
             )
         return True
+    foreign = foreign_entries(out, OWN_FILES, OWN_FOLDERS)
     if not overwrite:
+        if not foreign and not has_durable_state(out) and not (out / MODEL_FILE).exists():
+            return False  # the start of a run killed before its first checkpoint: begin again
         raise FileExistsError(
             f"The output folder {out} already exists; pass --resume to continue it or --overwrite "
             f"to replace it. Received: out={str(out)!r}"
         )
-    foreign = foreign_entries(out, OWN_FILES, OWN_FOLDERS)
     if foreign:
         shown = ", ".join(foreign[:5]) + (
             f" and {len(foreign) - 5} more" if len(foreign) > 5 else ""
@@ -109,8 +120,11 @@ def has_durable_state(out: Path) -> bool:
 
 
 def clear(out: Path) -> None:
-    """Deletes what `train` wrote into `out`, by name (`OWN_FILES`); nothing else."""
-    remove_owned(out, OWN_FILES, OWN_FOLDERS)
+    """Deletes what `train` wrote into `out`, by name (`OWN_FILES`); nothing else.
+
+    The `.lock` stays: the run holding it removes it when it ends.
+    """
+    remove_owned(out, [p for p in OWN_FILES if p != LOCK_FILE], OWN_FOLDERS)
 
 
 # --------------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ import tensorflow as tf
 
 from tfls import Interrupted, distribute, provenance
 from tfls.analysis import accuracy_and_logit_stats
-from tfls.io import first_missing, remove_created, resolve_out
+from tfls.io import FolderLock, first_missing, remove_created, resolve_out
 from tfls.training import backup
 from tfls.training import run_folder as rf
 from tfls.training.config import TrainConfig
@@ -160,6 +160,17 @@ def train(
         )
 
     created = first_missing(out)  # what this run creates (and may remove again), if anything
+    lock = FolderLock(out, busy="Another tfls train is writing to")
+    if chief:
+        out.mkdir(parents=True, exist_ok=True)
+        try:
+            lock.acquire()
+            # Again, now that no other process can write here: it may have, since the first look.
+            rf.prepare(out, resume=resume, overwrite=overwrite)
+        except BaseException:
+            lock.release(remove=lock.created)
+            remove_created(out, created)
+            raise
     scratch = (
         None
         if chief
@@ -187,15 +198,17 @@ def train(
         )
     except BaseException as e:
         durable = rf.has_durable_state(out)
-        if chief and not resuming and not durable:
-            # A fresh run that failed before its first checkpoint takes back what it wrote, by
-            # name, and the folders it created if they are empty; never anything else.
+        if chief and not durable:
+            # A run that failed before its first checkpoint takes back what it wrote, by name,
+            # (and the folders it created, if they are then empty); never anything else.
             rf.clear(out)
-            remove_created(out, created)
         if isinstance(e, KeyboardInterrupt):
             raise Interrupted(_interrupted_message(out, durable)) from None
         raise
     finally:
+        lock.release(remove=True)
+        if chief:
+            remove_created(out, created)  # only if the run left it empty
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
 
@@ -233,8 +246,8 @@ def _run(
         # A run is deterministic only if every epoch was (older checkpoints do not say: not).
         deterministic = deterministic and bool(state.get("deterministic", False))
     elif chief:
-        if overwrite and out.exists():
-            rf.clear(out)
+        if overwrite or not rf.has_durable_state(out):
+            rf.clear(out)  # the replaced run, or what a run killed before its first checkpoint left
         out.mkdir(parents=True, exist_ok=True)
         rf.write_config(out, config.to_dict())
 
