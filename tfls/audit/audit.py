@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from tfls import _validation as v
+from tfls import exits
 from tfls.audit import attack_checks as ac
 from tfls.audit import model_checks as mc
 from tfls.audit.budgets import get_budget
@@ -117,98 +118,103 @@ def audit(
         batch_size=batch_size,
         jit_compile=plan.jit_compile,
     )
-    try:
-        from tfls.eval.evaluate import model_fingerprint
+    # A stop (Ctrl-C, SIGTERM) takes effect between checks and between evaluated batches.
+    with exits.stop_at_safe_points():
+        try:
+            from tfls.eval.evaluate import model_fingerprint
 
-        ws.claim(
-            {
-                "model": model_fingerprint(model)["weights_sha256"],
-                "eps": eps,
-                "norm": norm,
-                "seed": int(seed),
-                "points": data_digest(x, y),
-                "batch_size": batch_size,
-            }
-        )
-        if surrogate is None and train_surrogate:
-            surrogate = _train_surrogate(
-                model, x, y, ws.root, seed=seed, probabilities=probabilities
+            ws.claim(
+                {
+                    "model": model_fingerprint(model)["weights_sha256"],
+                    "eps": eps,
+                    "norm": norm,
+                    "seed": int(seed),
+                    "points": data_digest(x, y),
+                    "batch_size": batch_size,
+                }
             )
-        if surrogate is not None and mc.has_softmax_output(surrogate, surrogate(x[:8])):
-            surrogate = mc.log_probabilities(surrogate, "log_probabilities_surrogate")
-        key = plan.name + (
-            "" if surrogate is None else "|" + model_fingerprint(surrogate)["weights_sha256"][:12]
-        )
-        results: dict[int, CheckResult] = {}
+            if surrogate is None and train_surrogate:
+                surrogate = _train_surrogate(
+                    model, x, y, ws.root, seed=seed, probabilities=probabilities
+                )
+            if surrogate is not None and mc.has_softmax_output(surrogate, surrogate(x[:8])):
+                surrogate = mc.log_probabilities(surrogate, "log_probabilities_surrogate")
+            key = plan.name + (
+                ""
+                if surrogate is None
+                else "|" + model_fingerprint(surrogate)["weights_sha256"][:12]
+            )
+            results: dict[int, CheckResult] = {}
 
-        def run(check_id, fn, *, reason=None):
-            if reason is None and check_id not in plan.checks:
-                reason = f"not in the {plan.name} budget"
-            if reason is not None:
-                result = CheckResult(check_id, TITLES[check_id], "skipped", reason)
-            else:
-                result = ws.load_check(check_id, key)
-                if result is None:
-                    ws.used = []
-                    result = fn()
-                    # The evaluations behind a check, so a resumed audit folds in the same ones.
-                    result.data["evaluations"] = list(dict.fromkeys(ws.used))
-                    ws.save_check(result, key)
-            results[check_id] = result
-            if on_check is not None:
-                on_check(result)
-            return result
+            def run(check_id, fn, *, reason=None):
+                if reason is None and check_id not in plan.checks:
+                    reason = f"not in the {plan.name} budget"
+                if reason is not None:
+                    result = CheckResult(check_id, TITLES[check_id], "skipped", reason)
+                else:
+                    result = ws.load_check(check_id, key)
+                    if result is None:
+                        ws.used = []
+                        result = fn()
+                        # The evaluations behind a check, so a resumed audit folds in the same ones.
+                        result.data["evaluations"] = list(dict.fromkeys(ws.used))
+                        ws.save_check(result, key)
+                results[check_id] = result
+                if on_check is not None:
+                    on_check(result)
+                exits.check_stop()  # a safe point: this check is saved, the next not yet begun
+                return result
 
-        run(1, lambda: check1)
-        main_key = f"main-{plan.name}"
-        main = ws.evaluation(main_key, list(plan.whitebox), overrides=plan.overrides)
-        clean = main.evidence.clean
-        run(2, lambda: mc.randomness(target, x))
-        run(3, lambda: mc.compiled_loss(ws, model, main, probability_model=probabilities))
-        run(4, lambda: mc.gradient_availability(target, x, y, clean))
-        run(5, lambda: mc.logit_scale(target, x))
-        run(6, lambda: ac.single_step(main))
-        traced = {}
+            run(1, lambda: check1)
+            main_key = f"main-{plan.name}"
+            main = ws.evaluation(main_key, list(plan.whitebox), overrides=plan.overrides)
+            clean = main.evidence.clean
+            run(2, lambda: mc.randomness(target, x))
+            run(3, lambda: mc.compiled_loss(ws, model, main, probability_model=probabilities))
+            run(4, lambda: mc.gradient_availability(target, x, y, clean))
+            run(5, lambda: mc.logit_scale(target, x))
+            run(6, lambda: ac.single_step(main))
+            traced = {}
 
-        def trace():
-            if not traced:
-                traced["t"] = ac.run_trace(ws, plan.trace_steps)
-            return traced["t"]
+            def trace():
+                if not traced:
+                    traced["t"] = ac.run_trace(ws, plan.trace_steps)
+                return traced["t"]
 
-        run(
-            12,
-            lambda: ac.silent_success(*trace()),
-            reason=(
-                "the model is random (check 2): a trace cannot replay the engine's run"
-                if results[2].status == "fail" and 12 in plan.checks
-                else None
-            ),
-        )
-        run(
-            13,
-            lambda: mc.unstable_predictions(
-                target, x, y, clean, eps=eps, norm=norm, gamma=plan.gamma, seed=seed
-            ),
-        )
-        run(7, lambda: ac.blackbox(ws, main, plan.square_queries))
-        run(
-            8,
-            lambda: ac.transfer(ws, main, surrogate),
-            reason=(
-                "no surrogate (pass surrogate= / --surrogate, or train_surrogate=True)"
-                if surrogate is None and 8 in plan.checks
-                else None
-            ),
-        )
-        run(9, lambda: ac.noise(ws, main, plan.noise_draws))
-        run(10, lambda: ac.eps_behaviour(ws, main))
-        run(11, lambda: ac.convergence(ws, main, trace()[0], plan.restarts))
-        run(14, lambda: ac.loss_imbalance(main))
+            run(
+                12,
+                lambda: ac.silent_success(*trace()),
+                reason=(
+                    "the model is random (check 2): a trace cannot replay the engine's run"
+                    if results[2].status == "fail" and 12 in plan.checks
+                    else None
+                ),
+            )
+            run(
+                13,
+                lambda: mc.unstable_predictions(
+                    target, x, y, clean, eps=eps, norm=norm, gamma=plan.gamma, seed=seed
+                ),
+            )
+            run(7, lambda: ac.blackbox(ws, main, plan.square_queries))
+            run(
+                8,
+                lambda: ac.transfer(ws, main, surrogate),
+                reason=(
+                    "no surrogate (pass surrogate= / --surrogate, or train_surrogate=True)"
+                    if surrogate is None and 8 in plan.checks
+                    else None
+                ),
+            )
+            run(9, lambda: ac.noise(ws, main, plan.noise_draws))
+            run(10, lambda: ac.eps_behaviour(ws, main))
+            run(11, lambda: ac.convergence(ws, main, trace()[0], plan.restarts))
+            run(14, lambda: ac.loss_imbalance(main))
 
-        checks = [results[i] for i in sorted(results)]
-        return _report(ws, plan, main_key, checks, model=model, start=start, out=out)
-    finally:
-        ws.close()
+            checks = [results[i] for i in sorted(results)]
+            return _report(ws, plan, main_key, checks, model=model, start=start, out=out)
+        finally:
+            ws.close()
 
 
 def _report(ws, plan, main_key, checks, *, model, start, out) -> AuditReport:

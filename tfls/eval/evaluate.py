@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfls import _validation as v
-from tfls import provenance
+from tfls import exits, provenance
 from tfls.attacks.base import compiled
 from tfls.eval import attack_major
 from tfls.eval import checks as eval_checks
@@ -224,22 +224,26 @@ def evaluate(
             steps = _attack_major(
                 model, batches, attacks, store=store, pool_size=pool_size, **common
             )
-        for step in steps:
-            if isinstance(step, attack_major.Step):
-                if not keep_going(step.stage):
+        # A stop (Ctrl-C, SIGTERM) takes effect between steps, each durable once it is written.
+        with exits.stop_at_safe_points():
+            for step in steps:
+                if isinstance(step, attack_major.Step):
+                    if not keep_going(step.stage):
+                        complete = False
+                        break
+                    exits.check_stop()
+                    continue
+                record = step
+                if store is not None:
+                    store.append(record)
+                tally.add(record)
+                if comparisons is not None:
+                    comparisons.add(record)
+                new_images += record["n"]
+                if not keep_going():
                     complete = False
                     break
-                continue
-            record = step
-            if store is not None:
-                store.append(record)
-            tally.add(record)
-            if comparisons is not None:
-                comparisons.add(record)
-            new_images += record["n"]
-            if not keep_going():
-                complete = False
-                break
+                exits.check_stop()
         if complete and batches_read < len(stored_digests):
             raise ValueError(
                 f"`dataset` has {batches_read} batches but {str(out)!r} holds results for "

@@ -12,8 +12,10 @@ TensorFlow's pointer to the latest one. Old run folders with `epoch-NNNN.npz` fi
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
+from tfls.io import remove_owned
 from tfls.training import legacy_checkpoint
 
 CHECKPOINT_DIR = "checkpoints"
@@ -101,7 +103,40 @@ def write(folder: Path, number: int, network, optimizer, state: dict, *, name=NA
     manager = tf.train.CheckpointManager(
         checkpoint, str(folder), max_to_keep=KEEP_CHECKPOINTS, checkpoint_name=name
     )
-    return Path(manager.save(checkpoint_number=int(number)))
+    try:
+        return Path(manager.save(checkpoint_number=int(number)))
+    except tf.errors.OpError as e:
+        # A full disk, a read-only folder, a lost permission: TensorFlow's errors carry no errno.
+        # The shards it had written for this save go (its own folder, by name); the rest stays.
+        temp = f"{name}-{int(number)}_temp"
+        remove_owned(folder, [f"{temp}/*"], [temp])
+        raise write_error(folder / f"{name}-{number}", e) from None
+
+
+def write_error(path: Path, error: BaseException) -> OSError:
+    """An `OSError` naming the checkpoint that could not be written, and that the last one stands."""
+    import errno
+
+    text = _first_line(error)
+    code = next(
+        (
+            number
+            for marker, number in (
+                ("No space left", errno.ENOSPC),
+                ("Read-only file system", errno.EROFS),
+                ("Permission denied", errno.EACCES),
+                ("Disk quota", errno.EDQUOT),
+            )
+            if marker in text
+        ),
+        errno.EIO,
+    )
+    reason = os.strerror(code) if code != errno.EIO else text
+    return OSError(
+        code,
+        f"Could not write checkpoint {str(path)!r} ({reason}); the previous checkpoint, if any, "
+        "is still the latest",
+    )
 
 
 def read_state(path) -> dict:

@@ -20,7 +20,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from tfls import Interrupted, distribute, provenance
+from tfls import Interrupted, distribute, exits, provenance
 from tfls.analysis import accuracy_and_logit_stats
 from tfls.io import FolderLock, first_missing, remove_created, resolve_out
 from tfls.training import backup
@@ -39,6 +39,13 @@ class RunResult:
     model: Any
     run: dict
     history: list[dict]
+
+
+class _SafePoints(keras.callbacks.Callback):
+    """Honours a stop request (`tfls.exits`) after each batch, between TensorFlow's calls."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        exits.check_stop()
 
 
 class _RunProgbar(keras.callbacks.ProgbarLogger):
@@ -256,52 +263,56 @@ def _run(
     )
     progbar = _RunProgbar(config.epochs)
     multi_worker = isinstance(strat, tf.distribute.MultiWorkerMirroredStrategy)
-    for epoch in range(start_epoch, config.epochs):
-        ds = first if epoch == 0 else load("train", epoch)
-        callbacks = [tensorboard, progbar]
-        epoch_backup = None
-        if multi_worker:
-            # Fault tolerance: a restarted cluster resumes this epoch from `backup/` at the batch
-            # where it stopped (every worker restores the chief's backup, like the checkpoints).
-            epoch_backup = backup.EpochBackup(
-                out / rf.BACKUP_DIR,
-                network=network,
-                optimizer=trainer.optimizer,
-                epoch=epoch,
-                steps_per_epoch=steps_per_epoch,
-                writer=chief,
-                save_freq=backup.SAVE_FREQ,
+    # A stop (Ctrl-C, SIGTERM) takes effect between batches: never inside TensorFlow's calls,
+    # and a partial epoch is never checkpointed.
+    with exits.stop_at_safe_points():
+        for epoch in range(start_epoch, config.epochs):
+            ds = first if epoch == 0 else load("train", epoch)
+            callbacks = [tensorboard, progbar, _SafePoints()]
+            epoch_backup = None
+            if multi_worker:
+                # Fault tolerance: a restarted cluster resumes this epoch from `backup/` at the batch
+                # where it stopped (every worker restores the chief's backup, like the checkpoints).
+                epoch_backup = backup.EpochBackup(
+                    out / rf.BACKUP_DIR,
+                    network=network,
+                    optimizer=trainer.optimizer,
+                    epoch=epoch,
+                    steps_per_epoch=steps_per_epoch,
+                    writer=chief,
+                    save_freq=backup.SAVE_FREQ,
+                )
+                with strat.scope():
+                    done = epoch_backup.restore()
+                if done:
+                    # The pipeline is seeded per epoch, so skipping gives exactly the batches left.
+                    ds = ds.skip(done)
+                callbacks.append(epoch_backup)
+            t0 = time.perf_counter()
+            fit = trainer.fit(
+                ds,
+                initial_epoch=epoch,
+                epochs=epoch + 1,
+                callbacks=callbacks,
+                verbose=verbose,
+                shuffle=False,
             )
-            with strat.scope():
-                done = epoch_backup.restore()
-            if done:
-                # The pipeline is seeded per epoch, so skipping gives exactly the batches left.
-                ds = ds.skip(done)
-            callbacks.append(epoch_backup)
-        t0 = time.perf_counter()
-        fit = trainer.fit(
-            ds,
-            initial_epoch=epoch,
-            epochs=epoch + 1,
-            callbacks=callbacks,
-            verbose=verbose,
-            shuffle=False,
-        )
-        elapsed += time.perf_counter() - t0
-        logs = {k: float(v[-1]) for k, v in fit.history.items()}
-        history.append({"epoch": epoch + 1, **logs})
-        if chief:
-            rf.save_checkpoint(
-                out,
-                epoch + 1,
-                network,
-                trainer.optimizer,
-                {"history": history, "wall_time_s": elapsed, "deterministic": deterministic},
-            )
-        if epoch_backup is not None:
-            epoch_backup.discard()
-        if on_epoch is not None:
-            on_epoch(epoch + 1, {**logs, "epochs": config.epochs, "wall_time_s": elapsed})
+            elapsed += time.perf_counter() - t0
+            logs = {k: float(v[-1]) for k, v in fit.history.items()}
+            history.append({"epoch": epoch + 1, **logs})
+            if chief:
+                rf.save_checkpoint(
+                    out,
+                    epoch + 1,
+                    network,
+                    trainer.optimizer,
+                    {"history": history, "wall_time_s": elapsed, "deterministic": deterministic},
+                )
+            if epoch_backup is not None:
+                epoch_backup.discard()
+            if on_epoch is not None:
+                on_epoch(epoch + 1, {**logs, "epochs": config.epochs, "wall_time_s": elapsed})
+        exits.check_stop()
 
     test = load("test", shuffle=False, batch_size=EVAL_BATCH_SIZE)
     clean_accuracy, stats = accuracy_and_logit_stats(network, test)
