@@ -27,8 +27,8 @@ def atomic_path(path: str | os.PathLike, suffix: str = ""):
     )
     os.close(fd)
     try:
-        yield Path(tmp)
         try:
+            yield Path(tmp)
             os.replace(tmp, path)
         except OSError as e:
             # A full disk or a lost permission: say which file, and that its old version stands.
@@ -57,11 +57,29 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
 
 
 def append_line(path: str | os.PathLike, line: str) -> None:
-    """Appends one line durably (fsync); a reader must tolerate a torn final line."""
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(line.rstrip("\n") + "\n")
-        f.flush()
-        os.fsync(f.fileno())
+    """Appends one line durably (fsync); a reader must tolerate a torn final line.
+
+    If the write fails (a full disk), the file is cut back to where it ended, so the next
+    append does not glue a line to a fragment, and the error names the file.
+    """
+    data = memoryview((line.rstrip("\n") + "\n").encode("utf-8"))
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+    try:
+        end = os.lseek(fd, 0, os.SEEK_END)
+        try:
+            while data:  # unbuffered: a failure is seen here, not again at close
+                data = data[os.write(fd, data) :]
+            os.fsync(fd)
+        except OSError as e:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, end)
+            raise OSError(
+                e.errno,
+                f"Could not append to {str(path)!r} ({e.strerror or e}); the lines before are "
+                "kept and the command resumes from there",
+            ) from e
+    finally:
+        os.close(fd)
 
 
 def _json_default(o):
