@@ -33,7 +33,8 @@ class Outcome:
     @property
     def tfls_lines(self) -> list[str]:
         """The lines tfls itself printed to stderr (TensorFlow's start-up lines left out)."""
-        return [line for line in self.stderr.splitlines() if line.startswith("tfls ")]
+        ours = ("tfls ", "python -m tfls.")
+        return [line for line in self.stderr.splitlines() if line.startswith(ours)]
 
     def one_line(self, prefix: str) -> str:
         """The single tfls line, which must start with `prefix`; no traceback anywhere."""
@@ -47,14 +48,15 @@ def env() -> dict:
     return {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
 
 
-def command(args) -> list[str]:
-    return [sys.executable, "-m", "tfls.cli.main", *map(str, args)]
+def command(args, module: str = "tfls.cli.main") -> list[str]:
+    """`python -m <module> <args>`: `tfls <args>` by default."""
+    return [sys.executable, "-m", module, *map(str, args)]
 
 
-def run(args, *, cwd: Path, timeout: float = 600) -> Outcome:
-    """Runs `tfls <args>` to its end."""
+def run(args, *, cwd: Path, timeout: float = 600, module: str = "tfls.cli.main") -> Outcome:
+    """Runs `tfls <args>` (or `python -m <module> <args>`) to its end."""
     done = subprocess.run(
-        command(args), cwd=cwd, env=env(), capture_output=True, text=True, timeout=timeout
+        command(args, module), cwd=cwd, env=env(), capture_output=True, text=True, timeout=timeout
     )
     return Outcome(done.returncode, done.stderr)
 
@@ -67,13 +69,18 @@ def interrupt(
     sig: int,
     delay: float,
     timeout: float = 300,
+    module: str = "tfls.cli.main",
 ) -> Outcome:
     """Runs `tfls <args>`, waits for `ready()`, then `delay` seconds, then sends `sig`.
 
     Fails if the command ends before the signal is sent: the interruption would prove nothing.
     """
     proc = subprocess.Popen(
-        command(args), cwd=cwd, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        command(args, module),
+        cwd=cwd,
+        env=env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     try:
         deadline = time.monotonic() + timeout

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 
@@ -290,3 +291,33 @@ async def test_help_screen_opens_and_closes(runs):
         await until(pilot, lambda: "Setup screen" in screen_text(app), what="help text rendered")
         await pilot.press("escape")
         assert isinstance(app.screen, MainScreen)
+
+
+async def test_sigterm_quits_like_ctrl_q_and_the_batch_in_flight_is_kept(runs):
+    """A scheduler's SIGTERM: the app quits, the evaluation worker is cancelled, and it stops
+    after the batch under way, which is stored (the partial result `r` would resume)."""
+    import os
+    import signal
+
+    backend = FakeBackend(paced=True)
+    app = TflsApp(runs, backend=backend)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await _ready(app, pilot)
+        await _select_two_defenses_and_attacks(app, pilot)
+        await pilot.press("r")
+        await until(pilot, lambda: isinstance(app.screen, RunScreen), what="run screen")
+        screen = app.screen
+        backend.release(2)
+        await until(pilot, lambda: screen.panel(0).columns[0].images == 20, what="two batches")
+        os.kill(os.getpid(), signal.SIGTERM)
+        await until(pilot, lambda: app._exit, what="the app to quit on SIGTERM")
+        backend.release(1)  # the batch in flight finishes; then the worker sees it is cancelled
+    worker_done = [w for w in app.workers if w.group == "eval"]
+    assert all(w.is_cancelled for w in worker_done)
+    out = next(iter(backend.stored))
+    for _ in range(200):
+        if backend.stored[out] == 3:
+            break
+        await asyncio.sleep(0.01)
+    assert backend.stored[out] == 3, "the batch under way was lost or more batches ran"
+    assert app._signals == []  # the handlers went with the app
