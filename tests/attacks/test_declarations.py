@@ -17,7 +17,7 @@ from tfls.attacks.autoattack import SETTINGS, STANDARD, VERSIONS, build_componen
 from tfls.attacks.params import Param, declare, positive_int
 
 DATA = Path(__file__).parent / "data"
-COMMON = ("eps", "norm", "seed", "jit_compile")
+COMMON = ("eps", "norm", "seed", "jit_compile", "eot", "bpda")
 DECLARED = sorted(
     (cls for cls in attacks.ATTACKS.values() if cls.function is not None), key=lambda c: c.__name__
 )
@@ -39,7 +39,8 @@ def test_every_attack_but_transfer_is_declared():
 def test_declaration_signature_and_config_agree(cls):
     declared = dict(cls.function.params)
     layer_sig = inspect.signature(cls).parameters
-    assert list(layer_sig) == ["model", "eps", *declared, "norm", "seed", "jit_compile", "kwargs"]
+    common = ["norm", "seed", "jit_compile", "eot", "bpda"]
+    assert list(layer_sig) == ["model", "eps", *declared, *common, "kwargs"]
     for name, param in declared.items():
         assert layer_sig[name].default == param.default
         assert inspect.signature(cls.function).parameters[name].default == param.default
@@ -106,6 +107,9 @@ def test_preset_configs_are_unchanged():
         config.pop("source_model", None)
         if isinstance(config.get("attack"), dict):
             config["attack"]["config"].pop("model", None)
+        # Recorded before EOT and BPDA existed: every preset adds them at their defaults.
+        held = config["attack"]["config"] if "attack" in config else config
+        assert (held.pop("eot"), held.pop("bpda")) == (1, None), name
         assert json.loads(json.dumps(config, sort_keys=True, default=repr)) == recorded[name], name
 
 

@@ -19,6 +19,7 @@ from tfls.attacks.base import (
     ascent_direction,
     compiled,
     expand_to,
+    forward,
     loss_and_grad,
     misclassified,
     project,
@@ -254,7 +255,7 @@ def apgd(
     y = tf.cast(y, tf.int32)
     if eps == 0.0:
         return tf.identity(x)
-    clean_logits = model(x, training=False)
+    clean_logits = forward(model, x)
     num_classes = int(clean_logits.shape[-1])
     _check_classes(loss, targeted, num_classes)
 

@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from tfls import _validation as v
 from tfls.attacks.apgd import APGD
-from tfls.attacks.base import Attack, misclassified, run_on_robust
+from tfls.attacks.base import Attack, forward, misclassified, run_on_robust
 from tfls.attacks.fab import FAB
 from tfls.attacks.params import Param, choice, declare
 from tfls.attacks.square import Square
@@ -51,8 +51,11 @@ def build_components(
     overrides=None,
     seed=0,
     jit_compile="auto",
+    eot=1,
+    bpda=None,
 ) -> list[tuple[str, Attack]]:
-    """The `(name, attack)` pairs AutoAttack runs, in order, all at radius `eps` in `norm`."""
+    """The `(name, attack)` pairs AutoAttack runs, in order, all at radius `eps` in `norm` (and,
+    for an adaptive AutoAttack, all with its `eot` draws and `bpda` layers)."""
     names = _check_names(version, attacks)
     overrides = _check_overrides(overrides)
     built = []
@@ -65,6 +68,8 @@ def build_components(
             norm=norm,
             seed=seed,
             jit_compile=jit_compile,
+            eot=eot,
+            bpda=bpda,
             name=name.replace("-", "_"),
             **spec,
         )
@@ -152,14 +157,12 @@ def run_components(model, components, x, y, *, eps):
     Returns `(x_adv, robust_after)`, the latter mapping each name to the robust mask after it.
     """
     x_adv = x
-    robust = tf.logical_not(misclassified(model(x, training=False), y))
+    robust = tf.logical_not(misclassified(forward(model, x), y))
     robust_after = {}
     for name, attack in components:
         if eps > 0.0 and (not tf.executing_eagerly() or bool(tf.reduce_any(robust))):
             (x_adv,) = run_on_robust(attack.generate, robust, (x, y), (x_adv,))
-            robust = tf.logical_and(
-                robust, tf.logical_not(misclassified(model(x_adv, training=False), y))
-            )
+            robust = tf.logical_and(robust, tf.logical_not(misclassified(forward(model, x_adv), y)))
         robust_after[name] = robust
     return x_adv, robust_after
 
@@ -190,7 +193,7 @@ def _check_overrides(overrides) -> dict:
                 "Each override must be a dict of arguments. "
                 f"Received: overrides[{name!r}]={value!r}"
             )
-        for key in ("eps", "norm", "seed", "jit_compile", "model"):
+        for key in ("eps", "norm", "seed", "jit_compile", "eot", "bpda", "model"):
             if key in value:
                 raise ValueError(
                     f"AutoAttack sets `{key}` for every component; set it on AutoAttack itself. "
@@ -231,6 +234,8 @@ class AutoAttack(Attack):
             overrides=self.overrides,
             seed=self.seed,
             jit_compile=self.jit_compile,
+            eot=self.eot,
+            bpda=self.bpda,
         )
 
     def build(self, *args, **kwargs):
@@ -241,4 +246,5 @@ class AutoAttack(Attack):
         self.built = True
 
     def generate(self, x, y):
-        return run_components(self.model, self.components, x, y, eps=self.eps)[0]
+        # Between components a point counts as fooled by the expected prediction (under EOT).
+        return run_components(self.adapted(x), self.components, x, y, eps=self.eps)[0]

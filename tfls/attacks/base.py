@@ -18,6 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfls import _validation as v
+from tfls.attacks import adaptive
 from tfls.attacks.params import Param, check_all
 
 # --------------------------------------------------------------------------------------------
@@ -74,18 +75,70 @@ def random_start(x, eps, norm, seed):
     return tf.clip_by_value(x + noise, 0.0, 1.0)
 
 
-def loss_and_grad(model, loss_fn, x, y, target=None):
-    """One forward+backward pass: logits, per-example loss and d(sum loss)/dx.
+def eot_draws(model) -> int:
+    """How many forward draws each gradient and score averages: `model.eot` of an adapted model
+    (`tfls.attacks.adaptive.Adapted`, any `adaptive.Drawn`), 1 for a plain one."""
+    return model.eot if isinstance(model, adaptive.Drawn) else 1
 
-    A model whose graph cuts the input off (a layer without a gradient, e.g. `tf.round`) yields
-    a zero gradient rather than `None`: the attack then returns its best visited point instead of
-    crashing, and the audit's gradient check reports the model.
+
+def _mean_over_draws(model, once):
+    """The mean of `once()`'s tensors over `eot_draws(model)` calls, in one `tf.while_loop`.
+
+    One call outside the loop fixes the shapes; a deterministic model (1 draw) runs `once()`
+    exactly as before, so its graph and results are those of an attack without EOT.
     """
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        logits = model(x, training=False)
-        loss = loss_fn(logits, y, target)
-    return logits, loss, tape.gradient(loss, x, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+    k = eot_draws(model)
+    first = once()
+    if k == 1:
+        return first
+
+    def body(i, *acc):
+        return (i + 1, *(a + b for a, b in zip(acc, once())))
+
+    _, *total = tf.while_loop(lambda i, *_: i < k, body, (tf.constant(1), *first))
+    return tuple(t / float(k) for t in total)
+
+
+def value_and_grad(model, objective, v):
+    """`(logits, value, d(sum value)/dv)` of `objective(v) -> (logits, per-example value)`.
+
+    Under EOT each of the three is the mean over the model's draws (the gradient of the
+    expected value, Athalye et al. 2018); `objective` calls `model` itself, so it may first map
+    `v` to the image (CW's and the tanh attack's `w`). A model whose graph cuts the input off (a
+    layer without a gradient, e.g. `tf.round`) yields a zero gradient rather than `None`: the
+    attack then returns its best visited point instead of crashing, and the audit's gradient
+    check reports the model.
+    """
+
+    def once():
+        with tf.GradientTape() as tape:
+            tape.watch(v)
+            logits, value = objective(v)
+        grad = tape.gradient(value, v, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        return logits, value, grad
+
+    return tuple(_mean_over_draws(model, once))
+
+
+def loss_and_grad(model, loss_fn, x, y, target=None):
+    """One forward+backward pass (per EOT draw): logits, per-example loss and d(sum loss)/dx."""
+
+    def objective(t):
+        logits = model(t, training=False)
+        return logits, loss_fn(logits, y, target)
+
+    return value_and_grad(model, objective, x)
+
+
+def forward(model, x, reduce: Callable | None = None):
+    """The model's logits at `x`, or `reduce(logits)`: under EOT the mean over its draws.
+
+    Score-based steps (Square's margin, a misclassification test) call this, so a random model
+    is judged by its expected score rather than by one draw.
+    """
+    if reduce is None:
+        return _mean_over_draws(model, lambda: (model(x, training=False),))[0]
+    return _mean_over_draws(model, lambda: (reduce(model(x, training=False)),))[0]
 
 
 def misclassified(logits, y):
@@ -313,6 +366,12 @@ class Attack(keras.layers.Layer):
         norm: `"linf"` or `"l2"`.
         seed: integer seed for every random choice the attack makes.
         jit_compile: `True`, `False` or `"auto"` (XLA on accelerators only).
+        eot: forward draws each gradient and score averages, for models random at inference
+            (Expectation over Transformation; `tfls.attacks.adaptive`). 1: none.
+        bpda: layers whose backward pass is replaced for the attack's gradient (BPDA): layer
+            names (straight-through), `{name: "identity" or a differentiable approximation}`,
+            or `"auto"` (`tfls.attacks.adaptive.find_nondifferentiable` on the first batch).
+            The forward pass, and so every score, stays the model's own.
         **kwargs: the declared parameters of `function`; the rest is forwarded to
             `keras.layers.Layer`.
 
@@ -328,7 +387,12 @@ class Attack(keras.layers.Layer):
     function: Callable | None = None
     params: Mapping[str, Param] = MappingProxyType({})
     defaults: Mapping[str, object] = MappingProxyType({})
-    _COMMON = MappingProxyType({"eps": 8 / 255, "norm": "linf", "seed": 0, "jit_compile": "auto"})
+    _COMMON = MappingProxyType(
+        {"eps": 8 / 255, "norm": "linf", "seed": 0, "jit_compile": "auto", "eot": 1, "bpda": None}
+    )
+    # Common arguments every attack takes from its layer, not its pure function (which is given
+    # the adapted model instead).
+    _ADAPTIVE = ("eot", "bpda")
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -346,7 +410,9 @@ class Attack(keras.layers.Layer):
         if new_config and cls.function is not None and "__init__" not in cls.__dict__:
             cls.__init__ = _derived_init(cls)
 
-    def __init__(self, model, *, eps, norm="linf", seed=0, jit_compile="auto", **kwargs):
+    def __init__(
+        self, model, *, eps, norm="linf", seed=0, jit_compile="auto", eot=1, bpda=None, **kwargs
+    ):
         config = {name: kwargs.pop(name) for name in list(kwargs) if name in self.params}
         kwargs.setdefault("trainable", False)
         super().__init__(**kwargs)
@@ -365,6 +431,10 @@ class Attack(keras.layers.Layer):
         self.seed = int(seed)
         resolve_jit(jit_compile)
         self.jit_compile = jit_compile
+        self.eot = adaptive.check_eot(eot)
+        self.bpda = adaptive.check_bpda(bpda)
+        if self.bpda not in (None, adaptive.AUTO):
+            adaptive.adapt(model, bpda=self.bpda)  # unknown or ambiguous layer names: refused now
         # The declared parameters, checked now so that a bad value fails before any work.
         for name, value in check_all(self.params, config).items():
             setattr(self, name, value)
@@ -384,12 +454,30 @@ class Attack(keras.layers.Layer):
     def compute_output_spec(self, x, y):
         return keras.KerasTensor(x.shape, dtype=x.dtype)
 
+    def adapted(self, x=None):
+        """The model the attack differentiates (`tfls.attacks.adaptive.adapt`), cached.
+
+        `bpda="auto"` is resolved on the first call's `x` (`find_nondifferentiable`); the layers
+        it picked are then `self.bpda_layers`.
+        """
+        cached = self.__dict__.get("_tfls_adapted")
+        if cached is None:
+            bpda = self.bpda
+            if bpda == adaptive.AUTO:
+                if x is None:
+                    raise ValueError("bpda='auto' needs the points to probe. Received: x=None")
+                bpda = adaptive.find_nondifferentiable(self.model, x)
+            object.__setattr__(self, "bpda_layers", tuple(sorted(bpda or ())))
+            cached = adaptive.adapt(self.model, eot=self.eot, bpda=bpda)
+            object.__setattr__(self, "_tfls_adapted", cached)
+        return cached
+
     def generate(self, x, y):
         if self.function is None:
             raise NotImplementedError
         common = {name: getattr(self, name) for name in self._passed}
         declared = {name: getattr(self, name) for name in self.params}
-        return self.function(self.model, x, y, **common, **declared)
+        return self.function(self.adapted(x), x, y, **common, **declared)
 
     def get_config(self):
         base = super().get_config()
@@ -399,9 +487,14 @@ class Attack(keras.layers.Layer):
             "norm": self.norm,
             "seed": self.seed,
             "jit_compile": self.jit_compile,
+            "eot": self.eot,
+            "bpda": adaptive.bpda_config(self.bpda),
         }
         declared = {name: getattr(self, name) for name in self.params}
         return {**base, **config, **declared}
+
+
+_KEYWORD_COMMON = ("norm", "seed", "jit_compile", "eot", "bpda")
 
 
 def _derived_init(cls):
@@ -409,7 +502,7 @@ def _derived_init(cls):
     common = {**Attack._COMMON, **cls.defaults}
 
     def __init__(self, model, eps=common["eps"], **kwargs):
-        for name in ("norm", "seed", "jit_compile"):
+        for name in _KEYWORD_COMMON:
             kwargs.setdefault(name, common[name])
         Attack.__init__(self, model, eps=eps, **kwargs)
 
@@ -421,7 +514,7 @@ def _derived_init(cls):
             P("model", P.POSITIONAL_OR_KEYWORD),
             P("eps", P.POSITIONAL_OR_KEYWORD, default=common["eps"]),
             *(P(name, kw, default=p.default) for name, p in cls.params.items()),
-            *(P(name, kw, default=common[name]) for name in ("norm", "seed", "jit_compile")),
+            *(P(name, kw, default=common[name]) for name in _KEYWORD_COMMON),
             P("kwargs", P.VAR_KEYWORD),
         ]
     )

@@ -18,10 +18,12 @@ from tfls.attacks.base import (
     Attack,
     compiled,
     expand_to,
+    forward,
     l2_norm,
     misclassified,
     resolve_jit,
     run_on_robust,
+    value_and_grad,
 )
 from tfls.attacks.losses import cw_objective_f
 from tfls.attacks.params import Param, choice, declare, flag, nonnegative, positive_int
@@ -72,17 +74,22 @@ def _make_search_step(model, max_iterations: int, abort_early: bool):
         prev = tf.fill([batch], float("inf"))
         active = tf.ones([batch], tf.bool)
         success = tf.zeros([batch], tf.bool)
+
+        def objective(w_):
+            x_new = from_tanh_space(w_)
+            logits = model(x_new, training=False)
+            l2 = tf.reduce_sum(tf.reshape(tf.square(x_new - x), [batch, -1]), axis=-1)
+            return logits, l2 + const * cw_objective_f(logits, y, confidence)[0]
+
         for i in tf.range(max_iterations):
             if not tf.reduce_any(active):
                 break
-            with tf.GradientTape() as tape:
-                tape.watch(w)
-                x_new = from_tanh_space(w)
-                logits = model(x_new, training=False)
-                l2 = tf.reduce_sum(tf.reshape(tf.square(x_new - x), [batch, -1]), axis=-1)
-                f, z_true, z_other = cw_objective_f(logits, y, confidence)
-                loss = l2 + const * f
-            grad = tape.gradient(loss, w)
+            # Under EOT the gradient and the scores below are expectations over the draws;
+            # the distance term is deterministic, so its mean is itself.
+            logits, loss, grad = value_and_grad(model, objective, w)
+            x_new = from_tanh_space(w)
+            l2 = tf.reduce_sum(tf.reshape(tf.square(x_new - x), [batch, -1]), axis=-1)
+            _, z_true, z_other = cw_objective_f(logits, y, confidence)
             if abort_early and i % check_every == 0:
                 # Per example (the original compares the batch's summed loss): an example's
                 # result must not depend on which other examples share its batch.
@@ -172,7 +179,7 @@ def cw_l2_search(
         return best_adv, tf.sqrt(best_l2)
 
     # Points already misclassified need no search: distance 0.
-    robust = tf.logical_not(misclassified(model(x, training=False), y))
+    robust = tf.logical_not(misclassified(forward(model, x), y))
     initial_l2 = tf.where(robust, float("inf"), 0.0)
     return run_on_robust(
         search, robust, (x, y), (x, initial_l2), bucket=resolve_jit(jit_compile, model)

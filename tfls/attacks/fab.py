@@ -16,10 +16,12 @@ from tfls.attacks.base import (
     Attack,
     compiled,
     expand_to,
+    forward,
     l2_norm,
     misclassified,
     resolve_jit,
     run_on_robust,
+    value_and_grad,
 )
 from tfls.attacks.params import Param, declare, interval, positive_int
 
@@ -95,17 +97,17 @@ def make_fab_loop(model, *, norm: str, steps: int, alpha_max: float, eta: float,
         batch = tf.shape(x)[0]
         x0 = tf.reshape(x, [batch, -1])
 
-        def step(i, x1, x_adv, best_norm):
-            with tf.GradientTape() as tape:
-                tape.watch(x1)
-                logits = model(x1, training=False)
-                diff = tf.gather(logits, target, axis=1, batch_dims=1) - tf.gather(
-                    logits, y, axis=1, batch_dims=1
-                )
-            w = tf.reshape(
-                tape.gradient(diff, x1, unconnected_gradients=tf.UnconnectedGradients.ZERO),
-                [batch, -1],
+        def difference(t):
+            logits = model(t, training=False)
+            diff = tf.gather(logits, target, axis=1, batch_dims=1) - tf.gather(
+                logits, y, axis=1, batch_dims=1
             )
+            return logits, diff
+
+        def step(i, x1, x_adv, best_norm):
+            # Under EOT the linearisation is of the expected logit difference.
+            _, diff, grad = value_and_grad(model, difference, x1)
+            w = tf.reshape(grad, [batch, -1])
             x1f = tf.reshape(x1, [batch, -1])
             # Linearised boundary f_t − f_y = 0 around x1: {z : w·z = w·x1 − diff}.
             c = tf.reduce_sum(w * x1f, axis=1) - diff
@@ -119,7 +121,7 @@ def make_fab_loop(model, *, norm: str, steps: int, alpha_max: float, eta: float,
                 (x1f + eta * d1) * (1.0 - alpha) + (x0 + eta * d2) * alpha, 0.0, 1.0
             )
             x_new = tf.reshape(x_new, tf.shape(x))
-            is_adv = misclassified(model(x_new, training=False), y)
+            is_adv = misclassified(forward(model, x_new), y)
             dist = _norm(tf.reshape(x_new - x, [batch, -1]), norm)
             better = tf.logical_and(is_adv, dist < best_norm)
             # ensure_shape: the flattening above loses the static batch size loop variables keep.
@@ -222,7 +224,7 @@ def fab(
     y = tf.cast(y, tf.int32)
     if eps == 0.0:
         return tf.identity(x)
-    clean_logits = model(x, training=False)
+    clean_logits = forward(model, x)
     num_classes = int(clean_logits.shape[-1])
 
     key = ("fab", norm, steps, alpha_max, eta, beta)

@@ -10,6 +10,7 @@ from tfls.attacks import losses
 from tfls.attacks.base import (
     Attack,
     compiled,
+    forward,
     misclassified,
     random_start,
     resolve_jit,
@@ -83,14 +84,14 @@ def multitargeted(
         def attempt(xs, ys, start, target, eps_t, step_t):
             x_cand, found, _ = loop(xs, ys, start, target, eps_t, step_t)
             # Targeted losses of different restarts are not comparable; the untargeted margin is.
-            return x_cand, found, losses.margin(model(x_cand, training=False), ys)
+            return x_cand, found, forward(model, x_cand, lambda z: losses.margin(z, ys))
 
         return attempt
 
     run = compiled(model, ("multitargeted", norm, steps), make, jit_compile)
     eps_t = tf.constant(eps, tf.float32)
     step_t = tf.constant(step_size, tf.float32)
-    logits = model(x, training=False)
+    logits = forward(model, x)
     targets = target_schedule(logits, y, restarts)
 
     def attempt(r):

@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from tfls import _validation as v
 from tfls.attacks import losses
-from tfls.attacks.base import Attack, compiled, random_start
+from tfls.attacks.base import Attack, compiled, forward, random_start
 from tfls.attacks.params import Param, declare, positive_int
 from tfls.attacks.pgd import track_answer
 
@@ -26,7 +26,7 @@ def make_noise_loop(model, *, norm: str, draws: int):
         state = (x, tf.zeros([batch], tf.bool), tf.fill([batch], float("-inf")))
         for i in tf.range(draws):
             x_cand = random_start(x, eps, norm, tf.stack([seed, i]))
-            logits = model(x_cand, training=False)
+            logits = forward(model, x_cand)
             state = track_answer(state, x_cand, logits, losses.margin(logits, y), y)
         return state[0]
 

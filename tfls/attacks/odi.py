@@ -15,11 +15,13 @@ from tfls.attacks.base import (
     Attack,
     ascent_direction,
     compiled,
+    forward,
     misclassified,
     project,
     random_start,
     resolve_jit,
     restart_search,
+    value_and_grad,
 )
 from tfls.attacks.params import (
     Param,
@@ -35,11 +37,12 @@ from tfls.attacks.pgd import make_pgd_loop
 
 def odi_direction(model, x, w):
     """∇ₓ Σᵢ wᵢᵀ f(xᵢ): the gradient of the logits projected on the random direction `w`."""
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        logits = model(x, training=False)
-        objective = tf.reduce_sum(logits * w, axis=-1)
-    return tape.gradient(objective, x)
+
+    def objective(t):
+        logits = model(t, training=False)
+        return logits, tf.reduce_sum(logits * w, axis=-1)
+
+    return value_and_grad(model, objective, x)[2]
 
 
 def odi_init(model, x, x_start, w, *, eps, odi_steps, odi_step_size, norm):
@@ -132,7 +135,7 @@ def odi(
 
     run = compiled(model, ("odi", loss, norm, odi_steps, steps), make, jit_compile)
     consts = [tf.constant(c, tf.float32) for c in (eps, odi_step_size, step_size)]
-    logits = model(x, training=False)
+    logits = forward(model, x)
 
     def attempt(r):
         start = random_start(x, eps, norm, [seed, r])

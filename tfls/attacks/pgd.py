@@ -15,6 +15,7 @@ from tfls.attacks.base import (
     ascent_direction,
     compiled,
     expand_to,
+    forward,
     loss_and_grad,
     misclassified,
     project,
@@ -81,7 +82,7 @@ def make_pgd_loop(model, loss_fn, *, norm: str, steps: int, keep_best: bool):
                 x_cur = tf.clip_by_value(x_next, lo, hi)
             else:
                 x_cur = project(x_next, x, eps, norm)
-        logits = model(x_cur, training=False)
+        logits = forward(model, x_cur)
         loss = loss_fn(logits, y, tgt)
         if not keep_best:
             return x_cur, misclassified(logits, y), loss
@@ -166,7 +167,7 @@ def pgd(
     eps_t = tf.constant(eps, tf.float32)
     step_t = tf.constant(step_size, tf.float32)
     if kl:
-        target_t = tf.stop_gradient(model(x, training=False))
+        target_t = tf.stop_gradient(forward(model, x))
     else:
         target_t = tf.cast(target, tf.int32) if targeted else None
 

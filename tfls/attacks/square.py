@@ -10,11 +10,13 @@ import keras
 import tensorflow as tf
 
 from tfls import _validation as v
-from tfls.attacks import losses
+from tfls.attacks import adaptive, losses
 from tfls.attacks.base import (
     Attack,
     compiled,
+    eot_draws,
     expand_to,
+    forward,
     l2_norm,
     misclassified,
     resolve_jit,
@@ -226,7 +228,7 @@ def make_square_loop(
         shape = tf.shape(x)
         batch, height, width, channels = shape[0], shape[1], shape[2], shape[3]
         x_best = start(x, eps, seed)
-        margin_min = _margin(model(x_best, training=False), y)
+        margin_min = forward(model, x_best, lambda z: _margin(z, y))
         area = tf.cast(height * width, tf.float32)
         max_side = tf.minimum(height, width)
         rows = tf.range(height)[None, :, None, None]
@@ -268,7 +270,8 @@ def make_square_loop(
                     u = tf.gather(u, idx)
                 x_new = propose(xs, xb, eps, side, u, rows, cols)
                 x_new = tf.ensure_shape(x_new, xs.shape)
-                margin = _margin(model(x_new, training=False), ys)
+                # Under EOT a query is accepted on the margin's mean over the draws.
+                margin = forward(model, x_new, lambda z: _margin(z, ys))
                 accept = tf.logical_and(active, margin < mb)
                 xb = tf.where(expand_to(accept, xs), x_new, xb)
                 mb = tf.where(accept, margin, mb)
@@ -286,7 +289,7 @@ def make_square_loop(
             return tf.logical_and(i < last, tf.reduce_any(margin_min > 0.0))
 
         _, x_best, margin_min = tf.while_loop(cond, search, (tf.constant(0), x_best, margin_min))
-        return x_best, misclassified(model(x_best, training=False), y)
+        return x_best, misclassified(forward(model, x_best), y)
 
     return loop
 
@@ -345,8 +348,9 @@ def square(
         return tf.identity(x)
     images = x if rank == 4 else x[..., None]
 
-    def model_4d(t):
-        return model(t if rank == 4 else t[..., 0], training=False)
+    model_4d = _Wrapped(
+        lambda t: model(t if rank == 4 else t[..., 0], training=False), eot=eot_draws(model)
+    )
 
     key = ("square", norm, n_queries, p_init, rank)
     # XLA needs static shapes, so under XLA the loop queries every row it was given to the end.
@@ -355,7 +359,7 @@ def square(
         model,
         key,
         lambda: make_square_loop(
-            _Wrapped(model_4d),
+            model_4d,
             norm=norm,
             n_queries=n_queries,
             p_init=p_init,
@@ -380,18 +384,20 @@ def square(
 
     # Each run draws over the rows still robust when it starts (as it always did); inside the loop
     # a row's draws do not depend on which rows were fooled since.
-    robust = tf.logical_not(misclassified(model_4d(images), y))
+    robust = tf.logical_not(misclassified(forward(model_4d, images), y))
     x_adv = restart_search(
         images, robust, restarts=restarts, attempt=attempt, bucket=resolve_jit(jit_compile, model)
     )
     return x_adv if rank == 4 else x_adv[..., 0]
 
 
-class _Wrapped:
-    """Calls `fn(x)` with the `model(x, training=False)` signature the loop uses."""
+class _Wrapped(adaptive.Drawn):
+    """Calls `fn(x)` with the `model(x, training=False)` signature the loop uses (and the
+    attacked model's EOT draws)."""
 
-    def __init__(self, fn):
+    def __init__(self, fn, *, eot: int = 1):
         self.fn = fn
+        self.eot = eot
 
     def __call__(self, x, training=False):
         return self.fn(x)

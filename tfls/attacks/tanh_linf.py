@@ -11,7 +11,15 @@ import tensorflow as tf
 
 from tfls import _validation as v
 from tfls.attacks import losses
-from tfls.attacks.base import Attack, compiled, misclassified, resolve_jit, run_on_robust
+from tfls.attacks.base import (
+    Attack,
+    compiled,
+    forward,
+    misclassified,
+    resolve_jit,
+    run_on_robust,
+    value_and_grad,
+)
 from tfls.attacks.params import Param, choice, declare, nonnegative, positive_int
 from tfls.attacks.pgd import track_best
 
@@ -32,18 +40,19 @@ def _make_loop(model, loss_fn, steps: int, optimizer: str):
         x_max = tf.minimum(x + eps, 1.0)
         w = tf.zeros_like(x)  # Algorithm 1, line 2
         # Line 1: x_adv = x, compared by loss with every later iterate (line 7).
-        logits = model(x, training=False)
+        logits = forward(model, x)
         state = (x, misclassified(logits, y), x, loss_fn(logits, y, None))
+
+        def objective(w_):
+            logits = model(tanh_box(w_, x_min, x_max), training=False)
+            return logits, loss_fn(logits, y, None)
+
         m = tf.zeros_like(x)
         v = tf.zeros_like(x)
         for i in tf.range(steps):
-            with tf.GradientTape() as tape:
-                tape.watch(w)
-                a = tanh_box(w, x_min, x_max)
-                logits = model(a, training=False)
-                loss = loss_fn(logits, y, None)
+            logits, loss, grad = value_and_grad(model, objective, w)
+            a = tanh_box(w, x_min, x_max)
             state = track_best(state, a, logits, loss, y)
-            grad = tape.gradient(loss, w)
             if optimizer == "sgd":
                 # Line 5: descent on L = −loss, i.e. w ← w + η ∇_w loss (plain gradient, no sign).
                 w = w + step_size * grad
@@ -56,7 +65,7 @@ def _make_loop(model, loss_fn, steps: int, optimizer: str):
                 v_hat = v / (1.0 - tf.pow(beta2, t))
                 w = w + step_size * m_hat / (tf.sqrt(v_hat) + 1e-8)
         a = tanh_box(w, x_min, x_max)
-        logits = model(a, training=False)
+        logits = forward(model, a)
         x_found, found, x_best, _ = track_best(state, a, logits, loss_fn(logits, y, None), y)
         mask = tf.reshape(
             found, tf.concat([tf.shape(found), tf.ones([tf.rank(x) - 1], tf.int32)], 0)
@@ -131,7 +140,7 @@ def tanh_linf(
         jit_compile,
     )
     consts = (tf.constant(eps, tf.float32), tf.constant(step_size, tf.float32))
-    robust = tf.logical_not(misclassified(model(x, training=False), y))
+    robust = tf.logical_not(misclassified(forward(model, x), y))
     (x_adv,) = run_on_robust(
         lambda xs, ys: run(xs, ys, *consts),
         robust,

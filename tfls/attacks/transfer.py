@@ -128,8 +128,8 @@ class TransferAttack(Attack):
         inner = keras.saving.serialize_keras_object(self.attack)
         inner["config"] = {k: val for k, val in inner["config"].items() if k != "model"}
         config["source_model"] = config.pop("model")
-        for key in ("eps", "norm", "seed", "jit_compile"):
-            config.pop(key)
+        for key in ("eps", "norm", "seed", "jit_compile", "eot", "bpda"):
+            config.pop(key)  # the inner attack's
         config["attack"] = inner
         return config
 
