@@ -89,6 +89,8 @@ def test_a_folder_that_holds_no_model_and_a_path_that_is_no_path(tmp_path):
         load(tmp_path / "images")
     message = str(info.value)
     assert "\n" not in message
-    assert "neither a tfls run folder (no model.keras) nor a TensorFlow SavedModel" in message
+    assert (
+        "neither a tfls run folder (model.keras is missing) nor a TensorFlow SavedModel" in message
+    )
     with pytest.raises(ValueError, match=r"Received: model=3"):
         load(3)

@@ -62,9 +62,10 @@ def _load(path, *, signature: str | None = None) -> tuple:
     if path.is_dir():
         if not (path / "model.keras").exists():
             raise FileNotFoundError(
-                f"{str(path)!r} is a folder but neither a tfls run folder (no model.keras) nor a "
-                "TensorFlow SavedModel (no saved_model.pb); pass a run folder, a .keras or .h5 "
-                f"file, or a SavedModel directory. Received: model={str(path)!r}"
+                f"{str(path)!r} is a folder but neither a tfls run folder (model.keras is "
+                "missing) nor a TensorFlow SavedModel (saved_model.pb is missing); pass a run "
+                f"folder, a .keras or .h5 file, or a SavedModel directory. "
+                f"Received: model={str(path)!r}"
             )
         check_keras_archive(path / "model.keras", received=path)
         from tfls.training.run_folder import load_run
