@@ -69,8 +69,9 @@ def tfds_arrays(
     for d in dirs:
         with quiet_absl():
             builder = tfds.builder(name, data_dir=None if d is None else str(d))
+            prepared = builder.is_prepared()
         where = f"TFDS prepared data in {builder.data_dir}"
-        if builder.is_prepared():
+        if prepared:
             x, y = _as_arrays(tfds, name, split, d, download=False)
             return x, y, where
         looked.append(f"{where} (not prepared)")
@@ -96,8 +97,9 @@ SHUFFLE_BUFFER = 1024  # examples held by the shuffle of a streamed TFDS split
 
 @contextlib.contextmanager
 def quiet_absl():
-    """Silences absl's warnings while a builder looks for prepared data ("Variant folder ... has
-    no dataset_info.json"): what was not found goes into the one error that lists every place."""
+    """Silences absl's warnings while a builder is made and asked whether its data is prepared
+    ("Variant folder ... has no dataset_info.json"): what was not found goes into the one error
+    that lists every place."""
     from absl import logging as absl_logging
 
     level = absl_logging.get_verbosity()
@@ -129,7 +131,8 @@ def _builders(tfds, name: str, data_dir: Path | None, looked: list[str]):
             where = "TFDS's default data_dir" if d is None else f"TFDS data_dir {d}"
             looked.append(f"{where} ({type(e).__name__}: {first_line})")
             continue
-        prepared = builder.is_prepared()
+        with quiet_absl():
+            prepared = builder.is_prepared()
         if not prepared:
             looked.append(f"TFDS prepared data in {builder.data_dir} (not prepared)")
         yield builder, prepared
