@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from fractions import Fraction
 
 import numpy as np
@@ -11,6 +11,8 @@ import numpy as np
 NORMS = ("linf", "l2")
 OUTPUTS = ("logits", "probs")  # what a wrapped model outputs (`tfls.models.wrap`)
 AUTO_BATCH_SIZE = 256  # where `--batch-size auto` starts (`tfls.eval.autobatch`)
+# How far from 1 a row of probabilities may sum (`check_logits`, `check_probabilities`).
+PROBABILITY_ROW_TOL = 1e-3
 
 
 def parse_eps(value) -> float:
@@ -59,6 +61,20 @@ def check_positive_int(value, *, name: str, minimum: int = 1) -> int:
     return int(value)
 
 
+SEED_MAX = 2**32 - 1  # `keras.utils.set_random_seed` and NumPy take seeds in [0, 2**32 - 1]
+
+
+def check_seed(value, *, name: str = "seed") -> int:
+    """An integer seed in [0, 2**32 - 1], the range every seeded generator tfls calls accepts."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"`{name}` must be an integer. Received: {name}={value!r}")
+    if not 0 <= value <= SEED_MAX:
+        raise ValueError(
+            f"`{name}` must be an integer in [0, 2**32 - 1]. Received: {name}={int(value)}"
+        )
+    return int(value)
+
+
 def check_nonnegative(value, *, name: str) -> float:
     if isinstance(value, bool) or not np.isfinite(float(value)) or float(value) < 0:
         raise ValueError(f"`{name}` must be a finite number >= 0. Received: {name}={value!r}")
@@ -94,15 +110,21 @@ def check_images(x, *, name: str = "x") -> None:
             )
 
 
-def check_labels(y, *, num_classes: int, batch_size: int | None = None) -> None:
+def check_label_vector(y) -> np.ndarray:
+    """Refuses labels that are not a 1-D vector of integers (one-hot labels, floats)."""
     arr = np.asarray(y)
     if arr.ndim != 1:
         raise ValueError(
-            f"Labels must be a 1-D vector of integer class indices (not one-hot). "
-            f"Received: y.shape={arr.shape}"
+            f"Labels must be a 1-D vector of integer class indices (not one-hot; "
+            f"y.argmax(-1) gives the indices). Received: y.shape={arr.shape}"
         )
     if not np.issubdtype(arr.dtype, np.integer):
         raise ValueError(f"Labels must be integers. Received: y.dtype={arr.dtype}")
+    return arr
+
+
+def check_labels(y, *, num_classes: int, batch_size: int | None = None) -> None:
+    arr = check_label_vector(y)
     if batch_size is not None and arr.shape[0] != batch_size:
         raise ValueError(
             f"Inputs and labels must have the same batch size. "
@@ -116,18 +138,15 @@ def check_labels(y, *, num_classes: int, batch_size: int | None = None) -> None:
 
 def check_logits(outputs, *, name: str = "model") -> None:
     """Refuses a model whose outputs are not finite logits: NaN/inf, softmax or sigmoid outputs."""
+    check_output_structure(outputs, name=name)
     out = np.asarray(outputs, dtype=np.float64)
-    if out.ndim != 2:
-        raise ValueError(
-            f"`{name}` must output a (batch, classes) tensor of logits. Received output shape {out.shape}"
-        )
     check_finite_logits(out, name=name)
     if out.shape[0] == 0 or out.shape[1] < 2:
         return
     if out.min() >= 0.0 and out.max() <= 1.0:
         kind = (
             "every row is in [0, 1] and sums to 1"
-            if np.allclose(out.sum(axis=1), 1.0, atol=1e-3)
+            if np.allclose(out.sum(axis=1), 1.0, atol=PROBABILITY_ROW_TOL)
             else "every value is in [0, 1], as after a sigmoid"
         )
         raise ValueError(
@@ -136,6 +155,108 @@ def check_logits(outputs, *, name: str = "model") -> None:
             "--outputs probs (tfls.models.wrap(model, outputs='probs')) to attack "
             "log-probabilities."
         )
+
+
+def check_output_structure(outputs, *, name: str = "model") -> int | None:
+    """Refuses outputs that are not one `(batch, classes)` tensor; returns `classes` (or None).
+
+    `outputs` is what a model returned (tensors, arrays) or declares (Keras tensors, shape
+    tuples): a dict or a list of several outputs, a rank other than 2 or fewer than 2 classes is
+    refused in one line naming the outputs, before anything is computed from them.
+    """
+    if isinstance(outputs, Mapping):
+        listing = ", ".join(f"{k!r}: {_shape_of(o)}" for k, o in outputs.items())
+        first = next(iter(outputs), "logits")
+        raise ValueError(
+            f"`{name}` outputs a dict of {len(outputs)} tensor{'s' * (len(outputs) != 1)} "
+            f"({listing}); tfls attacks a classifier with one output, its logits (batch, "
+            f"classes): give a model returning that tensor, e.g. keras.Model(model.inputs, "
+            f"model.output[{first!r}]). Received: outputs={{{listing}}}"
+        )
+    if isinstance(outputs, (list, tuple)) and not _is_shape(outputs):
+        listing = ", ".join(str(_shape_of(o)) for o in outputs)
+        raise ValueError(
+            f"`{name}` has {len(outputs)} outputs ({listing}); tfls attacks a classifier with one "
+            "output, its logits (batch, classes): give a model returning that tensor, e.g. "
+            f"keras.Model(model.inputs, model.outputs[0]). Received: outputs=[{listing}]"
+        )
+    shape = _shape_of(outputs)
+    if shape is None:
+        return None
+    if len(shape) != 2:
+        raise ValueError(
+            f"`{name}` must output a (batch, classes) tensor of logits. "
+            f"Received output shape {shape}"
+        )
+    classes = shape[1]
+    if classes is not None and classes < 2:
+        raise ValueError(
+            f"`{name}` outputs {classes} value per image, but a classifier outputs one logit per "
+            "class, at least 2 (for a binary task, two logits rather than one sigmoid score). "
+            f"Received output shape {shape}"
+        )
+    return classes
+
+
+def model_classes(model, *, name: str = "model") -> int | None:
+    """The number of classes `model` declares (its static output shape), or None if unknown.
+
+    Refuses, in one line and without calling the model, one that declares several outputs, a
+    dict of outputs, outputs of another rank or fewer than 2 classes (`check_output_structure`).
+    A subclassed model that has not declared its outputs gives None: its first call will tell.
+    """
+    try:
+        declared = model.output  # Functional: the nested structure (a dict stays a dict)
+    except (AttributeError, ValueError, TypeError, RuntimeError):
+        try:
+            declared = model.output_shape  # Sequential, or a wrapper that delegates
+        except (AttributeError, ValueError, TypeError, RuntimeError):
+            return None
+    return check_output_structure(declared, name=name)
+
+
+def _is_shape(value) -> bool:
+    return isinstance(value, tuple) and all(
+        d is None or (isinstance(d, (int, np.integer)) and not isinstance(d, bool)) for d in value
+    )
+
+
+def _shape_of(value) -> tuple | None:
+    """`value`'s shape as a tuple (`None` for unknown sizes); None when it has no shape."""
+    if _is_shape(value):
+        return tuple(value)
+    shape = getattr(value, "shape", None)
+    if shape is None:
+        try:
+            shape = np.shape(value)
+        except (ValueError, TypeError):
+            return None
+    try:
+        return tuple(None if d is None else int(d) for d in shape)
+    except TypeError:  # a shape of unknown rank
+        return None
+
+
+def check_probabilities(outputs, *, name: str = "model") -> None:
+    """Refuses outputs claimed to be probabilities (`outputs="probs"`) that are not.
+
+    The check: every value in [0, 1] and every row summing to 1 (within 1e-3), as after a
+    softmax. Logits fail it, and attacking `log` of them would measure nothing.
+    """
+    out = np.asarray(outputs, dtype=np.float64)
+    if out.ndim != 2 or out.size == 0:
+        return
+    sums = out.sum(axis=1)
+    in_box = out.min() >= 0.0 and out.max() <= 1.0
+    if in_box and np.allclose(sums, 1.0, atol=PROBABILITY_ROW_TOL):
+        return
+    raise ValueError(
+        f"`{name}` is wrapped with --outputs probs (outputs='probs') but does not output "
+        f"probabilities: the check that every output lies in [0, 1] and every row sums to 1 "
+        f"(within {PROBABILITY_ROW_TOL:g}) fails, its outputs lie in [{out.min():.4g}, "
+        f"{out.max():.4g}] and its rows sum to [{sums.min():.4g}, {sums.max():.4g}]. It outputs "
+        "logits: drop --outputs probs. Received: outputs='probs'"
+    )
 
 
 def check_finite_logits(outputs, *, name: str = "model") -> None:

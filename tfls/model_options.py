@@ -16,7 +16,9 @@ from tfls._validation import (
     check_batch_size,
     check_input_range,
     check_outputs,
+    model_classes,
     resolve_function,
+    static_input_shape,
 )
 
 __all__ = [
@@ -121,32 +123,32 @@ def load_wrapped(path, options: ModelOptions) -> tuple:
     ), run
 
 
-def check_model_fits(model, info, *, image_size=None) -> None:
+def check_model_fits(model, info, *, image_size=None, name: str = "The model") -> None:
     """Refuses a model whose input or output shape does not match the data, before any work.
 
     `info` is `tfls.data.info(spec, image_size=...)`: its shape is the resized one, if any.
+    `name` is how the messages call the model (e.g. "--source"). A model with several or dict
+    outputs, or outputs other than (batch, classes), is refused first (`model_classes`).
     """
-    try:
-        in_shape = tuple(model.input_shape[1:])
-        classes = model.output_shape[-1]
-    except (AttributeError, ValueError, TypeError):
-        return  # subclassed model without static shapes: the first batch will tell
+    classes = model_classes(model, name=name)
+    declared = static_input_shape(model)
+    in_shape = None if declared is None else tuple(declared[1:])
     shape = None if info.input_shape is None else tuple(info.input_shape)
-    name = info.name
-    if shape is not None and None not in in_shape:
+    data = info.name
+    if shape is not None and in_shape is not None and None not in in_shape:
         hint = "" if image_size is not None else " (resize them with --image-size H,W)"
         if len(in_shape) != len(shape) or any(
             d is not None and d != m for d, m in zip(shape, in_shape)
         ):
             raise ValueError(
-                f"The model takes inputs of shape {in_shape} but {name} images are "
-                f"{shape}{hint}. Received: dataset={name!r}"
+                f"{name} takes inputs of shape {in_shape} but {data} images are "
+                f"{shape}{hint}. Received: dataset={data!r}"
             )
         if None in shape:
             raise ValueError(
-                f"The model takes inputs of shape {in_shape} but the {name} images differ in "
+                f"{name} takes inputs of shape {in_shape} but the {data} images differ in "
                 f"size: resize them with --image-size {in_shape[0]},{in_shape[1]}. "
-                f"Received: dataset={name!r}"
+                f"Received: dataset={data!r}"
             )
     if classes is None or classes == info.num_classes:
         return
@@ -155,13 +157,13 @@ def check_model_fits(model, info, *, image_size=None) -> None:
     if parse_spec(info.name).kind == "arrays" and info.num_classes < classes:
         return  # an array file's class count is its largest label + 1: a subset is fine
     raise ValueError(
-        f"The model outputs {classes} classes but {name} has {info.num_classes}"
+        f"{name} outputs {classes} classes but {data} has {info.num_classes}"
         + (
             f" (labels up to {info.num_classes - 1} are out of range for the model)"
             if info.num_classes > classes
             else ""
         )
-        + f". Received: dataset={name!r}"
+        + f". Received: dataset={data!r}"
     )
 
 

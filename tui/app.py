@@ -129,10 +129,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if Path(args.runs).exists() and not Path(args.runs).is_dir():
         parser.error(f"--runs must be a folder of runs, not a file. Received: runs={args.runs!r}")
     try:
+        check_demo_overrides(args.demo_set)
         args.external = register_external(args)
     except (ValueError, FileNotFoundError) as e:
         parser.error(str(e))
     return args
+
+
+def check_demo_overrides(items) -> None:
+    """`--demo-set KEY=VALUE`: the form is checked now (the recipe checks the key when it runs),
+    so that a typo is one line before the app starts rather than a failure on `d`."""
+    from tfls.recipes.overrides import parse_override  # light: no TensorFlow import
+
+    for item in items:
+        parse_override(item)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,6 +4,7 @@ verdict within 100 columns, writes audit.json/.md/PNGs, and the same command res
 from __future__ import annotations
 
 import json
+import re
 
 import keras
 import pytest
@@ -49,6 +50,55 @@ def test_surrogate_of_another_shape_is_refused(model_file, tmp_path, capsys):
     code = main(audit_args(model_file, tmp_path / "audit", "--surrogate", str(other)))
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and "surrogate" in err, err
+
+
+@pytest.mark.parametrize(
+    "case, pattern",
+    [
+        ("multi-output", r"multi\.keras` has 2 outputs \(\(None, 10\), \(None, 10\)\)"),
+        ("dict-output", r"dict\.keras` outputs a dict of 2 tensors"),
+        ("surrogate-multi-output", r"multi\.keras` has 2 outputs"),
+        ("preprocess-raises", r"_raises' fails on a \(1, 28, 28, 1\) .*RuntimeError: boom"),
+        ("truncated-png", r"Image file .*c3/1\.png is truncated: its PNG data ends after"),
+        ("outputs-probs-on-logits", r"is wrapped with --outputs probs .*not output probabilities"),
+    ],
+)
+def test_bad_models_and_data_are_one_line_before_any_work(
+    model_file, fault_files, tmp_path, capsys, case, pattern
+):
+    model, extra = model_file, []
+    if case in ("multi-output", "dict-output"):
+        model = fault_files[case.split("-")[0]]
+    elif case == "surrogate-multi-output":
+        extra = ["--surrogate", str(fault_files["multi"])]
+    elif case == "preprocess-raises":
+        extra = ["--preprocess", "tests.eval.test_faults._raises"]
+    elif case == "truncated-png":
+        extra = ["--dataset", str(fault_files["folder"]), "--n", "20"]
+    else:
+        extra = ["--outputs", "probs"]
+    out = tmp_path / "audit"
+    code = main(audit_args(model, out, *extra, data_dir=fault_files["data"]))
+    lines = capsys.readouterr().err.strip().splitlines()
+    errors = [line for line in lines if line.startswith("tfls audit: error: ")]
+    assert code == 2 and len(errors) == 1, lines
+    # --outputs probs also prints the wrapper's one warning line, before the error.
+    assert len(lines) == (2 if case == "outputs-probs-on-logits" else 1), lines
+    assert re.search(pattern, errors[0]), errors[0]
+    assert not out.exists()
+
+
+@pytest.fixture(scope="module")
+def fault_files(tmp_path_factory, shared_data_dir):
+    from tests.eval.test_faults import bad_data, save_heads
+
+    root = tmp_path_factory.mktemp("audit-faults")
+    return {
+        "multi": save_heads(root / "multi.keras", "list"),
+        "dict": save_heads(root / "dict.keras", "dict"),
+        "data": shared_data_dir,
+        **bad_data(root / "data"),
+    }
 
 
 def test_default_out_is_next_to_the_model(tmp_path):

@@ -68,3 +68,14 @@ def test_tfds_branch_feeds_limit_shuffle_and_augment(tiny_tfds_cifar10):
     )
     labels = np.concatenate([y.numpy() for _, y in ds])
     assert sorted(labels.tolist()) == sorted(written[12][1][:10].tolist())
+
+
+def test_looking_in_unprepared_tfds_folders_logs_nothing(tmp_path, caplog):
+    """absl's "Variant folder ... has no dataset_info.json" lines printed above the CLI's one-line
+    error; the places tried are in that error already."""
+    import logging
+
+    with caplog.at_level(logging.INFO), pytest.raises(FileNotFoundError) as info:
+        tfls.data.load_arrays("fashion_mnist", "test", data_dir=tmp_path)
+    assert "not prepared" in str(info.value)
+    assert [r.getMessage() for r in caplog.records if "dataset_info" in r.getMessage()] == []

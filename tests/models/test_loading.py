@@ -64,3 +64,33 @@ def test_other_paths_are_one_line(conv, tmp_path):
     conv.save(tmp_path / "m.keras")
     with pytest.raises(ValueError, match="SavedModel directory only"):
         load(tmp_path / "m.keras", signature="serving_default")
+
+
+def test_a_model_with_several_outputs_is_refused_at_load(tmp_path):
+    import keras
+
+    inputs = keras.Input((8, 8, 3))
+    flat = keras.layers.Flatten()(inputs)
+    keras.Model(inputs, [keras.layers.Dense(4)(flat), keras.layers.Dense(2)(flat)]).save(
+        tmp_path / "two.keras"
+    )
+    keras.Model(inputs, {"logits": keras.layers.Dense(4)(flat)}).save(tmp_path / "dict.keras")
+    with pytest.raises(ValueError) as info:
+        load(tmp_path / "two.keras")
+    message = str(info.value)
+    assert "\n" not in message and "two.keras` has 2 outputs ((None, 4), (None, 2))" in message
+    with pytest.raises(ValueError, match=r"dict\.keras` outputs a dict of 1 tensor \('logits'"):
+        load(tmp_path / "dict.keras")
+
+
+def test_a_folder_that_holds_no_model_and_a_path_that_is_no_path(tmp_path):
+    (tmp_path / "images").mkdir()
+    with pytest.raises(FileNotFoundError) as info:
+        load(tmp_path / "images")
+    message = str(info.value)
+    assert "\n" not in message
+    assert (
+        "neither a tfls run folder (model.keras is missing) nor a TensorFlow SavedModel" in message
+    )
+    with pytest.raises(ValueError, match=r"Received: model=3"):
+        load(3)

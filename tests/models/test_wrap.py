@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import keras
 import numpy as np
 import pytest
@@ -122,3 +124,118 @@ def test_audit_check_1_flags_a_wrapped_probability_model_and_reuses_the_wrapper(
         ThreatModel(mean_pixels(), input_range=(0, 2)), x
     )
     assert not probabilities and result.status == "ok"
+
+
+# -- preprocessing functions that fail, and models with other outputs: one line, at wrap time --
+# (each would otherwise fail inside the first attack's compiled loop, as a TensorFlow trace)
+
+
+def _raises(x):
+    raise RuntimeError("boom in preprocess")
+
+
+def _halves(x):
+    return x[:, ::2, ::2, :]
+
+
+def _to_int(x):
+    return keras.ops.cast(x, "int32")
+
+
+def _to_text(x):
+    return "pixels"
+
+
+def _two_arguments(x, mean):
+    return x - mean
+
+
+@pytest.mark.parametrize(
+    "function, pattern",
+    [
+        (
+            _raises,
+            r"fails on a \(1, 4, 4, 3\) float32 batch of pixels in \[0, 255\]: "
+            r"RuntimeError: boom in preprocess",
+        ),
+        (_two_arguments, r"fails on .*TypeError: .*missing 1 required positional argument"),
+        (_halves, r"must have shape \(batch, 4, 4, 3\) to fit .*\.shape=\(1, 2, 2, 3\)"),
+        (_to_int, r"must return floating-point images \(gradients do not flow through int32\)"),
+        (_to_text, r"must return a tensor of images; .* it returns str"),
+    ],
+    ids=["raises", "two-arguments", "wrong-shape", "int-dtype", "not-a-tensor"],
+)
+def test_a_broken_preprocess_function_is_refused_when_wrapping(function, pattern):
+    dotted = f"{__name__}.{function.__name__}"
+    with pytest.raises(ValueError) as info:
+        wrap(mean_pixels(), input_range=(0, 255), preprocess=dotted)
+    message = str(info.value)
+    assert "\n" not in message and re.search(pattern, message), message
+    assert f"{function.__name__}" in message
+
+
+def test_a_working_preprocess_function_passes_the_probe():
+    wrapped = wrap(
+        mean_pixels(),
+        input_range=(0, 255),
+        preprocess="keras.applications.resnet50.preprocess_input",
+    )
+    assert wrapped.input_shape == (None, 4, 4, 3)
+
+
+def several_outputs(kind):
+    inputs = keras.Input((4, 4, 3))
+    flat = keras.layers.Flatten()(inputs)
+    heads = {"logits": keras.layers.Dense(3)(flat), "aux": keras.layers.Dense(2)(flat)}
+    if kind == "dict":
+        return keras.Model(inputs, heads)
+    if kind == "dict1":
+        return keras.Model(inputs, {"logits": heads["logits"]})
+    if kind == "rank3":
+        return keras.Model(inputs, keras.layers.Reshape((3, 2))(keras.layers.Dense(6)(flat)))
+    if kind == "one":
+        return keras.Model(inputs, keras.layers.Dense(1)(flat))
+    return keras.Model(inputs, [heads["logits"], heads["aux"]])
+
+
+@pytest.mark.parametrize(
+    "kind, pattern",
+    [
+        ("list", r"has 2 outputs \(\(None, 3\), \(None, 2\)\); .* model\.outputs\[0\]"),
+        ("dict", r"outputs a dict of 2 tensors \('logits': \(None, 3\), 'aux': \(None, 2\)\)"),
+        ("dict1", r"outputs a dict of 1 tensor .*model\.output\['logits'\]"),
+        ("rank3", r"\(batch, classes\) tensor of logits\. Received output shape \(None, 3, 2\)"),
+        ("one", r"outputs 1 value per image, .* at least 2"),
+    ],
+)
+def test_a_model_without_one_logits_output_is_refused_when_wrapping(kind, pattern):
+    with pytest.raises(ValueError) as info:
+        wrap(several_outputs(kind), input_range=(0, 255))
+    message = str(info.value)
+    assert "\n" not in message and re.search(pattern, message), message
+
+
+def test_wrap_refuses_what_is_not_a_model():
+    with pytest.raises(ValueError, match=r"must be a Keras model .*Received: model='model\.keras'"):
+        wrap("model.keras", outputs="probs")
+
+
+def test_probs_on_a_logits_model_is_refused_naming_the_check():
+    from tfls.models.wrap import check_wrapped_outputs
+
+    logits = keras.Sequential(
+        [keras.Input((4, 4, 3)), keras.layers.Flatten(), keras.layers.Dense(3)]
+    )
+    x = np.random.default_rng(0).random((6, 4, 4, 3), dtype=np.float32)
+    with pytest.warns(TflsWarning):
+        wrapped = wrap(logits, outputs="probs")
+    with pytest.raises(ValueError) as info:
+        check_wrapped_outputs(wrapped, x, name="model.keras")
+    message = str(info.value)
+    assert "\n" not in message, message
+    assert "`model.keras` is wrapped with --outputs probs" in message
+    assert "does not output probabilities" in message
+    assert "every output lies in [0, 1] and every row sums to 1" in message  # the check
+    assert "Received: outputs='probs'" in message
+    with pytest.warns(TflsWarning):
+        check_wrapped_outputs(wrap(softmax_model(), outputs="probs"), x)  # real ones pass

@@ -53,6 +53,9 @@ def test_config_round_trips_through_a_dict():
         ({"lr": -1.0}, "lr=-1.0"),
         ({"optimizer": "rmsprop"}, "optimizer='rmsprop'"),
         ({"lr_milestones": (0.8, 0.5)}, "lr_milestones=(0.8, 0.5)"),
+        # keras.utils.set_random_seed said only "Seed must be between 0 and 2**32 - 1".
+        ({"seed": -1}, "seed=-1"),
+        ({"seed": 2**32}, "seed=4294967296"),
     ],
 )
 def test_bad_config_is_refused_by_name(changes, named):

@@ -152,6 +152,20 @@ def test_bad_outside_model_options_are_refused_before_the_app_starts(
     assert not (tmp_path / "runs").exists()  # nothing registered
 
 
+@pytest.mark.parametrize(
+    "item, expected", [("train.limit", "key=value"), ("=3", "needs a key before '='")]
+)
+def test_a_malformed_demo_override_is_refused_before_the_app_starts(
+    tmp_path, capsys, item, expected
+):
+    with pytest.raises(SystemExit) as e:
+        parse_args(["--runs", str(tmp_path / "runs"), "--demo-set", item])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("tfls-tui: error: ") and expected in err[-1], err
+    assert f"Received: {item!r}" in err[-1]
+
+
 def test_outside_model_options_need_a_model(tmp_path, capsys):
     with pytest.raises(SystemExit):
         parse_args(["--runs", str(tmp_path), "--outputs", "probs"])

@@ -22,6 +22,7 @@ from tfls.audit.report import AuditReport
 from tfls.audit.result import CheckResult
 from tfls.audit.verdict import decide
 from tfls.audit.workspace import Workspace, data_digest
+from tfls.data.reading import elements
 
 TITLES = {
     1: "Probability outputs",
@@ -98,11 +99,14 @@ def audit(
     x, y = load_points(dataset, n)
     num_classes = _probe_classes(model, x)
     v.check_labels(y, num_classes=num_classes, batch_size=len(x))
-    if surrogate is not None and _probe_classes(surrogate, x) != num_classes:
+    if surrogate is not None and _probe_classes(surrogate, x, "surrogate") != num_classes:
         raise ValueError(
-            f"The surrogate outputs {_probe_classes(surrogate, x)} classes but the model "
-            f"{num_classes}. Received: surrogate={getattr(surrogate, 'name', surrogate)!r}"
+            f"The surrogate outputs {_probe_classes(surrogate, x, 'surrogate')} classes but the "
+            f"model {num_classes}. Received: surrogate={getattr(surrogate, 'name', surrogate)!r}"
         )
+    from tfls.models.wrap import check_wrapped_outputs
+
+    check_wrapped_outputs(model, x)  # --outputs probs on a model that outputs logits
 
     start = time.perf_counter()
     check1, probabilities = mc.probability_outputs(model, x)
@@ -286,7 +290,7 @@ def load_points(dataset, n=None) -> tuple[np.ndarray, np.ndarray]:
         xs, ys = [np.asarray(dataset[0])], [np.asarray(dataset[1])]
     else:
         xs, ys, seen = [], [], 0
-        for element in dataset:
+        for element in elements(dataset):
             if not isinstance(element, (tuple, list)) or len(element) != 2:
                 raise ValueError(
                     "`dataset` must be (x, y) arrays or yield (images, labels) batches. "
@@ -320,17 +324,18 @@ def _is_batch_pair_list(dataset) -> bool:
     return all(isinstance(e, (tuple, list)) and len(e) == 2 for e in dataset)
 
 
-def _static_task(model):
-    try:
-        return tuple(model.input_shape[1:]), model.output_shape[-1]
-    except (AttributeError, ValueError, TypeError):
-        return None, None
+def _static_task(model, name: str):
+    """`(input shape without the batch, classes)` the model declares; None for each unknown."""
+    classes = v.model_classes(model, name=name)
+    shape = v.static_input_shape(model)
+    return (None if shape is None else tuple(shape[1:])), classes
 
 
 def _check_same_task(model, surrogate) -> None:
+    (m_in, m_out) = _static_task(model, "model")
     if surrogate is None:
         return
-    (m_in, m_out), (s_in, s_out) = _static_task(model), _static_task(surrogate)
+    (s_in, s_out) = _static_task(surrogate, "surrogate")
     if m_in is not None and s_in is not None and None not in m_in + s_in and m_in != s_in:
         raise ValueError(
             f"The surrogate takes inputs of shape {s_in} but the model {m_in}. "
@@ -343,13 +348,14 @@ def _check_same_task(model, surrogate) -> None:
         )
 
 
-def _probe_classes(model, x) -> int:
-    out = np.asarray(model(x[:2], training=False))
-    if out.ndim != 2:
-        raise ValueError(
-            f"The model must output (batch, classes). Received output shape {out.shape}"
-        )
-    return int(out.shape[1])
+def _probe_classes(model, x, name: str = "model") -> int:
+    """The model's class count from one call on two points, after checking they fit its input."""
+    expected = v.static_input_shape(model)
+    if expected is not None:
+        v.check_input_shape(x, expected, model=getattr(model, "name", name))
+    out = model(x[:2], training=False)
+    classes = v.check_output_structure(out, name=getattr(model, "name", name))
+    return int(np.shape(out)[1]) if classes is None else int(classes)
 
 
 def _train_surrogate(model, x, y, root: Path, *, seed, probabilities):

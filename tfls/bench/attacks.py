@@ -20,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 import tfls.attacks as attacks
+from tfls._validation import check_positive_int
 
 
 class _CountingIdentity(keras.layers.Layer):
@@ -188,6 +189,8 @@ def run(
     progress=None,
 ) -> list[Row]:
     """Benchmarks each preset in `names` on each model; returns one `Row` per pair."""
+    batch_size = check_positive_int(batch_size, name="batch_size")
+    repeats = check_positive_int(repeats, name="repeats")
     models = models or bench_models()
     overrides = overrides or {}
     rows = []

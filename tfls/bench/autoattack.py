@@ -70,7 +70,6 @@ def load_benchmark(model, *, dataset=None, n=128, data_dir=None, split="test"):
     attacked on its own predictions, so that every image is attacked (`dataset` defaults to
     cifar10 then).
     """
-    import keras
 
     import tfls.data
     import tfls.models
@@ -79,17 +78,16 @@ def load_benchmark(model, *, dataset=None, n=128, data_dir=None, split="test"):
     n = check_positive_int(n, name="n")
     path = Path(str(model))
     if path.exists():
-        from tfls.training.run_folder import load_run
+        from tfls.model_options import check_model_fits
 
-        if path.is_dir():
-            network, run = load_run(path)
-        else:
-            network, run = keras.models.load_model(path), {}
+        network, run = tfls.models.load(path)  # one (batch, classes) output, or refused
         dataset = dataset or run.get("dataset")
         if not dataset:
             raise ValueError(
                 f"Name the model's dataset with --dataset. Received: model={str(model)!r}"
             )
+        # Input shape and classes against the data's, before any image is read.
+        check_model_fits(network, tfls.data.info(dataset, data_dir=data_dir), name=str(path))
         x, y = tfls.data.load_arrays(dataset, split, data_dir=data_dir, limit=n)
         about = {"name": path.name, "path": str(path), "dataset": dataset, "labels": "dataset"}
         return network, x, y.astype(np.int32), about
@@ -136,7 +134,14 @@ def parse_budgets(items: Sequence[str]) -> dict:
                 "A budget is COMPONENT.ARG=VALUE with an argument of that component's standard "
                 f"settings, e.g. square.n_queries=1000. Received: {item!r}"
             )
-        number = float(value)
+        try:
+            number = float(value)
+        except ValueError:
+            number = float("nan")
+        if not np.isfinite(number):
+            raise ValueError(
+                f"A budget's VALUE must be a number, e.g. square.n_queries=1000. Received: {item!r}"
+            )
         overrides.setdefault(component, {})[arg] = int(number) if number.is_integer() else number
     return overrides
 

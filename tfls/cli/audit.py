@@ -86,10 +86,7 @@ def run(args) -> int:
     surrogate = None
     if args.surrogate is not None:
         surrogate, _ = load_model(args.surrogate)  # as saved: the options describe --model
-        try:
-            check_model_fits(surrogate, info, image_size=options.image_size)
-        except ValueError as e:
-            raise ValueError(f"--surrogate does not fit: {e}") from None
+        check_model_fits(surrogate, info, image_size=options.image_size, name="--surrogate")
     batch_size = options.data_batch_size
     if options.batch_size == "auto":
         from tfls.eval.autobatch import fitting_batch_size

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tfls._validation import parse_eps
+from tfls._validation import check_eps, check_positive_int, parse_eps
 
 
 def add_parser(sub):
@@ -102,8 +102,12 @@ def run(args) -> int:
     from tfls.io import atomic_write_json, atomic_write_text
 
     names = [n.strip() for n in args.attacks.split(",") if n.strip()]
+    if not names:
+        raise ValueError(f"--attacks needs at least one preset. Received: --attacks={args.attacks}")
     for name in names:  # each attack is benchmarked alone, in its own threat model
         attacks.plan_suite([name], eps=parse_eps(args.eps))
+    check_positive_int(args.batch_size, name="--batch-size")
+    check_positive_int(args.repeats, name="--repeats")
     console = Console(stderr=True)
     with console.status("benchmarking...") as status:
         rows = bench.run(
@@ -137,6 +141,8 @@ def run(args) -> int:
 def _names(value: str, choices, what: str, flag: str) -> list[str]:
     """A comma-separated option's names, each checked against `choices`."""
     names = [n.strip() for n in value.split(",") if n.strip()]
+    if not names and flag == "--components":
+        raise ValueError(f"{flag} needs at least one {what}. Received: {flag}={value}")
     for name in names:
         if name not in choices:
             raise ValueError(
@@ -156,7 +162,7 @@ def run_autoattack(args) -> int:
     from tfls.io import atomic_write_json, atomic_write_text
 
     components = _names(args.components, bench.CHOICES, "component", "--components")
-    eps = parse_eps(args.eps)
+    eps = check_eps(args.eps)
     overrides = bench.parse_budgets(args.budget)
     pytorch = _names(args.pytorch, bench.PYTORCH_MODULES, "PyTorch library", "--pytorch")
     for library in pytorch:

@@ -144,6 +144,7 @@ def run(args) -> int:
     if args.source is not None:
         with scope:
             source, _ = load_model(args.source)
+        check_model_fits(source, info, image_size=options.image_size, name="--source")
     attacks = plan.build(model, source_model=source)
     meta = {
         "model": str(Path(args.model).resolve()),

@@ -104,5 +104,7 @@ def load_data(spec, split, *, batch_size, data_dir, n, seed, image_size=None):
         if n is not None and "limit" in str(e):
             raise ValueError(str(e).replace("`limit`", "--n").replace("limit=", "n=")) from None
         raise
-    total = n if n is not None else sum(int(y.shape[0]) for _, y in ds)
+    from tfls.data.reading import elements
+
+    total = n if n is not None else sum(int(y.shape[0]) for _, y in elements(ds))
     return ds, total

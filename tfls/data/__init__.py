@@ -141,7 +141,9 @@ def load_arrays(spec, split: str, *, data_dir=None, limit: int | None = None, im
         x = x.astype(np.float32) / np.float32(255.0) if x.dtype == np.uint8 else x
         return np.asarray(x, np.float32), y
     ds = load(parsed, split, batch_size=256, data_dir=data_dir, limit=limit, image_size=image_size)
-    xs, ys = zip(*[(x.numpy(), y.numpy()) for x, y in ds], strict=True)
+    from tfls.data.reading import elements
+
+    xs, ys = zip(*[(x.numpy(), y.numpy()) for x, y in elements(ds)], strict=True)
     return np.concatenate(xs), np.concatenate(ys)
 
 

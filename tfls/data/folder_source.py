@@ -156,6 +156,66 @@ def examples(root: Path, split: str, names: tuple[str, ...]) -> tuple[list[Path]
     return [f for f, _ in ordered], np.asarray([label for _, label in ordered], np.int32)
 
 
+# The first bytes of each format `tf.io.decode_image` reads, and the bytes its data ends with.
+_SIGNATURES = {
+    "PNG": (b"\x89PNG\r\n\x1a\n",),
+    "JPEG": (b"\xff\xd8\xff",),
+    "GIF": (b"GIF87a", b"GIF89a"),
+    "BMP": (b"BM",),
+}
+_END_MARKERS = {"PNG": b"IEND\xaeB`\x82", "JPEG": b"\xff\xd9", "GIF": b"\x3b"}
+_TAIL = 1024  # bytes searched for the end marker: room for padding some writers append
+
+
+def image_defect(path: Path) -> str | None:
+    """What is wrong with an image file, from its first and last bytes; None if nothing is.
+
+    An empty file, bytes of no image format, and a file cut short (its format's end marker
+    missing from its tail, or a BMP shorter than its header says) are defects; a suspected
+    truncation is confirmed by decoding the file (so padding after the marker passes).
+    """
+    size = path.stat().st_size
+    if size == 0:
+        return "is empty (0 bytes)"
+    with open(path, "rb") as f:
+        head = f.read(26)
+        f.seek(max(0, size - _TAIL))
+        tail = f.read()
+    kind = next((k for k, sigs in _SIGNATURES.items() if head.startswith(sigs)), None)
+    if kind is None:
+        return f"is no PNG, JPEG, GIF or BMP image (it starts with {head[:8]!r})"
+    if kind == "BMP":
+        declared = int.from_bytes(head[2:6], "little")
+        if len(head) < 26 or declared > size:
+            return f"is truncated: its BMP header declares {declared} bytes, the file has {size}"
+        return None
+    if _END_MARKERS[kind] in tail:
+        return None
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            im.load()
+    except (OSError, SyntaxError, ValueError) as e:
+        return (
+            f"is truncated: its {kind} data ends after {size} bytes without the {kind} end "
+            f"marker {_END_MARKERS[kind].hex(' ')} and does not decode ({e})"
+        )
+    return None
+
+
+def check_files(files: list[Path]) -> None:
+    """Refuses the first damaged image of `files` (`image_defect`), naming it and its defect,
+    before any is decoded: a `tf.data` pipeline would only fail at that file's batch."""
+    for f in files:
+        try:
+            defect = image_defect(f)
+        except OSError as e:
+            defect = f"cannot be read ({e.strerror or e})"
+        if defect is not None:
+            raise ValueError(f"Image file {f} {defect}. Received: path={str(f)!r}")
+
+
 def check_same_size(files: list[Path]) -> tuple[int, int]:
     """The common `(height, width)` of `files`; refuses mixed sizes naming two files."""
     first, (size, _) = files[0], _header(files[0])
@@ -186,6 +246,7 @@ def file_dataset(
     from tfls.data.batch_buffers import map_batches, prefetch
     from tfls.data.resize import fit
 
+    check_files(files)
     size = check_same_size(files) if image_size is None else None
     ds = tf.data.Dataset.from_tensor_slices(([str(f) for f in files], labels))
     if shuffle:  # a shuffle of file names: cheap over the whole split

@@ -83,8 +83,14 @@ def decode_examples(
     def decode(start: int) -> None:
         for i in range(start, min(start + _CHUNK, len(examples))):
             path = examples[i][0]
-            with Image.open(path) as im:
-                arr = np.asarray(im.convert(mode), dtype=np.uint8)
+            try:
+                with Image.open(path) as im:
+                    arr = np.asarray(im.convert(mode), dtype=np.uint8)
+            except (OSError, SyntaxError, ValueError) as e:  # PIL's errors for a damaged file
+                raise ValueError(
+                    f"Image file {path} is damaged: it does not decode ({type(e).__name__}: "
+                    f"{e}). Received: path={str(path)!r}"
+                ) from None
             if arr.shape[:2] != (h, w):
                 raise ValueError(
                     f"Image {path} is {arr.shape[1]}x{arr.shape[0]} pixels; this dataset's images "

@@ -35,12 +35,21 @@ def resolve_data_dir(data_dir) -> Path | None:
     """`data_dir` if given, else `$TFLS_DATA_DIR`, else None; a given folder must exist."""
     if data_dir is not None:
         path = Path(data_dir).expanduser()
+        if path.exists() and not path.is_dir():
+            raise ValueError(
+                f"Data directory is a file, not a folder: pass the folder holding the data. "
+                f"Received: data_dir={data_dir}"
+            )
         if not path.is_dir():
             raise FileNotFoundError(f"Data directory does not exist. Received: data_dir={data_dir}")
         return path
     env = os.environ.get(DATA_DIR_ENV)
     if env:
         path = Path(env).expanduser()
+        if path.exists() and not path.is_dir():
+            raise ValueError(
+                f"${DATA_DIR_ENV} points to a file, not a folder. Received: {DATA_DIR_ENV}={env}"
+            )
         if not path.is_dir():
             raise FileNotFoundError(
                 f"${DATA_DIR_ENV} points to a missing directory. Received: {DATA_DIR_ENV}={env}"

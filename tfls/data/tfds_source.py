@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 from pathlib import Path
@@ -66,9 +67,11 @@ def tfds_arrays(
         return None
     dirs = ([data_dir] if data_dir is not None else []) + [None]
     for d in dirs:
-        builder = tfds.builder(name, data_dir=None if d is None else str(d))
+        with quiet_absl():
+            builder = tfds.builder(name, data_dir=None if d is None else str(d))
+            prepared = builder.is_prepared()
         where = f"TFDS prepared data in {builder.data_dir}"
-        if builder.is_prepared():
+        if prepared:
             x, y = _as_arrays(tfds, name, split, d, download=False)
             return x, y, where
         looked.append(f"{where} (not prepared)")
@@ -92,6 +95,21 @@ def tfds_arrays(
 SHUFFLE_BUFFER = 1024  # examples held by the shuffle of a streamed TFDS split
 
 
+@contextlib.contextmanager
+def quiet_absl():
+    """Silences absl's warnings while a builder is made and asked whether its data is prepared
+    ("Variant folder ... has no dataset_info.json"): what was not found goes into the one error
+    that lists every place."""
+    from absl import logging as absl_logging
+
+    level = absl_logging.get_verbosity()
+    absl_logging.set_verbosity(absl_logging.ERROR)
+    try:
+        yield
+    finally:
+        absl_logging.set_verbosity(level)
+
+
 def _import_tfds():
     try:
         import tensorflow_datasets as tfds
@@ -106,13 +124,15 @@ def _builders(tfds, name: str, data_dir: Path | None, looked: list[str]):
     """Yields `(builder, prepared)` for `data_dir` (when given) then TFDS's default folder."""
     for d in ([data_dir] if data_dir is not None else []) + [None]:
         try:
-            builder = tfds.builder(name, data_dir=None if d is None else str(d))
+            with quiet_absl():
+                builder = tfds.builder(name, data_dir=None if d is None else str(d))
         except Exception as e:  # noqa: BLE001 - unknown name or unreadable files: listed upstream
             first_line = (str(e).strip().splitlines() or [""])[0][:200]
             where = "TFDS's default data_dir" if d is None else f"TFDS data_dir {d}"
             looked.append(f"{where} ({type(e).__name__}: {first_line})")
             continue
-        prepared = builder.is_prepared()
+        with quiet_absl():
+            prepared = builder.is_prepared()
         if not prepared:
             looked.append(f"TFDS prepared data in {builder.data_dir} (not prepared)")
         yield builder, prepared

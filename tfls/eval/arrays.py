@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from tfls._validation import check_label_vector
+
 ARRAY_BATCH_SIZE = 100
 
 
@@ -14,8 +16,9 @@ def array_batches(dataset):
     if all(isinstance(e, (tuple, list)) and len(e) == 2 for e in dataset):
         return dataset  # two (images, labels) batches
     x, y = (np.asarray(a) for a in dataset)
-    if x.ndim < 2 or y.ndim != 1:
+    if x.ndim < 2 or y.ndim == 0 or len(x) != len(y) and y.ndim != 1:
         return dataset  # not an (x, y) pair: `_batches` says what is wrong
+    check_label_vector(y)  # one-hot or float labels beside their images: said as such
     if len(x) != len(y):
         raise ValueError(
             f"`dataset` as (x, y) arrays needs as many labels as images. "

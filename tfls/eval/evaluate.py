@@ -19,6 +19,7 @@ import tensorflow as tf
 from tfls import _validation as v
 from tfls import exits, provenance
 from tfls.attacks.base import compiled
+from tfls.data.reading import elements
 from tfls.eval import attack_major
 from tfls.eval import checks as eval_checks
 from tfls.eval.arrays import array_batches
@@ -26,7 +27,7 @@ from tfls.eval.progress import Cancelled, Progress
 from tfls.eval.report import Report, Tally
 from tfls.eval.store import BatchStore, batch_digest, encode_bits, fingerprint_digest
 from tfls.hashing import digest_chunks
-from tfls.models.wrap import options_of
+from tfls.models.wrap import check_wrapped_outputs, options_of
 
 # Float32 rounding of `x ± eps` and of L2 rescaling stays far inside these; 1/255 is 4e-3.
 EPS_RTOL = 1e-5
@@ -117,8 +118,14 @@ def evaluate(
         >>> report.worst_case_accuracy
     """
     attacks = _check_attacks(attacks)
+    meta = dict(meta or {})
+    model_name = str(meta.get("model") or getattr(model, "name", "model"))
+    if not callable(model):
+        raise ValueError(f"`model` must be a Keras model. Received: model={model!r}")
+    classes = v.model_classes(model, name=model_name)  # one (batch, classes) output
     dataset = array_batches(dataset)
     n = None if n is None else v.check_positive_int(n, name="n")
+    _check_in_memory(dataset, classes, n)
     if on_batch is not None and not callable(on_batch):
         raise ValueError(f"`on_batch` must be callable or None. Received: on_batch={on_batch!r}")
     if strategy is not None and not isinstance(strategy, tf.distribute.Strategy):
@@ -142,7 +149,6 @@ def evaluate(
     norm, eps = threat_model(attacks)
     names = tuple(attacks)
     configs = {name: attack_config(a, model) for name, a in attacks.items()}
-    meta = dict(meta or {})
     model_info = model_fingerprint(model)
     components = {
         "model": model_info,
@@ -175,7 +181,6 @@ def evaluate(
         session_start = time.perf_counter()
         new_images = 0
         batches_read = 0
-        model_name = str(meta.get("model") or getattr(model, "name", "model"))
 
         def read(index, x, y):
             nonlocal batches_read, model_results
@@ -250,6 +255,8 @@ def evaluate(
                 f"{len(stored_digests)}: it is not the dataset those results came from. "
                 f"Received: out={str(out)!r}"
             )
+        if complete and tally.images == 0:
+            raise ValueError("`dataset` is empty: nothing to evaluate. Received: dataset=<empty>")
         if complete and n is not None and tally.images < n:
             raise ValueError(
                 f"`dataset` has only {tally.images} images, fewer than requested. Received: n={n}"
@@ -428,10 +435,17 @@ def predict_clean(
     model, x, y, *, predict=None, strategy=None, check_outputs=True, model_name=None
 ) -> np.ndarray:
     """The boolean mask of `x`'s points the model classifies as `y`, after the input checks."""
+    model_name = model_name or getattr(model, "name", "model")
+    expected = v.static_input_shape(model)
+    if expected is not None:
+        v.check_input_shape(x, expected, model=model_name)
     v.check_images(x)
+    if check_outputs:
+        check_wrapped_outputs(model, x, name=model_name)
     predict = predict or predictor(model)
     (logits,) = run_sharded(strategy, lambda xs: (predict(xs),), x)
-    model_name = model_name or getattr(model, "name", "model")
+    if check_outputs:
+        v.check_output_structure(logits, name=model_name)
     v.check_finite_logits(logits, name=model_name)  # every batch: argmax(NaN) would score
     if check_outputs:
         v.check_logits(logits, name=model_name)
@@ -643,10 +657,33 @@ def _check_attacks(attacks) -> dict:
     return dict(attacks)
 
 
+def _check_in_memory(dataset, classes: int | None, n: int | None) -> None:
+    """Batches held in memory (a list, as `array_batches` makes): their labels fit the model's
+    classes and they hold images, checked before any batch is attacked."""
+    if not isinstance(dataset, (list, tuple)) or not all(
+        isinstance(e, (tuple, list)) and len(e) == 2 for e in dataset
+    ):
+        return
+    labels = [np.asarray(y) for _, y in dataset]
+    if n is not None:  # only the first `n` images are evaluated
+        kept, seen = [], 0
+        for y in labels:
+            kept.append(y[: max(0, n - seen)])
+            seen += len(y)
+        labels = kept
+    if not any(y.size for y in labels):
+        raise ValueError("`dataset` is empty: nothing to evaluate. Received: dataset=<empty>")
+    if classes is None or not all(
+        y.ndim == 1 and np.issubdtype(y.dtype, np.integer) for y in labels
+    ):
+        return  # unknown class count, or labels the per-batch checks will describe
+    v.check_labels(np.concatenate(labels), num_classes=classes)
+
+
 def _batches(dataset, n):
     """Yields `(x, y)` numpy batches, truncated to the first `n` images."""
     seen = 0
-    for element in dataset:
+    for element in elements(dataset):
         if not isinstance(element, (tuple, list)) or len(element) != 2:
             raise ValueError(
                 "`dataset` must yield (images, labels) batches. Received an element of type "

@@ -6,8 +6,11 @@ into the threat model (that is `tfls.models.wrap`).
 
 from __future__ import annotations
 
+import os
 import zipfile
 from pathlib import Path
+
+from tfls._validation import model_classes
 
 __all__ = ["check_keras_archive", "load", "load_saved_model"]
 
@@ -32,9 +35,20 @@ def load(path, *, signature: str | None = None) -> tuple:
         ValueError: an unreadable or unknown file, or a SavedModel without the signature (the
             message lists the signatures it has).
     """
+    model, run = _load(path, signature=signature)
+    # A classifier has one (batch, classes) output: refused here, before any data is read.
+    model_classes(model, name=str(path))
+    return model, run
+
+
+def _load(path, *, signature: str | None = None) -> tuple:
     import tfls.attacks  # noqa: F401  (registers the attack layers before loading)
     import tfls.models  # noqa: F401  (registers the model layers before loading)
 
+    if not isinstance(path, (str, os.PathLike)):
+        raise ValueError(
+            f"`path` must be a file or folder path (str or pathlib.Path). Received: model={path!r}"
+        )
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"No model at {str(path)!r}. Received: model={str(path)!r}")
@@ -46,6 +60,13 @@ def load(path, *, signature: str | None = None) -> tuple:
             f"not one (no saved_model.pb). Received: signature={signature!r}"
         )
     if path.is_dir():
+        if not (path / "model.keras").exists():
+            raise FileNotFoundError(
+                f"{str(path)!r} is a folder but neither a tfls run folder (model.keras is "
+                "missing) nor a TensorFlow SavedModel (saved_model.pb is missing); pass a run "
+                f"folder, a .keras or .h5 file, or a SavedModel directory. "
+                f"Received: model={str(path)!r}"
+            )
         check_keras_archive(path / "model.keras", received=path)
         from tfls.training.run_folder import load_run
 

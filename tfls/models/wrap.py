@@ -17,7 +17,10 @@ import numpy as np
 from tfls._validation import (
     OUTPUTS,
     check_input_range,
+    check_input_shape,
     check_outputs,
+    check_probabilities,
+    model_classes,
     resolve_function,
     static_input_shape,
 )
@@ -25,7 +28,7 @@ from tfls._validation import (
 # log(p) is clipped at the smallest normal float32: log(tiny) = -87.3, finite, with zero gradient.
 FLOAT32_TINY = float(np.finfo(np.float32).tiny)
 
-__all__ = ["OUTPUTS", "ThreatModel", "options_of", "wrap"]
+__all__ = ["OUTPUTS", "ThreatModel", "check_wrapped_outputs", "options_of", "wrap"]
 
 
 @keras.saving.register_keras_serializable(package="tfls")
@@ -62,6 +65,7 @@ class ThreatModel(keras.Model):
         self.preprocess = None if preprocess is None else str(preprocess).strip()
         self._preprocess_fn = None if preprocess is None else resolve_function(self.preprocess)
         self.outputs_kind = check_outputs(outputs)
+        model_classes(inner, name=getattr(inner, "name", "model"))
         shape = static_input_shape(inner)
         if shape is not None:
             self.build(shape)
@@ -69,8 +73,62 @@ class ThreatModel(keras.Model):
     def build(self, input_shape):
         if not self.inner.built:
             self.inner.build(input_shape)
+        self._check_preprocess(tuple(input_shape))
         self._wrapped_input_shape = tuple(input_shape)
         self.built = True
+
+    def _rescaled(self, x):
+        if self.input_range is not None:
+            lo, hi = self.input_range
+            x = x * (hi - lo) + lo
+        return x
+
+    def _check_preprocess(self, input_shape) -> None:
+        """Calls `preprocess` once on one image, so that a broken function fails now, in one line.
+
+        Otherwise its error (or a wrong shape or dtype) would surface deep inside the first
+        attack's compiled loop, as a many-line trace of TensorFlow frames.
+        """
+        if self._preprocess_fn is None or any(d is None for d in input_shape[1:]):
+            return
+        shape = (1, *input_shape[1:])
+        lo, hi = self.input_range or (0.0, 1.0)
+        where = f"a {shape} float32 batch of pixels in [{lo:g}, {hi:g}]"
+        received = f"Received: preprocess={self.preprocess!r}"
+        try:
+            out = self._preprocess_fn(self._rescaled(keras.ops.full(shape, 0.5, "float32")))
+        except Exception as e:  # noqa: BLE001 - the user's function may raise anything
+            message = " ".join(str(e).split()) or "no message"
+            raise ValueError(
+                f"`preprocess` {self.preprocess!r} fails on {where}: {type(e).__name__}: "
+                f"{message}. {received}"
+            ) from None
+        if not (keras.ops.is_tensor(out) or isinstance(out, np.ndarray)):
+            raise ValueError(
+                f"`preprocess` {self.preprocess!r} must return a tensor of images; on {where} it "
+                f"returns {type(out).__name__}. {received}"
+            )
+        dtype = keras.backend.standardize_dtype(out.dtype)
+        if not dtype.startswith(("float", "bfloat")):
+            raise ValueError(
+                f"`preprocess` {self.preprocess!r} must return floating-point images (gradients "
+                f"do not flow through {dtype}); on {where} it returns {dtype}. {received}"
+            )
+        expected = static_input_shape(self.inner)
+        if expected is not None:
+            check_input_shape(
+                out,
+                expected,
+                name=f"{self.preprocess}(x)",
+                model=getattr(self.inner, "name", "model"),
+            )
+
+    def raw_outputs(self, x):
+        """The inner model's outputs on `x`, before the log of `outputs="probs"` (for checks)."""
+        x = self._rescaled(x)
+        if self._preprocess_fn is not None:
+            x = self._preprocess_fn(x)
+        return self.inner(x, training=False)
 
     @property
     def input_shape(self):
@@ -82,9 +140,7 @@ class ThreatModel(keras.Model):
         return self.inner.output_shape
 
     def call(self, x, training=False):
-        if self.input_range is not None:
-            lo, hi = self.input_range
-            x = x * (hi - lo) + lo
+        x = self._rescaled(x)
         if self._preprocess_fn is not None:
             x = self._preprocess_fn(x)
         out = self.inner(x, training=training)
@@ -120,6 +176,11 @@ def wrap(model, *, input_range=None, preprocess=None, outputs="logits", name=Non
     With `outputs="probs"` warns (`tfls.TflsWarning`, one line) that saturated probabilities
     mask gradients. Bad options raise a one-line `ValueError` before anything is built.
     """
+    if not isinstance(model, keras.layers.Layer):
+        raise ValueError(
+            f"`model` must be a Keras model (e.g. from tfls.models.load). Received: model={model!r}"
+        )
+    model_classes(model, name=getattr(model, "name", "model"))
     input_range = check_input_range(input_range)
     if preprocess is not None:
         resolve_function(preprocess)
@@ -144,3 +205,16 @@ def wrap(model, *, input_range=None, preprocess=None, outputs="logits", name=Non
 def options_of(model) -> dict:
     """`{"wrapper": options}` for a `ThreatModel`, `{}` otherwise (fingerprints stay unchanged)."""
     return {"wrapper": model.options()} if isinstance(model, ThreatModel) else {}
+
+
+def check_wrapped_outputs(model, x, *, name: str | None = None) -> None:
+    """Refuses a model wrapped with `outputs="probs"` whose inner model outputs no probabilities.
+
+    Run on a first batch `x` before any attack (`tfls.eval.evaluate`, `tfls.audit.audit`): the
+    wrapper takes `log` of whatever the inner model outputs, so logits would pass unnoticed.
+    Any other model passes.
+    """
+    if not isinstance(model, ThreatModel) or model.outputs_kind != "probs":
+        return
+    raw = model.raw_outputs(keras.ops.convert_to_tensor(np.asarray(x[:100])))
+    check_probabilities(keras.ops.convert_to_numpy(raw), name=name or model.name)

@@ -217,8 +217,7 @@ class TrainConfig:
         filled["augment"] = bool(filled["augment"])
         if filled["limit"] is not None:
             filled["limit"] = v.check_positive_int(filled["limit"], name="limit")
-        if isinstance(filled["seed"], bool) or not isinstance(filled["seed"], int):
-            raise ValueError(f"`seed` must be an integer. Received: seed={filled['seed']!r}")
+        filled["seed"] = v.check_seed(filled["seed"])
         return TrainConfig(**filled)
 
     def to_dict(self) -> dict[str, Any]:
