@@ -270,6 +270,15 @@ def check_finite_logits(outputs, *, name: str = "model") -> None:
         )
 
 
+def check_model_input(model, x, *, model_name: str = "model") -> None:
+    """Refuses a batch `x` that does not fit `model`'s static input shape or is not images in
+    [0, 1], before the model sees it (its own error would be many lines)."""
+    expected = static_input_shape(model)
+    if expected is not None:
+        check_input_shape(x, expected, model=model_name)
+    check_images(x)
+
+
 def check_input_shape(x, expected, *, name: str = "x", model: str = "model") -> None:
     """Refuses `x` whose rank or sizes differ from the model's input shape `(None, ...)`."""
     shape = tuple(np.shape(x))

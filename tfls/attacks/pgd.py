@@ -14,6 +14,7 @@ from tfls.attacks.base import (
     Attack,
     ascent_direction,
     compiled,
+    eot_draws,
     expand_to,
     forward,
     loss_and_grad,
@@ -63,7 +64,13 @@ def make_pgd_loop(model, loss_fn, *, norm: str, steps: int, keep_best: bool):
     `steps` gradient evaluations, each followed by a signed (L∞) or normalised (L2) step and a
     projection. With `keep_best`, the returned point is the first misclassified point visited,
     else the highest-loss one; without, it is the last iterate (as cleverhans returns).
+
+    Under EOT (a model random at inference, `eot_draws(model) > 1`) the last iterate is always
+    returned, as Athalye et al.'s EOT-PGD returns it: visited points judged on a few draws are
+    judged by luck (the first point the mean of 10 draws misclassifies is still classified
+    correctly by about half of fresh draws), and stopping there leaves robustness unmeasured.
     """
+    keep_best = keep_best and eot_draws(model) == 1
 
     def loop(x, y, x_start, target, eps, step_size):
         tgt = None if target is None else target

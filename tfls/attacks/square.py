@@ -220,9 +220,15 @@ def make_square_loop(
     draw over the whole batch, picked by its original index, so the result does not depend on
     `compact_every`; `None` queries every row to the end (the only way under XLA, which needs
     static shapes).
+
+    Under EOT (`eot_draws(model) > 1`) a row is never done: a negative mean margin over a few
+    draws still leaves many fresh draws right, so every row spends the whole budget lowering its
+    expected margin.
     """
     start, propose = (_linf_start, _linf_proposal) if norm == "linf" else (_l2_start, _l2_proposal)
     last = n_queries - 1  # iterations after the start's query
+    # A row is still searched while its (expected) margin is above this.
+    floor = float("-inf") if eot_draws(model) > 1 else 0.0
 
     def loop(x, y, eps, seed):
         shape = tf.shape(x)
@@ -248,13 +254,13 @@ def make_square_loop(
                 idx = tf.range(batch)
                 xs, ys, xb, mb = x, y, x_best, margin_min
             else:
-                idx = tf.where(margin_min > 0.0)[:, 0]
+                idx = tf.where(margin_min > floor)[:, 0]
                 xs, ys = tf.gather(x, idx), tf.gather(y, idx)
                 xb, mb = tf.gather(x_best, idx), tf.gather(margin_min, idx)
             first = i
 
             def cond(i, xb, mb):
-                active = mb > 0.0
+                active = mb > floor
                 go_on = tf.logical_and(i < last, tf.reduce_any(active))
                 if compact_every is None:
                     return go_on
@@ -262,7 +268,7 @@ def make_square_loop(
                 return tf.logical_and(go_on, tf.logical_or(no_fooled, i - first < compact_every))
 
             def body(i, xb, mb):
-                active = mb > 0.0
+                active = mb > floor
                 side = sides[i]
                 key = tf.random.experimental.stateless_fold_in(seed, i)
                 u = tf.random.stateless_uniform([batch, draws], key)
@@ -286,7 +292,7 @@ def make_square_loop(
             return i, x_best, margin_min
 
         def cond(i, x_best, margin_min):
-            return tf.logical_and(i < last, tf.reduce_any(margin_min > 0.0))
+            return tf.logical_and(i < last, tf.reduce_any(margin_min > floor))
 
         _, x_best, margin_min = tf.while_loop(cond, search, (tf.constant(0), x_best, margin_min))
         return x_best, misclassified(forward(model, x_best), y)

@@ -110,4 +110,10 @@ def merge_records(records: list[dict]) -> dict:
     }
     for key in ("attacked", "nonfinite", "seconds"):
         merged[key] = {k: sum(r[key][k] for r in records) for k in records[0][key]}
+    if "draws" in records[0]:  # a random model's draw counts (`tfls.eval.draws`), in order
+        merged["draws"] = records[0]["draws"]
+        merged["clean_hits"] = [h for r in records for h in r["clean_hits"]]
+        merged["robust_hits"] = {
+            k: [h for r in records for h in r["robust_hits"][k]] for k in names
+        }
     return merged

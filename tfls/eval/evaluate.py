@@ -8,6 +8,7 @@ progress. Memory does not grow with the number of images: only counts are kept i
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -22,11 +23,13 @@ from tfls.attacks.base import compiled
 from tfls.data.reading import elements
 from tfls.eval import attack_major
 from tfls.eval import checks as eval_checks
+from tfls.eval import draws as score_draws
 from tfls.eval.arrays import array_batches
 from tfls.eval.progress import Cancelled, Progress
 from tfls.eval.report import Report, Tally
 from tfls.eval.store import BatchStore, batch_digest, encode_bits, fingerprint_digest
 from tfls.hashing import digest_chunks
+from tfls.models import randomness
 from tfls.models.wrap import check_wrapped_outputs, options_of
 
 # Float32 rounding of `x ± eps` and of L2 rescaling stays far inside these; 1/255 is 4e-3.
@@ -54,6 +57,7 @@ def evaluate(
     autobatch=None,
     schedule: str = "batch-major",
     pool_size: int | None = None,
+    draws: int | None = None,
 ) -> Report:
     """Measures clean, per-attack and worst-case robust accuracy of `model` on `dataset`.
 
@@ -99,6 +103,12 @@ def evaluate(
             pool (`Progress.stage`). Per-example results are equal for deterministic attacks.
         pool_size: attack-major only: the most points one pool attacks (a pool holds at least
             one batch); default 512.
+        draws: forward draws each point is scored over. `None` (default): 1 for a
+            deterministic model, `tfls.models.randomness.DEFAULT_DRAWS` for one found random at
+            inference on the first batch (`tfls.eval.draws`): every accuracy is then the mean
+            over the points of the share of draws classified correctly, with an interval for
+            both the images and the draws, and the report says so (`Report.draws`).
+            Batch-major only.
 
     Returns:
         A `Report` (`complete=False` if cancelled).
@@ -142,6 +152,13 @@ def evaluate(
             "`autobatch` (--batch-size auto) runs with schedule='batch-major' only; give a batch "
             f"size for attack-major pools. Received: schedule={schedule!r}"
         )
+    draws, dataset = score_draws.resolve(model, dataset, draws, model_name=model_name)
+    if draws > 1 and schedule != "batch-major":
+        raise ValueError(
+            f"{model_name} is scored over {draws} draws (it is random at inference, or draws= "
+            "says so), which runs with schedule='batch-major' only: drop --schedule (or pass "
+            f"draws=1 to score single draws). Received: schedule={schedule!r}, draws={draws}"
+        )
     if schedule == "attack-major":
         pool_size = v.check_positive_int(
             attack_major.DEFAULT_POOL_SIZE if pool_size is None else pool_size, name="pool_size"
@@ -160,10 +177,12 @@ def evaluate(
     if schedule == "attack-major":
         # Seeded random attacks draw differently on pools than on batches: not resumable across.
         components["schedule"] = {"order": schedule, "pool_size": pool_size}
+    if draws > 1:  # only then: the fingerprints of deterministic evaluations are unchanged
+        components["draws"] = draws
     fingerprint = fingerprint_digest(components)
     versions = provenance.versions()
 
-    tally = Tally(names)
+    tally = Tally(names, draws=draws)
     comparisons = eval_checks.Comparisons(attacks, individual=individual) if checks else None
     model_results: list = []
     stored_digests: list[str] = []
@@ -224,6 +243,8 @@ def evaluate(
         batches = lambda: _batches(dataset, n)  # noqa: E731 - re-read once per pass
         if schedule == "batch-major":
             run_batch = evaluate_batch if autobatch is None else autobatch.wrap(evaluate_batch)
+            if draws > 1:
+                run_batch = functools.partial(run_batch, draws=draws)
             steps = _batch_major(model, batches, attacks, out=out, run_batch=run_batch, **common)
         else:
             steps = _attack_major(
@@ -379,12 +400,24 @@ def _attack_major(
 
 
 def evaluate_batch(
-    model, x, y, attacks, *, individual=True, strategy=None, check_outputs=True, model_name=None
+    model,
+    x,
+    y,
+    attacks,
+    *,
+    individual=True,
+    strategy=None,
+    check_outputs=True,
+    model_name=None,
+    draws=1,
 ) -> dict:
     """Evaluates one batch; returns per-example bits (`clean`, `robust[name]`) and timings.
 
     `nonfinite[name]` counts the attacked points where the model's logits at the adversarial
-    point are NaN or inf: they count as broken (the prediction there is garbage).
+    point are NaN or inf: they count as broken (the prediction there is garbage). With
+    `draws > 1` (a random model, `tfls.eval.draws`) every point is scored over that many
+    forward draws: the record adds the counts `clean_hits` and `robust_hits[name]`, and its
+    bits are the majority votes.
     """
     start = time.perf_counter()
     predict = predictor(model)
@@ -397,17 +430,23 @@ def evaluate_batch(
         check_outputs=check_outputs,
         model_name=model_name,
     )
+    if draws > 1:
+        clean_hits = _hits(predict, strategy, x, y, draws)
+        clean = clean_hits > 0  # attacked: every point some draw classifies correctly
+        still = clean_hits.copy()
     seconds = {"clean": time.perf_counter() - start}
     still_robust = clean.copy()
-    robust_bits, attacked, nonfinite = {}, {}, {}
+    robust_bits, robust_hits, attacked, nonfinite = {}, {}, {}, {}
     for name, attack in attacks.items():
         start = time.perf_counter()
         targets = np.flatnonzero(clean if individual else still_robust)
         # individual=False: points skipped because an earlier attack broke them are not known to
         # fool this one, so they count as robust to it (an upper bound, flagged in the report).
         robust = np.zeros_like(clean) if individual else clean.copy()
+        if draws > 1:
+            hits = np.zeros_like(clean_hits) if individual else still.copy()
         if targets.size:
-            robust[targets], broken = attack_points(
+            found, broken = attack_points(
                 name,
                 attack,
                 x[targets],
@@ -415,20 +454,42 @@ def evaluate_batch(
                 model=model,
                 predict=predict,
                 strategy=strategy,
+                draws=draws,
             )
+            if draws > 1:
+                # The attacker may always submit the clean point: never above its clean score.
+                hits[targets] = np.minimum(found, clean_hits[targets])
+                found = hits[targets] > 0
+            robust[targets] = found
             nonfinite[name] = int(broken.sum())
         still_robust &= robust
+        if draws > 1:
+            still = np.minimum(still, hits)
+            robust_hits[name] = score_draws.encode(hits)
+            robust = score_draws.majority(hits, draws)
         robust_bits[name] = encode_bits(robust)
         attacked[name] = int(targets.size)
         nonfinite.setdefault(name, 0)
         seconds[name] = time.perf_counter() - start
-    return {
-        "clean": encode_bits(clean),
+    record = {
+        "clean": encode_bits(clean if draws == 1 else score_draws.majority(clean_hits, draws)),
         "robust": robust_bits,
         "attacked": attacked,
         "nonfinite": nonfinite,
         "seconds": seconds,
     }
+    if draws > 1:
+        record.update(
+            draws=int(draws), clean_hits=score_draws.encode(clean_hits), robust_hits=robust_hits
+        )
+    return record
+
+
+def _hits(predict, strategy, x, y, draws) -> np.ndarray:
+    """Per point of `x`, the draws of `draws` forward passes that classify it as `y`."""
+    return randomness.hits(
+        lambda xs: run_sharded(strategy, lambda t: (predict(t),), xs)[0], x, y, draws
+    )
 
 
 def predict_clean(
@@ -436,10 +497,7 @@ def predict_clean(
 ) -> np.ndarray:
     """The boolean mask of `x`'s points the model classifies as `y`, after the input checks."""
     model_name = model_name or getattr(model, "name", "model")
-    expected = v.static_input_shape(model)
-    if expected is not None:
-        v.check_input_shape(x, expected, model=model_name)
-    v.check_images(x)
+    v.check_model_input(model, x, model_name=model_name)
     if check_outputs:
         check_wrapped_outputs(model, x, name=model_name)
     predict = predict or predictor(model)
@@ -453,10 +511,12 @@ def predict_clean(
     return np.argmax(logits, axis=-1) == y
 
 
-def attack_points(name, attack, xs, ys, *, model, predict=None, strategy=None):
+def attack_points(name, attack, xs, ys, *, model, predict=None, strategy=None, draws=1):
     """Attacks `(xs, ys)` and checks the threat model: `(robust, nonfinite)` boolean masks.
 
     A point whose adversarial logits are NaN or inf counts as broken (its prediction is garbage).
+    With `draws > 1`, `robust` is the count of `draws` forward draws classifying each
+    adversarial point correctly (`nonfinite`: its first draw's logits were not finite).
     """
     predict = predict or predictor(model)
 
@@ -467,6 +527,8 @@ def attack_points(name, attack, xs, ys, *, model, predict=None, strategy=None):
     x_adv, adv_logits = run_sharded(strategy, attack_and_predict, xs, ys)
     check_threat_model(name, attack, xs, x_adv, model=model, y=ys)
     finite = np.isfinite(adv_logits.reshape(len(ys), -1)).all(axis=1)
+    if draws > 1:
+        return _hits(predict, strategy, x_adv, ys, draws), ~finite
     return (np.argmax(adv_logits, axis=-1) == ys) & finite, ~finite
 
 

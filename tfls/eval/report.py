@@ -12,8 +12,10 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from tfls import io
-from tfls.eval.stats import wilson_interval
+from tfls.eval.stats import draws_interval, wilson_interval
 from tfls.eval.store import decode_bits
 
 REPORT_FILES = ("report.json", "report.md", "report.csv")
@@ -62,7 +64,10 @@ class Report:
     `complete` is `False` for a cancelled evaluation (the numbers cover `images` so far).
     `checks` lists the gradient-masking checks `evaluate` ran (`tfls.eval.checks`), each a dict
     `{id, title, status, summary, numbers, advice}`; empty in reports written before checks
-    existed or with `evaluate(..., checks=False)`.
+    existed or with `evaluate(..., checks=False)`. `draws > 1`: the model is random at inference
+    and every point was scored over that many forward draws (`tfls.eval.draws`); the counts are
+    then sums of per-point shares of draws correct (not integers) and the intervals reflect both
+    the images and the draws.
     """
 
     images: int
@@ -84,6 +89,16 @@ class Report:
     versions: dict = field(default_factory=dict)
     fingerprint: str = ""
     checks: list[dict] = field(default_factory=list)
+    draws: int = 1
+
+    @property
+    def interval_name(self) -> str:
+        return "Wilson" if self.draws == 1 else f"Wilson, images × {self.draws} draws"
+
+    @property
+    def random(self) -> bool:
+        """The model was found random at inference (or `draws=` said so) and scored over draws."""
+        return self.draws > 1
 
     # -- serialisation -----------------------------------------------------------------------
 
@@ -154,15 +169,17 @@ class Report:
         """The results table alone (clean, each attack, worst case) in Markdown."""
         lines = []
         lines += [
-            "| measure | correct / robust | accuracy | 95% CI (Wilson) | attacked | time (s) "
+            f"| measure | correct / robust | accuracy | 95% CI ({self.interval_name}) | attacked "
+            "| time (s) "
             "| images/s |",
             "|---|---:|---:|---|---:|---:|---:|",
         ]
         for r in self.rows():
             mark = "" if r["exact"] else " †"
             measure = f"**{r['measure']}**" if r["measure"] == "worst-case" else r["measure"]
+            count = r["count"] if isinstance(r["count"], int) else f"{r['count']:.2f}"
             lines.append(
-                f"| {measure}{mark} | {r['count']} / {r['images']} | {100 * r['accuracy']:.2f}% | "
+                f"| {measure}{mark} | {count} / {r['images']} | {100 * r['accuracy']:.2f}% | "
                 f"[{100 * r['ci95_low']:.1f}%, {100 * r['ci95_high']:.1f}%] | {r['attacked']} | "
                 f"{r['seconds']} | {r['images_per_s']} |"
             )
@@ -177,6 +194,11 @@ class Report:
         if self.eps is not None and self.norm == "linf":
             threat += f" (= {self.eps * 255:.4g}/255)"
         facts = [f"**Threat model:** {threat}", f"**Images:** {self.images}"]
+        if self.random:
+            facts.append(
+                f"**Random at inference:** every point scored over {self.draws} forward draws "
+                "(accuracy: the mean share of draws correct; intervals for images and draws)"
+            )
         facts += [f"**{k}:** {v}" for k, v in self.meta.items()]
         lines += ["  \n".join(facts), ""]
         lines += self.table_markdown().splitlines()
@@ -246,10 +268,15 @@ class Report:
 
 
 class Tally:
-    """Running counts over batch records: memory does not grow with the number of images."""
+    """Running counts over batch records: memory does not grow with the number of images.
 
-    def __init__(self, names):
+    With `draws > 1` (a random model, `tfls.eval.draws`) each point adds its score, the share of
+    draws correct, instead of a bit; the sums of squared scores are kept for the intervals.
+    """
+
+    def __init__(self, names, *, draws: int = 1):
         self.names = tuple(names)
+        self.draws = int(draws)
         self.images = 0
         self.batches = 0
         self.clean = 0
@@ -259,23 +286,43 @@ class Tally:
         self.attacked = dict.fromkeys(self.names, 0)
         self.nonfinite = dict.fromkeys(self.names, 0)
         self.seconds = {"clean": 0.0, **dict.fromkeys(self.names, 0.0)}
+        self.squares = {"clean": 0.0, "worst": 0.0, **dict.fromkeys(self.names, 0.0)}
+        self.squares.update({f"cumulative:{name}": 0.0 for name in self.names})
+
+    def _scores(self, record, name=None):
+        """The points' scores in this record: bits, or the shares of draws correct."""
+        if self.draws == 1:
+            return decode_bits(record["clean"] if name is None else record["robust"][name])
+        hits = record["clean_hits"] if name is None else record["robust_hits"][name]
+        return np.asarray(hits, np.float64) / self.draws
+
+    def _add(self, key, scores) -> float:
+        if self.draws > 1:
+            self.squares[key] += float(np.square(scores).sum())
+            return float(scores.sum())
+        return int(scores.sum())
 
     def add(self, record: dict) -> None:
-        clean = decode_bits(record["clean"])
+        clean = self._scores(record)
         running = clean.copy()
         for name in self.names:
-            bits = decode_bits(record["robust"][name])
-            self.robust[name] += int(bits.sum())
-            running &= bits
-            self.cumulative[name] += int(running.sum())
+            scores = self._scores(record, name)
+            self.robust[name] += self._add(name, scores)
+            running = np.minimum(running, scores)  # for bits: the AND
+            self.cumulative[name] += self._add(f"cumulative:{name}", running)
             self.attacked[name] += int(record["attacked"][name])
             self.nonfinite[name] += int(record.get("nonfinite", {}).get(name, 0))
         for key, s in record["seconds"].items():
             self.seconds[key] = self.seconds.get(key, 0.0) + float(s)
         self.images += int(record["n"])
         self.batches += 1
-        self.clean += int(clean.sum())
-        self.worst += int(running.sum())
+        self.clean += self._add("clean", clean)
+        self.worst += self._add("worst", running)
+
+    def interval(self, key, total) -> tuple[float, float]:
+        if self.draws == 1:
+            return wilson_interval(total, self.images)
+        return draws_interval(total, self.squares[key], self.images, self.draws)
 
     def report(
         self, *, configs, individual, complete, norm, eps, meta, model, versions, fingerprint
@@ -292,7 +339,7 @@ class Tally:
                 name=name,
                 robust=self.robust[name],
                 robust_accuracy=acc(self.robust[name]),
-                interval=wilson_interval(self.robust[name], n),
+                interval=self.interval(name, self.robust[name]),
                 attacked=self.attacked[name],
                 seconds=sec,
                 images_per_s=self.attacked[name] / sec if sec > 0 else 0.0,
@@ -305,10 +352,10 @@ class Tally:
             images=n,
             clean_correct=self.clean,
             clean_accuracy=acc(self.clean),
-            clean_interval=wilson_interval(self.clean, n),
+            clean_interval=self.interval("clean", self.clean),
             worst_case=self.worst,
             worst_case_accuracy=acc(self.worst),
-            worst_case_interval=wilson_interval(self.worst, n),
+            worst_case_interval=self.interval("worst", self.worst),
             attacks=attacks,
             individual=bool(individual),
             complete=bool(complete),
@@ -320,4 +367,5 @@ class Tally:
             model=dict(model),
             versions=dict(versions),
             fingerprint=fingerprint,
+            draws=self.draws,
         )

@@ -48,3 +48,50 @@ def wilson_interval(successes: int, total: int, *, z: float = Z_95) -> tuple[flo
     lo = 0.0 if successes == 0 else max(0.0, centre - half)
     hi = 1.0 if successes == total else min(1.0, centre + half)
     return lo, hi
+
+
+def proportion_interval(p: float, total: float, *, z: float = Z_95) -> tuple[float, float]:
+    """The Wilson interval of a proportion `p` observed on a (possibly fractional) `total`."""
+    if total <= 0:
+        return 0.0, 1.0
+    p = min(max(float(p), 0.0), 1.0)
+    z2 = z * z
+    denom = 1.0 + z2 / total
+    centre = (p + z2 / (2 * total)) / denom
+    half = z * math.sqrt(p * (1 - p) / total + z2 / (4 * total * total)) / denom
+    lo = 0.0 if p == 0.0 else max(0.0, centre - half)
+    hi = 1.0 if p == 1.0 else min(1.0, centre + half)
+    return lo, hi
+
+
+def draws_interval(
+    total: float, total_sq: float, images: int, draws: int, *, z: float = Z_95
+) -> tuple[float, float]:
+    """95% interval of the mean of per-image scores, each the share of `draws` draws correct.
+
+    For a model random at inference an image's score s_i ∈ [0, 1] is itself an estimate, so the
+    uncertainty of the mean has two sources: which images were drawn, and which draws. Both are
+    in the spread of the s_i: the interval is Wilson's for the mean p = Σs_i/n with the effective
+    sample size n_eff = p(1 − p) / Var̂(mean), Var̂(mean) = s²/n (Kish's design effect for
+    clustered binary outcomes), kept within [n, n·draws]: between one observation per image
+    (draws that all agree) and independent draws. With `draws=1` it is `wilson_interval`.
+
+    Args:
+        total: Σ s_i over the images. total_sq: Σ s_i². images: n. draws: draws per image.
+
+    Reference:
+        Kish, "Survey Sampling", 1965 (design effect); Wilson, JASA 1927.
+    """
+    n = int(images)
+    if n == 0:
+        return 0.0, 1.0
+    p = total / n
+    most = float(n * max(int(draws), 1))
+    if n == 1:
+        return proportion_interval(p, most if p in (0.0, 1.0) else 1.0, z=z)
+    variance = max(total_sq - n * p * p, 0.0) / (n - 1)  # sample variance of the s_i
+    if variance <= 0.0 or p in (0.0, 1.0):
+        effective = most
+    else:
+        effective = min(max(p * (1 - p) * n / variance, float(n)), most)
+    return proportion_interval(p, effective, z=z)

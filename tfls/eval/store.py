@@ -153,6 +153,29 @@ def record_problem(record, index: int, evaluation: str) -> str | None:
             return f"has invalid robust bits for {name!r}"
         if (decode_bits(bits) & ~clean_mask).any():
             return f"counts a point robust to {name!r} that is not clean-correct"
+    return _draws_problem(record, len(clean)) if "draws" in record else None
+
+
+def _draws_problem(record: dict, n: int) -> str | None:
+    """The draw counts of a random model's record (`tfls.eval.draws`): in [0, draws], and no
+    point scoring higher under an attack than clean."""
+    draws = record["draws"]
+    if not isinstance(draws, int) or isinstance(draws, bool) or draws < 2:
+        return f"has draws={draws!r}, not an integer >= 2"
+    clean, robust = record.get("clean_hits"), record.get("robust_hits")
+    if not isinstance(clean, list) or not isinstance(robust, dict) or len(clean) != n:
+        return "lacks valid `clean_hits`/`robust_hits` counts"
+    clean_counts = np.asarray(clean)
+    if clean_counts.dtype.kind not in "iu" or ((clean_counts < 0) | (clean_counts > draws)).any():
+        return f"has clean counts outside [0, {draws}]"
+    if set(robust) != set(record["robust"]):
+        return "has counts for other attacks than its bits"
+    for name, counts in robust.items():
+        counts = np.asarray(counts)
+        if counts.shape != (n,) or counts.dtype.kind not in "iu":
+            return f"has invalid robust counts for {name!r}"
+        if ((counts < 0) | (counts > clean_counts)).any():
+            return f"counts more draws correct under {name!r} than clean (or fewer than 0)"
     return None
 
 
