@@ -93,6 +93,44 @@ def test_output_inside_ball_and_box(name, batch, size, channels, eps_frac, seed)
     assert np.all(_distance(x_adv, x, norm) <= eps * (1 + 1e-5) + 1e-6)
 
 
+@functools.cache
+def _defended_model(channels: int):
+    """`_model(channels)` behind input noise (random: EOT) and rounding named "q" (BPDA)."""
+    from tests.audit.fixtures import Quantise
+    from tests.defences import GaussianNoise
+
+    inner = _model(channels)
+    return keras.Sequential(
+        [keras.Input((None, None, channels)), GaussianNoise(0.05), Quantise(8, name="q"), inner]
+    )
+
+
+@pytest.mark.parametrize("name", PRESET_NAMES)
+@settings(max_examples=2, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    batch=st.integers(1, 4),
+    size=st.integers(4, 6),
+    channels=st.sampled_from([1, 3]),
+    eps_frac=st.floats(0.01, 0.5),
+    seed=st.integers(0, 2**16),
+    adapt=st.sampled_from([{"eot": 2}, {"bpda": ["q"]}, {"eot": 3, "bpda": "auto"}]),
+)
+def test_adaptive_output_inside_ball_and_box(name, batch, size, channels, eps_frac, seed, adapt):
+    """The same property with EOT and BPDA, on a model both random and non-differentiable."""
+    norm = _norm_of(name)
+    rng = np.random.default_rng(seed)
+    x = rng.random((batch, size, size, channels), dtype=np.float32)
+    x[:, 0, 0, :] = 0.0
+    x[:, -1, -1, :] = 1.0
+    y = rng.integers(0, 10, batch).astype(np.int32)
+    eps = eps_frac if norm == "linf" else eps_frac * 4
+    attack = _build(name, _defended_model(channels), eps, seed=seed % 1000, **adapt)
+    x_adv = np.asarray(attack(x, y))
+    assert x_adv.shape == x.shape and x_adv.dtype == x.dtype
+    assert np.all(x_adv >= 0.0) and np.all(x_adv <= 1.0)
+    assert np.all(_distance(x_adv, x, norm) <= eps * (1 + 1e-5) + 1e-6)
+
+
 @pytest.mark.parametrize("name", PRESET_NAMES)
 def test_zero_eps_returns_input(name):
     rng = np.random.default_rng(1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tfls._validation import check_choice, check_eps
 from tfls.attacks import losses
+from tfls.attacks.adaptive import adapt, find_nondifferentiable, straight_through
 from tfls.attacks.apgd import APGD, apgd
 from tfls.attacks.autoattack import AutoAttack, autoattack
 from tfls.attacks.base import Attack
@@ -48,3 +49,4 @@ __all__ += ["multitargeted", "odi", "carlini_wagner_l2", "tanh_linf"]
 __all__ += ["APGD", "FAB", "Square", "AutoAttack", "apgd", "fab", "square", "autoattack"]
 __all__ += ["SuitePlan", "TRANSFER_PREFIX", "plan_suite", "suite"]
 __all__ += ["RandomNoise", "random_noise"]
+__all__ += ["adapt", "find_nondifferentiable", "straight_through"]

@@ -5,8 +5,10 @@ Two adaptations (Athalye, Carlini & Wagner, 2018), options of every attack (`eot
 * **EOT** (expectation over transformation), for models random at inference (input noise, random
   resizing, dropout left on): each gradient is the mean of `eot` draws' gradients of the attack's
   loss, each score (a margin a black-box attack compares, a misclassification test) the mean of
-  `eot` draws'. The draws run in one compiled `tf.while_loop` (`tfls.attacks.base.expected`),
-  never a Python loop per draw.
+  `eot` draws'. The draws run in one compiled `tf.while_loop` (`tfls.attacks.base`),
+  never a Python loop per draw. Under EOT an attack does not stop at the first point a few
+  draws misclassify (fresh draws mostly still classify it right): PGD returns its last iterate,
+  Square spends its whole budget. A model found deterministic is attacked as without EOT.
 * **BPDA** (backward-pass differentiable approximation), for non-differentiable layers
   (quantisation, JPEG, thresholds): the named layers keep their forward pass and get, for the
   attack's gradient only, the identity (straight-through) or the gradient of a given
@@ -135,8 +137,9 @@ class Adapted(Drawn):
     """`model` as an attack sees it under EOT and BPDA.
 
     Calling it runs one forward draw of `model`, with the BPDA layers' backward passes replaced;
-    `eot` is read by the attacks' gradient and score helpers (`tfls.attacks.base.expected`),
-    which average that many draws. Compiled attack loops are cached on this object, not on the
+    `eot` is read by the attacks' gradient and score helpers (`tfls.attacks.base.value_and_grad`,
+    `forward`), which average that many draws: the `eot` asked for when the model is random at
+    inference, 1 when it is not (`eot_requested` keeps what was asked). Compiled attack loops are cached on this object, not on the
     model, so they never mix with the model's plain graphs.
 
     Args:
@@ -148,9 +151,12 @@ class Adapted(Drawn):
 
     def __init__(self, model, *, eot: int = 1, bpda: Mapping[str, object] | None = None):
         self.model = model
-        self.eot = check_eot(eot)
         self.bpda = dict(bpda or {})
         self._layers = _find_layers(model, self.bpda)
+        # A deterministic model's draws are all alike: their mean is one draw, so EOT on it
+        # changes nothing and costs nothing (its attacks run as without EOT).
+        self.eot = check_eot(eot) if eot > 1 and _random(model) else 1
+        self.eot_requested = check_eot(eot)
 
     @property
     def name(self) -> str:
@@ -170,7 +176,20 @@ class Adapted(Drawn):
             return self.model(x, training=training)
 
     def __repr__(self) -> str:
-        return f"Adapted({self.name}, eot={self.eot}, bpda={sorted(self.bpda)})"
+        return f"Adapted({self.name}, eot={self.eot_requested}, bpda={sorted(self.bpda)})"
+
+
+def _random(model) -> bool:
+    """Whether `model` is random at inference, probed on seeded uniform images of its input
+    shape; True when the shape is not static (EOT is then run as asked)."""
+    from tfls.models import randomness
+
+    shape = v.static_input_shape(model)
+    if shape is None or any(d is None for d in tuple(shape)[1:]):
+        return True
+    probe = np.random.default_rng(0).random((8, *tuple(shape)[1:]), dtype=np.float32)
+    with tf.init_scope():  # eagerly, also when adapted inside a traced function
+        return randomness.is_random(model, probe)
 
 
 def straight_through(fn: Callable, approx: Callable | None = None) -> Callable:

@@ -10,6 +10,9 @@ resolved by one set of rules:
   or an attack class that cannot run in that norm, is refused.
 * `transfer-P` crafts preset `P` on a source model and scores the points on the evaluated model;
   the source is `source_model`, or a per-attack `source` override.
+* `eot` and `bpda` (adaptive attacks, `tfls.attacks.adaptive`) apply to every attack on the
+  evaluated model that does not override them; transfer entries craft on their source as it
+  is (BPDA's layer names are the evaluated model's), unless their overrides say otherwise.
 
 `plan_suite` checks everything that can be checked without a model (names, norms, ε, override
 keys), so a command line can refuse bad input before loading anything.
@@ -23,6 +26,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tfls import _validation as v
+from tfls.attacks import adaptive
 from tfls.attacks.base import Attack
 from tfls.attacks.presets import PRESETS
 
@@ -52,6 +56,8 @@ class SuitePlan:
     eps: float
     seed: int
     entries: tuple[SuiteEntry, ...]
+    eot: int = 1
+    bpda: Any = None
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -76,6 +82,8 @@ class SuitePlan:
         params = dict(entry.params)
         params.setdefault("seed", self.seed)
         if not entry.transfer:
+            params.setdefault("eot", self.eot)
+            params.setdefault("bpda", self.bpda)
             return get(entry.preset, model, eps=self.eps, norm=self.norm, **params)
         source = params.pop("source", None)
         if source is None and isinstance(source_model, Mapping):
@@ -98,6 +106,8 @@ def plan_suite(
     norm: str | None = None,
     overrides: Mapping[str, Mapping[str, Any]] | None = None,
     seed: int = 0,
+    eot: int = 1,
+    bpda=None,
 ) -> SuitePlan:
     """Resolves attack choices into a `SuitePlan` without touching a model.
 
@@ -110,6 +120,10 @@ def plan_suite(
         overrides: per-label preset arguments, e.g. `{"pgd20": {"restarts": 5}}`; for a transfer
             entry they go to the attack run on the source, and `source` names its source model.
         seed: the seed of every attack that does not override it.
+        eot: forward draws each gradient and score of every attack averages (EOT, for models
+            random at inference); 1: none.
+        bpda: layers of the evaluated model whose backward pass every attack replaces (BPDA):
+            names, `{name: approximation}` or `"auto"` (`tfls.attacks.adaptive`).
 
     Returns:
         A `SuitePlan`; `plan.build(model, source_model=...)` makes the attacks.
@@ -146,6 +160,8 @@ def plan_suite(
         eps=v.check_eps(eps, norm=resolved),
         seed=int(seed),
         entries=tuple(entries),
+        eot=adaptive.check_eot(eot),
+        bpda=adaptive.check_bpda(bpda),
     )
 
 
@@ -158,6 +174,8 @@ def suite(
     source_model=None,
     overrides: Mapping[str, Mapping[str, Any]] | None = None,
     seed: int = 0,
+    eot: int = 1,
+    bpda=None,
 ) -> dict[str, Attack]:
     """Builds the attacks `names` against `model` under one threat model, keyed by label.
 
@@ -168,7 +186,7 @@ def suite(
         >>> attacks = tfls.attacks.suite(model, "fgsm,pgd20,apgd-ce", eps=0.03)
         >>> report = tfls.eval.evaluate(model, dataset, attacks)
     """
-    plan = plan_suite(names, eps=eps, norm=norm, overrides=overrides, seed=seed)
+    plan = plan_suite(names, eps=eps, norm=norm, overrides=overrides, seed=seed, eot=eot, bpda=bpda)
     return plan.build(model, source_model=source_model)
 
 

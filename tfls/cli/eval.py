@@ -10,6 +10,7 @@ import contextlib
 from pathlib import Path
 
 from tfls import _validation as v
+from tfls.cli.adaptive_options import add_adaptive_options, check_adaptive, resolve_bpda
 from tfls.cli.model_options import (
     add_model_options,
     check_model_fits,
@@ -32,6 +33,7 @@ def add_parser(sub):
     p.add_argument(
         "--attacks", required=True, help="comma-separated presets, e.g. pgd20,odi,autoattack"
     )
+    add_adaptive_options(p)
     p.add_argument("--eps", required=True, help="ε, e.g. 8/255 or 0.031")
     p.add_argument("--norm", default=None, help="threat model: linf or l2 (default: each preset's)")
     p.add_argument("--source", default=None, help="source model of transfer-* presets")
@@ -106,8 +108,14 @@ def run(args) -> int:
     import tfls.data
 
     # Everything that can be wrong with the arguments is checked before any model or data loads.
+    adaptive = check_adaptive(args)
     plan = tfls.attacks.plan_suite(
-        parse_attack_names(args.attacks), eps=args.eps, norm=args.norm, seed=args.seed
+        parse_attack_names(args.attacks),
+        eps=args.eps,
+        norm=args.norm,
+        seed=args.seed,
+        eot=adaptive["eot"],
+        bpda=adaptive["bpda"],
     )
     if plan.transfer_labels and args.source is None:
         raise ValueError(
@@ -145,6 +153,7 @@ def run(args) -> int:
         with scope:
             source, _ = load_model(args.source)
         check_model_fits(source, info, image_size=options.image_size, name="--source")
+    plan = resolve_bpda(plan, model, dataset, command="eval")
     attacks = plan.build(model, source_model=source)
     meta = {
         "model": str(Path(args.model).resolve()),
@@ -186,7 +195,12 @@ def run(args) -> int:
         autobatch=autobatch,
         schedule=args.schedule,
         pool_size=args.pool_size,
+        draws=adaptive["draws"],
     )
+    if report.random:
+        print(
+            f"{model.name} is random at inference: every point was scored over {report.draws} draws"
+        )
     print(report.table_markdown())
     print(f"\nwrote {out / 'report.json'}, {out / 'report.md'}, {out / 'report.csv'}")
     return 0 if report.complete else 1

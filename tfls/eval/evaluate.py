@@ -629,7 +629,9 @@ def attack_config(attack, model) -> dict:
     A model other than the evaluated one (a transfer attack's source) is described by its
     weights hash, so that its identity is part of the fingerprint. Layer names ("pgd_3") and
     `trainable` are dropped at every level: Keras numbers unnamed layers per process, and
-    neither says anything about what was computed, so both would only break resuming.
+    neither says anything about what was computed, so both would only break resuming. So are
+    `eot=1` and `bpda=None`, the attack without adaptation: fingerprints of evaluations that do
+    not use EOT or BPDA are those they had before these options existed.
     """
     config = dict(attack.get_config()) if hasattr(attack, "get_config") else {}
     config.setdefault("eps", float(attack.eps))
@@ -645,6 +647,11 @@ def attack_config(attack, model) -> dict:
     return _without_models_and_names(config)
 
 
+def _unadapted(key, value) -> bool:
+    """An attack's EOT or BPDA setting at its default (no adaptation)."""
+    return (key == "eot" and value == 1) or (key == "bpda" and value is None)
+
+
 def _without_models_and_names(value):
     if isinstance(value, dict):
         if _is_serialized_model(value):
@@ -652,7 +659,7 @@ def _without_models_and_names(value):
         return {
             k: _without_models_and_names(v)
             for k, v in value.items()
-            if k not in ("name", "trainable")
+            if k not in ("name", "trainable") and not _unadapted(k, v)
         }
     if isinstance(value, (list, tuple)):
         return [_without_models_and_names(v) for v in value]
