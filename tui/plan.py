@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from tui.runs import RunInfo, results_key
 
 # The attack parameters the form lets the user edit, in display order.
-PARAMS = ("steps", "step_size", "restarts", "loss", "source")
+# `eot`: forward draws each gradient and score averages (EOT), for a defence random at inference.
+PARAMS = ("steps", "step_size", "restarts", "loss", "eot", "source")
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,7 @@ def parse_overrides(
             continue
         if key not in allowed:
             raise ValueError(f"This attack has no parameter `{key}`. Received: {key}={text!r}")
-        if key in ("steps", "restarts"):
+        if key in ("steps", "restarts", "eot"):
             overrides[key] = parse_positive_int(text, name=key)
         elif key == "step_size":
             overrides[key] = check_nonnegative(parse_eps(text), name="step_size")

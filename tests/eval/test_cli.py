@@ -378,3 +378,58 @@ def test_two_evaluations_on_one_out_at_once(trained_model_file, shared_data_dir,
     for name in ("fgsm", "pgd10"):
         for key in ("robust", "attacked", "cumulative_robust", "nonfinite"):
             assert a["attacks"][name][key] == b["attacks"][name][key]
+
+
+@pytest.fixture(scope="module")
+def defended_files(trained_model_file, tmp_path_factory):
+    """The trained tiny model behind input noise (random) and behind 4-level quantisation."""
+    import tfls.models
+
+    root = tmp_path_factory.mktemp("defended")
+    base = keras.models.load_model(trained_model_file)
+    noisy, squeezed = root / "noisy.keras", root / "squeezed.keras"
+    tfls.models.defend(base, noise=0.2).save(noisy)
+    tfls.models.defend(base, levels=4).save(squeezed)
+    return noisy, squeezed
+
+
+def test_eot_bpda_and_draws_from_the_command_line(
+    defended_files, shared_data_dir, tmp_path, capsys
+):
+    noisy, squeezed = defended_files
+    code, out, err = run_cli(
+        eval_args(noisy, tmp_path / "noisy", shared_data_dir, "--eot", "3", attacks="pgd10"), capsys
+    )
+    assert code == 0, err
+    assert "random at inference: every point was scored over 20 draws" in out
+    report = json.loads((tmp_path / "noisy" / "report.json").read_text())
+    assert report["draws"] == 20 and report["attacks"]["pgd10"]["config"]["eot"] == 3
+
+    args = eval_args(squeezed, tmp_path / "sq", shared_data_dir, "--bpda", "auto", attacks="pgd10")
+    code, out, err = run_cli(args, capsys)
+    assert code == 0, err
+    assert "tfls eval: --bpda auto: straight-through at quantize" in err
+    report = json.loads((tmp_path / "sq" / "report.json").read_text())
+    assert report["draws"] == 1 and report["attacks"]["pgd10"]["config"]["bpda"] == ["quantize"]
+    plain = eval_args(squeezed, tmp_path / "sq-plain", shared_data_dir, attacks="pgd10")
+    assert run_cli(plain, capsys)[0] == 0
+    plain_report = json.loads((tmp_path / "sq-plain" / "report.json").read_text())
+    assert report["worst_case"] < plain_report["worst_case"]  # BPDA breaks what PGD cannot
+
+
+@pytest.mark.parametrize(
+    "extra, match",
+    [
+        (["--eot", "0"], "eot=0"),
+        (["--draws", "0"], "draws=0"),
+        (["--bpda", "nosuch"], "has no layer 'nosuch'"),
+    ],
+)
+def test_bad_adaptive_flags_are_one_line(
+    defended_files, shared_data_dir, tmp_path, capsys, extra, match
+):
+    out = tmp_path / "ev"
+    code, _, err = run_cli(eval_args(defended_files[1], out, shared_data_dir, *extra), capsys)
+    lines = [line for line in err.splitlines() if line.startswith("tfls eval")]
+    assert code == 2 and len(lines) == 1 and match in lines[0], err
+    assert not out.exists()

@@ -242,3 +242,28 @@ def test_an_unknown_audit_budget_is_refused_naming_it():
     raw["scales"]["smoke"]["audit"] = "exhaustive"
     with pytest.raises(ValueError, match=r"audit budget.*exhaustive|exhaustive.*audit budget"):
         schema.validate_spec(raw, source="table1.toml")
+
+
+def test_eot_and_bpda_reach_a_recipe_column_through_the_suite_builder():
+    """`params = { eot = 10 }` in a spec (here as `--set`) builds that column with EOT and BPDA."""
+    import keras
+
+    from tfls.models.defences import defend
+    from tfls.recipes.measure import build_attacks
+
+    spec = load_spec("table4")
+    plan = resolve(
+        spec,
+        "smoke",
+        available=_available,
+        overrides=["attacks.pgd20.eot=10", 'attacks.pgd20.bpda=["quantize"]'],
+    )
+    column = next(a for a in plan.attacks if a.id == "pgd20")
+    assert column.params["eot"] == 10 and column.params["bpda"] == ["quantize"]
+    keras.utils.set_random_seed(0)
+    base = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(3)])
+    model = defend(base, noise=0.1, levels=4)
+    built = build_attacks([column], plan.model("ls"), model, norm="linf", eps=0.03, sources={})
+    attack = built["pgd20"]
+    assert attack.eot == 10 and attack.bpda == {"quantize": "identity"}
+    assert attack.adapted().eot == 10  # the model is random: every draw counts

@@ -8,6 +8,11 @@ actually made (counted by an instrumented input layer), and
 
 i.e. the fraction of the model's own gradient throughput the attack loop achieves (1.0 = no loop
 overhead at all). cleverhans 4's PGD runs on the same model beside ours.
+
+The EOT row (`eot=K`) runs PGD-20 with K draws per step on the model behind input noise (a
+model random at inference: on a deterministic one EOT costs nothing, `tfls.attacks.adaptive`):
+its gradient evaluations per image are 20·K, so its efficiency is against K× the model's own
+forward+backward work.
 """
 
 from __future__ import annotations
@@ -77,6 +82,14 @@ def mobilenet_model(size: int = 224, num_classes: int = 1000):
         weights=None, input_shape=(size, size, 3), classes=num_classes
     )
     return ThreatModel(base, input_range=(0, 255), outputs="probs", name="mobilenetv3small")
+
+
+def noisy(model: keras.Model) -> keras.Model:
+    """`model` behind input noise (`tfls.models.defences`): the same work per pass, and random
+    at inference."""
+    from tfls.models.defences import defend
+
+    return defend(model, noise=0.05)
 
 
 def bench_models(input_shape=(28, 28, 1), num_classes=10):
@@ -187,10 +200,17 @@ def run(
     models=None,
     overrides=None,
     progress=None,
+    eot=10,
 ) -> list[Row]:
-    """Benchmarks each preset in `names` on each model; returns one `Row` per pair."""
+    """Benchmarks each preset in `names` on each model; returns one `Row` per pair.
+
+    `eot=K` (K ≥ 2; `None` leaves it out) adds, per model, PGD-20 with K EOT draws on the model
+    behind input noise, beside that noisy model's own forward+backward rate.
+    """
     batch_size = check_positive_int(batch_size, name="batch_size")
     repeats = check_positive_int(repeats, name="repeats")
+    if eot is not None and check_positive_int(eot, name="eot") < 2:
+        raise ValueError(f"`eot` must be at least 2 draws (or None). Received: eot={eot}")
     models = models or bench_models()
     overrides = overrides or {}
     rows = []
@@ -223,7 +243,25 @@ def run(
                 progress(rows[-1])
         rows.append(Row(model_name, "cleverhans-pgd20", ch, 20.0, 20.0, ch * 20 / limit, 1.0))
         rows.append(Row(model_name, "forward+backward", limit, 1.0, 1.0, 1.0, None))
+        if eot is not None:
+            rows += eot_rows(model_name, model, x, y, eps=eps, eot=eot, repeats=repeats)
+            if progress:
+                progress(rows[-2])
     return rows
+
+
+def eot_rows(model_name, model, x, y, *, eps, eot, repeats) -> list[Row]:
+    """PGD-20 with `eot` draws on `noisy(model)`, and that model's own forward+backward rate."""
+    random_model = noisy(model)
+    limit = forward_backward_rate(random_model, x, y, repeats=max(repeats, 5))
+    m = bench_attack(random_model, "pgd20", x, y, eps=eps, repeats=repeats, eot=eot)
+    name = f"{model_name}+noise"
+    eff = m["images_per_s"] * m["grad_evals_per_image"] / limit
+    return [
+        Row(name, f"pgd20 eot={eot}", m["images_per_s"], m["grad_evals_per_image"],
+            m["forwards_per_image"], eff),
+        Row(name, "forward+backward", limit, 1.0, 1.0, 1.0, None),
+    ]  # fmt: skip
 
 
 def to_markdown(rows: list[Row]) -> str:

@@ -20,6 +20,13 @@ def add_parser(sub):
     a.add_argument("--eps", default="0.1", help="ε, e.g. 0.1 or 8/255")
     a.add_argument("--repeats", type=int, default=3)
     a.add_argument(
+        "--eot",
+        type=int,
+        default=10,
+        metavar="K",
+        help="also time PGD-20 with K EOT draws on each model behind input noise (0: leave out)",
+    )
+    a.add_argument(
         "--model",
         default="small",
         choices=("small", "mobilenet"),
@@ -108,6 +115,7 @@ def run(args) -> int:
         attacks.plan_suite([name], eps=parse_eps(args.eps))
     check_positive_int(args.batch_size, name="--batch-size")
     check_positive_int(args.repeats, name="--repeats")
+    eot = None if args.eot == 0 else check_positive_int(args.eot, name="--eot", minimum=2)
     console = Console(stderr=True)
     with console.status("benchmarking...") as status:
         rows = bench.run(
@@ -116,6 +124,7 @@ def run(args) -> int:
             batch_size=args.batch_size,
             eps=parse_eps(args.eps),
             repeats=args.repeats,
+            eot=eot,
             progress=lambda r: status.update(
                 f"{r.model}/{r.attack}: {r.images_per_s:,.0f} images/s"
             ),

@@ -16,11 +16,13 @@ import re
 import numpy as np
 
 from tfls._validation import check_positive_int
+from tfls.models.defences import InputNoise, Quantize, defend
 from tfls.models.layers import CIFAR10_MEAN, CIFAR10_STD, Standardize
 from tfls.models.loading import load
 from tfls.models.wrap import ThreatModel, wrap
 
 __all__ = ["NAMES", "PATTERNS", "Standardize", "ThreatModel", "build", "load", "wrap"]
+__all__ += ["InputNoise", "Quantize", "defend"]
 
 # Concrete names, plus the generic forms in PATTERNS.
 NAMES = ("cnn4", "small-cnn", "preact-resnet18", "wrn-16-4", "wrn-28-10", "wrn-34-10")

@@ -15,6 +15,7 @@ LABELS = {
     "step_size": "step",
     "restarts": "restarts",
     "loss": "loss",
+    "eot": "EOT draws",
     "source": "source",
 }
 
