@@ -15,7 +15,6 @@ from tui.backend import Backend
 from tui.screens.help import HelpScreen
 from tui.screens.main import MainScreen
 
-
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 
