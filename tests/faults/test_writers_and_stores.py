@@ -144,7 +144,7 @@ def test_a_second_eval_on_the_same_folder_is_refused(
     reference, model_file, shared_data_dir, tmp_path
 ):
     out = tmp_path / "ev"
-    args = eval_args(model_file, out, shared_data_dir, n=600)
+    args = eval_args(model_file, out, shared_data_dir, n=N)
     first = start(args, tmp_path)
     wait_until(first, lambda: harness.lines(out / "batches.jsonl") >= 1)
     first.send_signal(signal.SIGSTOP)  # held mid-run, lock and all, while the others try
@@ -164,8 +164,8 @@ def test_a_second_eval_on_the_same_folder_is_refused(
 def test_a_second_train_on_the_same_folder_is_refused(shared_data_dir, tmp_path):
     out = tmp_path / "run"
     args = [
-        "train", "--dataset", "fashion_mnist", "--model", "cnn4", "--epochs", 3, "--limit",
-        1024, "--batch-size", 64, "--quiet", "--out", out, "--data-dir", shared_data_dir,
+        "train", "--dataset", "fashion_mnist", "--model", "cnn4", "--epochs", 2, "--limit",
+        256, "--batch-size", 64, "--quiet", "--out", out, "--data-dir", shared_data_dir,
     ]  # fmt: skip
     first = start(args, tmp_path)
     wait_until(first, lambda: (out / "config.json").exists())
@@ -179,4 +179,4 @@ def test_a_second_train_on_the_same_folder_is_refused(shared_data_dir, tmp_path)
         first.send_signal(signal.SIGCONT)
     assert first.wait(timeout=300) == 0, first.stderr.read()[-2000:]
     first.stderr.close()
-    assert json.loads((out / "run.json").read_text())["epochs"] == 3
+    assert json.loads((out / "run.json").read_text())["epochs"] == 2
