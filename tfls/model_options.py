@@ -120,6 +120,7 @@ def load_wrapped(path, options: ModelOptions) -> tuple:
         input_range=options.input_range,
         preprocess=options.preprocess,
         outputs=options.outputs,
+        label=str(path),
     ), run
 
 

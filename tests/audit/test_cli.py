@@ -82,8 +82,7 @@ def test_bad_models_and_data_are_one_line_before_any_work(
     lines = capsys.readouterr().err.strip().splitlines()
     errors = [line for line in lines if line.startswith("tfls audit: error: ")]
     assert code == 2 and len(errors) == 1, lines
-    # --outputs probs also prints the wrapper's one warning line, before the error.
-    assert len(lines) == (2 if case == "outputs-probs-on-logits" else 1), lines
+    assert len(lines) == 1, lines
     assert re.search(pattern, errors[0]), errors[0]
     assert not out.exists()
 

@@ -221,21 +221,32 @@ def test_wrap_refuses_what_is_not_a_model():
 
 
 def test_probs_on_a_logits_model_is_refused_naming_the_check():
+    """With a static input shape, at `wrap` itself (no saturation warning first); without one,
+    on the first batch (`check_wrapped_outputs`, which `evaluate` and `audit` run)."""
     from tfls.models.wrap import check_wrapped_outputs
 
     logits = keras.Sequential(
-        [keras.Input((4, 4, 3)), keras.layers.Flatten(), keras.layers.Dense(3)]
+        [keras.Input((4, 4, 3)), keras.layers.Flatten(), keras.layers.Dense(3)], name="static"
+    )
+    with pytest.raises(ValueError) as info:
+        wrap(logits, outputs="probs")  # a TflsWarning first would fail the test (an error)
+    message = str(info.value)
+    assert "\n" not in message, message
+    assert "`static` is wrapped with --outputs probs" in message
+    assert "does not output probabilities" in message
+    assert "every output lies in [0, 1] and every row sums to 1" in message  # the check
+    assert "Received: outputs='probs'" in message
+
+    any_size = keras.Sequential(
+        [keras.Input((None, None, 3)), keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3)]
     )
     x = np.random.default_rng(0).random((6, 4, 4, 3), dtype=np.float32)
     with pytest.warns(TflsWarning):
-        wrapped = wrap(logits, outputs="probs")
+        wrapped = wrap(any_size, outputs="probs")
     with pytest.raises(ValueError) as info:
         check_wrapped_outputs(wrapped, x, name="model.keras")
     message = str(info.value)
     assert "\n" not in message, message
     assert "`model.keras` is wrapped with --outputs probs" in message
-    assert "does not output probabilities" in message
-    assert "every output lies in [0, 1] and every row sums to 1" in message  # the check
-    assert "Received: outputs='probs'" in message
     with pytest.warns(TflsWarning):
         check_wrapped_outputs(wrap(softmax_model(), outputs="probs"), x)  # real ones pass

@@ -170,11 +170,13 @@ class ThreatModel(keras.Model):
         return cls(**config)
 
 
-def wrap(model, *, input_range=None, preprocess=None, outputs="logits", name=None):
+def wrap(model, *, input_range=None, preprocess=None, outputs="logits", name=None, label=None):
     """`model` as a `ThreatModel`, or `model` itself when no option changes anything.
 
-    With `outputs="probs"` warns (`tfls.TflsWarning`, one line) that saturated probabilities
-    mask gradients. Bad options raise a one-line `ValueError` before anything is built.
+    With `outputs="probs"` the outputs are first checked to be probabilities (on seeded uniform
+    images, when the input shape is static), then a one-line `tfls.TflsWarning` says that
+    saturated probabilities mask gradients. Bad options raise a one-line `ValueError` before
+    anything is built. `label` is how messages call the model (a file name; default its name).
     """
     if not isinstance(model, keras.layers.Layer):
         raise ValueError(
@@ -187,19 +189,26 @@ def wrap(model, *, input_range=None, preprocess=None, outputs="logits", name=Non
     outputs = check_outputs(outputs)
     if input_range is None and preprocess is None and outputs == "logits":
         return model
+    kwargs = {"name": name or f"wrapped_{model.name}"}
+    wrapped = ThreatModel(
+        model, input_range=input_range, preprocess=preprocess, outputs=outputs, **kwargs
+    )
     if outputs == "probs":
         from tfls import TflsWarning
 
+        shape = static_input_shape(model)
+        if shape is not None and all(d is not None for d in tuple(shape)[1:]):
+            # A logits model is refused now, in one line, rather than warned about first; a
+            # model without a static shape is checked on the first batch (`evaluate`, `audit`).
+            probe = np.random.default_rng(0).random((4, *tuple(shape)[1:]), dtype=np.float32)
+            check_wrapped_outputs(wrapped, probe, name=label or model.name)
         warnings.warn(
             "--outputs probs: tfls attacks log(probabilities); probabilities that saturate to 0 "
             "or 1 in float32 have zero gradient and mask attacks, so export the logits if you can.",
             TflsWarning,
             stacklevel=2,
         )
-    kwargs = {"name": name or f"wrapped_{model.name}"}
-    return ThreatModel(
-        model, input_range=input_range, preprocess=preprocess, outputs=outputs, **kwargs
-    )
+    return wrapped
 
 
 def options_of(model) -> dict:
