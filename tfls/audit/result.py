@@ -5,6 +5,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 STATUSES = ("ok", "warn", "fail", "skipped")
+# "evidence": a statistical test on per-example outcomes (attacks compared on the same points, or
+# an attack failing where it cannot fail); its p-value enters the verdict, Holm-corrected.
+# "diagnostic": a property of the model or the engine; shown, with what the audit did about it
+# (`follow_up`), never deciding the verdict.
+KINDS = ("evidence", "diagnostic")
 
 
 @dataclass
@@ -21,6 +26,13 @@ class CheckResult:
         advice: what to do about it ("" when there is nothing to do).
         source: the paper or tool the check comes from.
         data: series for the plots (loss traces, accuracy vs ε); not shown in tables.
+        kind: `"evidence"` (a test whose p-value decides the verdict) or `"diagnostic"`.
+        p_value: an evidence check's one-sided p-value, before correction (None otherwise).
+        p_adjusted: the same after Holm's correction across the audit's evidence checks (set
+            by the verdict; its `status` then follows it: "fail" when below the level).
+        test: the test and its null hypothesis, in words.
+        follow_up: what the audit ran because of a diagnostic, e.g. `{"eot": 20}`,
+            `{"bpda": ["quantize"]}`, `{"losses": ["apgd-dlr", "pgd-cw"]}`.
     """
 
     id: int
@@ -32,12 +44,22 @@ class CheckResult:
     advice: str = ""
     source: str = ""
     data: dict = field(default_factory=dict)
+    kind: str = "evidence"
+    p_value: float | None = None
+    p_adjusted: float | None = None
+    test: str = ""
+    follow_up: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if self.status not in STATUSES:
             raise ValueError(
                 f"Unknown check status {self.status!r}. Expected one of: {', '.join(STATUSES)}. "
                 f"Received: status={self.status!r}"
+            )
+        if self.kind not in KINDS:
+            raise ValueError(
+                f"Unknown check kind {self.kind!r}. Expected one of: {', '.join(KINDS)}. "
+                f"Received: kind={self.kind!r}"
             )
 
     @property
