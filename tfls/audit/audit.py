@@ -1,8 +1,13 @@
-"""`audit(model, dataset, eps=...)`: runs the gradient-masking checks and gives a verdict, resumably.
+"""`audit(model, dataset, eps=...)`: the gradient-masking checks, their tests and the verdict.
 
-The one implementation behind `tfls audit`, the recipes and the terminal app. Every attack runs
-through `tfls.eval.evaluate` (per-example evidence, resumable under `<out>/evals/`), every
-finished check is saved under `<out>/checks/` and reused when the same audit runs again.
+The one implementation behind `tfls audit`, the recipes and the terminal app. Diagnostics look at
+the model first (`model_checks`, `integrity`); the main evaluation runs the budget's white-box
+attacks; the adaptive follow-ups (`followups`: EOT, BPDA, margin losses) attack what the
+diagnostics found; the evidence checks compare attacks on the same points (`comparisons`,
+`radius`, `convergence`, `transfer`); `verdict` tests the gap between PGD-20 and the worst case
+over everything, Holm-corrected with the evidence checks. Every attack runs through
+`tfls.eval.evaluate` (per-example evidence, resumable under `<out>/evals/`), every finished check
+is saved under `<out>/checks/` and reused when the same audit runs again.
 """
 
 from __future__ import annotations
@@ -15,12 +20,17 @@ import numpy as np
 
 from tfls import _validation as v
 from tfls import exits
-from tfls.audit import attack_checks as ac
+from tfls.audit import comparisons as cmp
+from tfls.audit import convergence as conv
+from tfls.audit import followups
 from tfls.audit import model_checks as mc
-from tfls.audit.budgets import get_budget
+from tfls.audit import radius
+from tfls.audit.budgets import EVIDENCE, get_budget
+from tfls.audit.integrity import gradient_integrity
 from tfls.audit.report import AuditReport
 from tfls.audit.result import CheckResult
-from tfls.audit.verdict import decide
+from tfls.audit.transfer import transfer_checks
+from tfls.audit.verdict import decide, gap_test
 from tfls.audit.workspace import Workspace, data_digest
 from tfls.data.reading import elements
 
@@ -34,12 +44,19 @@ TITLES = {
     7: "Black-box beats white-box",
     8: "Transfer beats white-box",
     9: "Random noise beats white-box",
-    10: "ε behaviour",
+    10: "Unbounded attack",
     11: "Convergence",
-    12: "Silent success",
+    12: "Engine self-test",
     13: "Unstable predictions",
     14: "Loss imbalance",
+    15: "Gradient integrity",
+    16: "Transfer failure",
+    17: "Adaptive follow-up",
+    18: "Restart spread",
 }
+# The order checks run in: cheap diagnostics, the main evaluation's comparisons, the follow-ups
+# they call for, then the costly evidence.
+ORDER = (1, 2, 5, 4, 15, 3, 13, 6, 17, 7, 10, 14, 9, 8, 16, 11, 18, 12)
 
 
 def audit(
@@ -54,8 +71,8 @@ def audit(
     out: str | Path | None = None,
     on_check: Callable[[CheckResult], object] | None = None,
     seed: int = 0,
-    train_surrogate: bool = False,
     batch_size: int = 100,
+    label: str | None = None,
 ) -> AuditReport:
     """Audits whether white-box gradient attacks can be trusted on `model` at radius `eps`.
 
@@ -66,16 +83,17 @@ def audit(
             of numpy arrays `(x, y)`.
         eps: the threat model's radius (`0.03`, `"8/255"`). norm: `"linf"` or `"l2"`.
         surrogate: a model of the same input shape and classes to transfer attacks from
-            (check 8); without one check 8 is skipped.
+            (checks 8 and 16): a standard architecture trained on the training split
+            (`tfls.audit.transfer.standard_surrogate`), never the audited points; without one
+            they are skipped.
         n: audit only the first `n` points.
         budget: `"quick"`, `"standard"` or `"thorough"` (`tfls.audit.BUDGETS`).
         out: folder for `audit.json`, `audit.md`, the PNGs and the resumable evidence; `None`
             keeps it in a temporary folder and writes nothing.
         on_check: called with each `CheckResult` as it finishes (also for results read back).
         seed: seed of every attack and random draw.
-        train_surrogate: without a `surrogate`, train a natural copy of the architecture on the
-            audited points (a few seconds on small models; cached in `out`) for check 8.
         batch_size: images per evaluated batch.
+        label: how the report names the model (its path, for `tfls audit`); default its name.
 
     Returns:
         An `AuditReport` (written to `out` when given).
@@ -86,7 +104,7 @@ def audit(
 
     Example:
         >>> report = tfls.audit.audit(model, (x_test, y_test), eps=8 / 255, budget="quick")
-        >>> report.verdict, report.recommended_suite
+        >>> report.verdict, report.worst_case, report.recommended_suite
     """
     plan = get_budget(budget)
     norm = v.check_norm(norm)
@@ -137,10 +155,6 @@ def audit(
                     "batch_size": batch_size,
                 }
             )
-            if surrogate is None and train_surrogate:
-                surrogate = _train_surrogate(
-                    model, x, y, ws.root, seed=seed, probabilities=probabilities
-                )
             if surrogate is not None and mc.has_softmax_output(surrogate, surrogate(x[:8])):
                 surrogate = mc.log_probabilities(surrogate, "log_probabilities_surrogate")
             key = plan.name + (
@@ -148,134 +162,210 @@ def audit(
                 if surrogate is None
                 else "|" + model_fingerprint(surrogate)["weights_sha256"][:12]
             )
-            results: dict[int, CheckResult] = {}
-
-            def run(check_id, fn, *, reason=None):
-                if reason is None and check_id not in plan.checks:
-                    reason = f"not in the {plan.name} budget"
-                if reason is not None:
-                    result = CheckResult(check_id, TITLES[check_id], "skipped", reason)
-                else:
-                    result = ws.load_check(check_id, key)
-                    if result is None:
-                        ws.used = []
-                        result = fn()
-                        # The evaluations behind a check, so a resumed audit folds in the same ones.
-                        result.data["evaluations"] = list(dict.fromkeys(ws.used))
-                        ws.save_check(result, key)
-                results[check_id] = result
-                if on_check is not None:
-                    on_check(result)
-                exits.check_stop()  # a safe point: this check is saved, the next not yet begun
-                return result
-
-            run(1, lambda: check1)
-            main_key = f"main-{plan.name}"
-            main = ws.evaluation(main_key, list(plan.whitebox), overrides=plan.overrides)
-            clean = main.evidence.clean
-            run(2, lambda: mc.randomness(target, x))
-            run(3, lambda: mc.compiled_loss(ws, model, main, probability_model=probabilities))
-            run(4, lambda: mc.gradient_availability(target, x, y, clean))
-            run(5, lambda: mc.logit_scale(target, x))
-            run(6, lambda: ac.single_step(main))
-            traced = {}
-
-            def trace():
-                if not traced:
-                    traced["t"] = ac.run_trace(ws, plan.trace_steps)
-                return traced["t"]
-
-            run(
-                12,
-                lambda: ac.silent_success(*trace()),
-                reason=(
-                    "the model is random (check 2): a trace cannot replay the engine's run"
-                    if results[2].status == "fail" and 12 in plan.checks
-                    else None
-                ),
+            checks = _run_checks(
+                ws, plan, key, target, model, check1, probabilities, surrogate, on_check
             )
-            run(
-                13,
-                lambda: mc.unstable_predictions(
-                    target, x, y, clean, eps=eps, norm=norm, gamma=plan.gamma, seed=seed
-                ),
-            )
-            run(7, lambda: ac.blackbox(ws, main, plan.square_queries))
-            run(
-                8,
-                lambda: ac.transfer(ws, main, surrogate),
-                reason=(
-                    "no surrogate (pass surrogate= / --surrogate, or train_surrogate=True)"
-                    if surrogate is None and 8 in plan.checks
-                    else None
-                ),
-            )
-            run(9, lambda: ac.noise(ws, main, plan.noise_draws))
-            run(10, lambda: ac.eps_behaviour(ws, main))
-            run(11, lambda: ac.convergence(ws, main, trace()[0], plan.restarts))
-            run(14, lambda: ac.loss_imbalance(main))
-
-            checks = [results[i] for i in sorted(results)]
-            return _report(ws, plan, main_key, checks, model=model, start=start, out=out)
+            return _report(ws, plan, checks, model=model, label=label, start=start, out=out)
         finally:
             ws.close()
 
 
-def _report(ws, plan, main_key, checks, *, model, start, out) -> AuditReport:
-    """Folds the evaluations at ε into accuracies, the worst case and the verdict.
+def _run_checks(ws, plan, key, target, model, check1, probabilities, surrogate, on_check):
+    """Runs (or reads back) every check of the budget, in `ORDER`; returns them by id order."""
+    x, y, eps, norm, seed = ws.x, ws.y, ws.eps, ws.norm, ws.seed
+    results: dict[int, CheckResult] = {}
+    runs: dict[str, tuple[str, dict]] = {}  # label -> (preset, overrides): what was attacked with
 
-    The evaluations are the main one and those each check records it used, in check order, so
-    a resumed audit (whose cached checks ran nothing) folds in exactly the same ones.
+    def run(check_id, fn, *, reason=None):
+        if reason is None and check_id not in plan.checks:
+            reason = f"not in the {plan.name} budget"
+        if reason is not None:
+            result = CheckResult(check_id, TITLES[check_id], "skipped", reason)
+        else:
+            result = ws.load_check(check_id, key)
+            if result is None:
+                ws.used = []
+                result = fn()
+                # The evaluations behind a check, so a resumed audit folds in the same ones.
+                result.data["evaluations"] = list(dict.fromkeys(ws.used))
+                ws.save_check(result, key)
+        results[check_id] = result
+        if on_check is not None:
+            on_check(result)
+        exits.check_stop()  # a safe point: this check is saved, the next not yet begun
+        return result
+
+    run(1, lambda: check1)
+    run(2, lambda: mc.randomness(target, x))
+    run(5, lambda: mc.logit_scale(target, x))
+    main = ws.evaluation(f"main-{plan.name}", list(plan.whitebox), overrides=plan.overrides)
+    for label in plan.whitebox:
+        runs[label] = (label, dict(plan.overrides.get(label, {})))
+    clean = main.evidence.clean
+    run(4, lambda: mc.gradient_availability(target, x, y, clean))
+    run(15, lambda: gradient_integrity(target, x, y, clean, seed=seed, points=plan.integrity_points))
+    run(3, lambda: mc.compiled_loss(ws, model, main, probability_model=probabilities))
+    run(
+        13,
+        lambda: mc.unstable_predictions(
+            target, x, y, clean, eps=eps, norm=norm, gamma=plan.gamma, seed=seed
+        ),
+    )
+    run(6, lambda: cmp.single_step(main))
+
+    found = followups.triggers(results, target, x, eot=plan.eot) if 17 in plan.checks else {}
+    for check_id, what in (
+        (2, {"eot": found.get("eot")}),
+        (4, {"bpda": found.get("bpda"), "losses": found.get("losses")}),
+        (15, {"bpda": found.get("bpda")}),
+        (5, {"losses": found.get("losses")}),
+    ):
+        if check_id in results and results[check_id].fired:
+            results[check_id].follow_up = {k: v for k, v in what.items() if v}
+    follow, names = None, {}
+    if found:
+        names, overrides = followups.attacks(found, main.evidence.robust)
+    if names:
+        follow = ws.evaluation(followups.key(found), names, overrides=overrides)
+        for label, preset in names.items():
+            runs[label] = (preset, dict(overrides.get(label, {})))
+    why_not_17 = (
+        "no diagnostic called for an adaptive attack"
+        if not found
+        else "the margin/DLR attacks it calls for are in the main evaluation already"
+    )
+    run(17, lambda: cmp.follow_up(main, follow, found), reason=None if names else why_not_17)
+    run(7, lambda: cmp.blackbox(ws, main, plan.square_queries))
+    run(10, lambda: radius.eps_behaviour(ws, main, sweep=plan.eps_sweep))
+    run(14, lambda: cmp.loss_imbalance(main))
+    run(9, lambda: cmp.noise(ws, main, plan.noise_draws))
+    no_surrogate = (
+        "no surrogate (pass surrogate= / --surrogate, or --train-surrogate)"
+        if surrogate is None
+        else None
+    )
+    pair = {}
+
+    def transfer(check_id):
+        if not pair:
+            pair.update(zip((8, 16), transfer_checks(ws, main, surrogate)))
+        return pair[check_id]
+
+    run(8, lambda: transfer(8), reason=no_surrogate if 8 in plan.checks else None)
+    run(16, lambda: transfer(16), reason=no_surrogate if 16 in plan.checks else None)
+
+    accuracies = _accuracies(ws, [main] + ([follow] if follow else []))
+    best = conv.strongest(runs, accuracies)
+    label_bits = _bits(main, follow)
+    no_attack = "no gradient attack with steps to double" if best is None else None
+    run(
+        11,
+        lambda: conv.convergence(ws, best, *runs[best], label_bits[best]),
+        reason=no_attack if 11 in plan.checks else None,
+    )
+    random = results[2].fired
+    traced = {}
+
+    def trace():
+        if not traced:
+            traced["t"] = conv.run_trace(ws, plan.trace_steps)
+        return traced["t"]
+
+    why_not_18 = no_attack or (
+        "the model is random (check 2): a trace cannot replay the engine's run" if random else None
+    )
+    run(
+        18,
+        lambda: conv.restart_spread(
+            ws, best, *runs[best], label_bits[best], trace()[0], seeds=plan.spread_seeds
+        ),
+        reason=why_not_18 if 18 in plan.checks else None,
+    )
+    run(
+        12,
+        lambda: conv.silent_success(*trace()),
+        reason=(
+            "the model is random (check 2): a trace cannot replay the engine's run"
+            if random and 12 in plan.checks
+            else None
+        ),
+    )
+    return [results[i] for i in sorted(results)]
+
+
+def _bits(main, follow) -> dict:
+    bits = dict(main.evidence.robust)
+    if follow is not None:
+        bits.update(follow.evidence.robust)
+    return bits
+
+
+def _accuracies(ws, evaluations) -> dict:
+    out = {}
+    for e in evaluations:
+        for label, bits in e.evidence.robust.items():
+            out[label] = float(np.mean(bits))
+    return out
+
+
+def _report(ws, plan, checks, *, model, label, start, out) -> AuditReport:
+    """Folds every evaluation at ε into the worst case, tests the gap, decides the verdict.
+
+    The evaluations are those each check records it used, in check order (the main one first),
+    so a resumed audit (whose cached checks ran nothing) folds in exactly the same ones.
     """
+    main_key = f"main-{plan.name}"
     keys = [main_key]
     for c in checks:
         keys += c.data.get("evaluations", [])
     main = ws.stored(main_key)
-    at_eps = {}
-    for key in dict.fromkeys(keys):
-        e = ws.stored(key)
-        if e.report.eps is not None and abs(e.report.eps - ws.eps) <= 1e-12 * max(1.0, ws.eps):
-            at_eps[key] = e
     accuracies: dict[str, float] = {}
     worst = main.evidence.clean.copy()
-    for key, e in at_eps.items():
-        for label, bits in e.evidence.robust.items():
-            name = label if label not in accuracies else f"{label}@{key}"
+    for key in dict.fromkeys(keys):
+        e = ws.stored(key)
+        if e.report.eps is None or abs(e.report.eps - ws.eps) > 1e-12 * max(1.0, ws.eps):
+            continue
+        for attack, bits in e.evidence.robust.items():
+            name = attack if attack not in accuracies else f"{attack}@{key}"
             accuracies[name] = float(bits.mean())
             worst &= bits
-    clean_acc = float(main.evidence.clean.mean())
-    pgd20 = accuracies["pgd20"]
+    gap = gap_test(main.evidence.robust["pgd20"], worst)
+    verdict = decide(checks, gap)
     lowest = min(accuracies.items(), key=lambda kv: kv[1])
-    whitebox = {k: a for k, a in accuracies.items() if k in main.evidence.robust}
-    for label in accuracies:
-        if label.startswith("pgd20-"):
-            whitebox[label] = accuracies[label]
-    # The white-box number to set against PGD-20 is the per-example worst case over the budget's
-    # white-box attacks, as AutoAttack reports its own ensemble (a point counts once, broken by
-    # any of them), not the best single attack.
-    whitebox_worst = main.evidence.worst_case
-    names = ", ".join(main.evidence.robust)
-    strongest = (f"the white-box worst case ({names})", float(whitebox_worst.mean()))
-    worst_acc = float(worst.mean())
-    verdict = decide(checks, pgd20=pgd20, strongest=strongest, lowest=lowest, worst_case=worst_acc)
+    skipped = [
+        f"{c.id} ({c.title})"
+        for c in checks
+        if c.id in EVIDENCE and c.status == "skipped"
+    ]
     report = AuditReport(
         checks=checks,
         verdict=verdict.verdict,
         reason=verdict.reason,
         recommended_suite=verdict.recommended_suite,
-        clean_accuracy=clean_acc,
-        pgd20=pgd20,
+        clean_accuracy=float(main.evidence.clean.mean()),
+        pgd20=gap.reported,
         lowest={"attack": lowest[0], "accuracy": lowest[1]},
-        worst_case=worst_acc,
-        points_of_difference=100 * (pgd20 - worst_acc),
+        worst_case=gap.worst_case,
+        points_of_difference=gap.points,
         accuracies=accuracies,
+        gap={
+            "points": gap.points,
+            "interval": [100 * gap.interval[0], 100 * gap.interval[1]],
+            "broken": gap.broken,
+            "robust_to_pgd20": gap.robust_to_reported,
+            "p_value": gap.p_value,
+            "p_adjusted": verdict.p_adjusted["gap"],
+            "smallest_detectable_share": gap.detectable,
+        },
+        skipped_evidence=skipped,
         meta={
-            "model": getattr(model, "name", "?"),
+            "model": label or getattr(model, "name", "?"),
             "eps": ws.eps,
             "norm": ws.norm,
             "budget": plan.name,
             "images": ws.n,
             "seed": ws.seed,
+            "draws": main.report.draws,
             "seconds": time.perf_counter() - start,
         },
     )
@@ -356,30 +446,3 @@ def _probe_classes(model, x, name: str = "model") -> int:
     out = model(x[:2], training=False)
     classes = v.check_output_structure(out, name=getattr(model, "name", name))
     return int(np.shape(out)[1]) if classes is None else int(classes)
-
-
-def _train_surrogate(model, x, y, root: Path, *, seed, probabilities):
-    """A natural model of `model`'s architecture trained on the audited points, cached in `root`."""
-    import keras
-
-    path = root / "surrogate.keras"
-    if path.is_file():
-        return keras.models.load_model(path, compile=False)
-    try:
-        clone = keras.models.clone_model(model)
-    except (ValueError, TypeError) as e:
-        raise ValueError(
-            f"Cannot copy the model's architecture to train a surrogate ({e}); pass one with "
-            "surrogate=. Received: train_surrogate=True"
-        ) from None
-    keras.utils.set_random_seed(int(seed))
-    clone.compile(
-        keras.optimizers.Adam(1e-3),
-        keras.losses.SparseCategoricalCrossentropy(from_logits=not probabilities),
-    )
-    clone.fit(x, y, epochs=10, batch_size=64, verbose=0)
-    from tfls import io
-
-    with io.atomic_path(path, suffix=".keras") as tmp:
-        clone.save(tmp)
-    return clone

@@ -19,17 +19,22 @@ class AuditReport:
     """The result of `tfls.audit.audit`.
 
     Attributes:
-        checks: every check of the issue (1-14), skipped ones included, in order.
-        verdict: `"overestimated"`, `"suspicious"` or `"no masking found"` (never "robust").
-        reason: why, in one paragraph.
+        checks: every check (1-18, `docs/audit.md`), skipped ones included, in order.
+        verdict: `"overestimated"`, `"suspicious"`, `"inconclusive"` or `"no masking found"`
+            (never "robust").
+        reason: why, in one paragraph, with the gap, its interval and p-value.
         recommended_suite: the attack presets whose worst case the user should report.
         clean_accuracy: on the audited points.
-        pgd20: PGD-20's robust accuracy (the standard number the audit questions).
+        pgd20: PGD-20's robust accuracy (the number a user would report, the audit questions).
         lowest: `{"attack": label, "accuracy": fraction}`: the lowest single-attack number at ε.
-        worst_case: robust accuracy over every attack the audit ran at ε (per example).
+        worst_case: robust accuracy over every attack the audit ran at ε, its adaptive
+            follow-ups included (per example): the number to report.
         points_of_difference: `100 * (pgd20 - worst_case)`.
         accuracies: attack label -> robust accuracy at ε, for every attack run at ε.
-        meta: eps, norm, budget, images, seed, model, seconds.
+        gap: the gap test (`tfls.audit.verdict.gap_test`): points, 95% interval (points),
+            broken, robust_to_pgd20, p_value, p_adjusted, smallest_detectable_share.
+        skipped_evidence: the evidence checks this budget (or a missing surrogate) skipped.
+        meta: model (its path), eps, norm, budget, images, seed, draws, seconds.
     """
 
     checks: list[CheckResult]
@@ -42,6 +47,8 @@ class AuditReport:
     worst_case: float
     points_of_difference: float
     accuracies: dict = field(default_factory=dict)
+    gap: dict = field(default_factory=dict)
+    skipped_evidence: list = field(default_factory=list)
     meta: dict = field(default_factory=dict)
 
     def check(self, check_id: int) -> CheckResult:
@@ -75,10 +82,23 @@ class AuditReport:
     # -- text ---------------------------------------------------------------------------------
 
     def verdict_line(self) -> str:
+        """The verdict with the gap, its interval and p-value, and the number to report."""
+        gap = self.gap or {}
+        interval = gap.get("interval")
+        where = (
+            f" (95% interval {interval[0]:.1f} to {interval[1]:.1f}, p = {gap['p_adjusted']:.2g})"
+            if interval
+            else ""
+        )
+        advice = (
+            f" Report {100 * self.worst_case:.1f}%, not {100 * self.pgd20:.1f}%."
+            if self.verdict == "overestimated"
+            else ""
+        )
         return (
-            f"Verdict: {self.verdict}. PGD-20 {100 * self.pgd20:.1f}%, lowest "
-            f"{100 * self.lowest['accuracy']:.1f}% ({self.lowest['attack']}), worst case "
-            f"{100 * self.worst_case:.1f}% ({self.points_of_difference:.1f} points below PGD-20)."
+            f"Verdict: {self.verdict}. PGD-20 {100 * self.pgd20:.1f}%, worst case over every "
+            f"attack {100 * self.worst_case:.1f}%: {self.points_of_difference:.1f} points lower"
+            f"{where}.{advice}"
         )
 
     def to_markdown(self, width: int = WIDTH) -> str:
@@ -105,9 +125,23 @@ class AuditReport:
         lines += textwrap.wrap(
             "Report the worst case over: " + ", ".join(self.recommended_suite) + ".", width
         )
-        lines += ["", "## Checks", "", "| # | check | status | finding |", "|--:|---|---|---|"]
+        if self.skipped_evidence:
+            lines += [""]
+            lines += textwrap.wrap(
+                "Evidence checks this audit did not run: " + ", ".join(self.skipped_evidence)
+                + ". A larger budget (or a surrogate) runs them.",
+                width,
+            )
+        lines += [
+            "",
+            "## Checks",
+            "",
+            "| # | check | kind | status | p (Holm) | finding |",
+            "|--:|---|---|---|--:|---|",
+        ]
         for c in self.checks:
-            head = f"| {c.id} | {c.title} | {c.status} | "
+            p = "" if c.p_adjusted is None else f"{c.p_adjusted:.2g}"
+            head = f"| {c.id} | {c.title} | {c.kind} | {c.status} | {p} | "
             lines.append(head + _fit(c.summary, width - len(head) - 2) + " |")
         lines += ["", "## What to do", ""]
         todo = [c for c in self.checks if c.fired and c.advice]
@@ -128,6 +162,13 @@ class AuditReport:
         lines += ["", "## Robust accuracy at ε, per attack", ""]
         for label, acc in self.accuracies.items():
             lines.append(_fit(f"- {label}: {100 * acc:.1f}%", width))
+        lines += ["", "## Tests", ""]
+        for c in self.checks:
+            if c.test:
+                raw = "" if c.p_value is None else f" p = {c.p_value:.2g}"
+                lines += textwrap.wrap(
+                    f"- {c.id}. {c.test}.{raw}", width, subsequent_indent="  "
+                )
         lines += ["", "## Sources", ""]
         for c in self.checks:
             lines += textwrap.wrap(f"- {c.id}. {c.source}", width, subsequent_indent="  ")

@@ -10,6 +10,10 @@ STATUSES = ("ok", "warn", "fail", "skipped")
 # "diagnostic": a property of the model or the engine; shown, with what the audit did about it
 # (`follow_up`), never deciding the verdict.
 KINDS = ("evidence", "diagnostic")
+# The checks that are diagnostics (docs/audit.md): probability outputs, randomness, compiled
+# loss, gradient availability, logit scale, the engine's self-test, unstable predictions,
+# transfer failure, restart spread. A check's kind follows its id unless given.
+DIAGNOSTIC_IDS = (1, 2, 3, 4, 5, 12, 13, 16, 18)
 
 
 @dataclass
@@ -44,7 +48,7 @@ class CheckResult:
     advice: str = ""
     source: str = ""
     data: dict = field(default_factory=dict)
-    kind: str = "evidence"
+    kind: str | None = None
     p_value: float | None = None
     p_adjusted: float | None = None
     test: str = ""
@@ -56,6 +60,8 @@ class CheckResult:
                 f"Unknown check status {self.status!r}. Expected one of: {', '.join(STATUSES)}. "
                 f"Received: status={self.status!r}"
             )
+        if self.kind is None:
+            self.kind = "diagnostic" if self.id in DIAGNOSTIC_IDS else "evidence"
         if self.kind not in KINDS:
             raise ValueError(
                 f"Unknown check kind {self.kind!r}. Expected one of: {', '.join(KINDS)}. "

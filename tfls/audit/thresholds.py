@@ -35,3 +35,32 @@ NORMAL_GAP_POINTS = 3.0
 def allowed(n: int, points: float) -> int:
     """How many images a difference may hold before it counts: `points`% of `n`, at least one."""
     return max(1, int(math.floor(points / 100.0 * n)))
+
+# -- The statistical verdict (issue: "an audit verdict a reviewer can sign") --------------------
+# Every evidence check is a one-sided exact test on per-example outcomes; the family (the gap
+# test below and every evidence check that ran) is corrected with Holm's method at this level.
+ALPHA = 0.05
+# The gap test: does the worst case over every attack the audit ran (after its adaptive
+# follow-ups) leave significantly less robustness than PGD-20, the number a user would report?
+# Significant means *both* (an intersection-union test, valid at ALPHA without correction):
+#   - more than GAP_SHARE_NULL of the points PGD-20 leaves robust are broken by the rest (exact
+#     binomial on those points): stronger attacks break 3-17% of them on natural and Madry
+#     models here (natural cnn4: 13 of 75 at ε = 0.03; Madry: 6 of 212), 67% on the α = 0.9
+#     label-smoothed one; ours;
+#   - the gap is more than GAP_POINTS_NULL points of accuracy (exact binomial on all points;
+#     Carlini et al. 2019's "more than a point or two" of stronger attacks is normal).
+GAP_SHARE_NULL = 0.25
+GAP_POINTS_NULL = 3.0
+# `inconclusive`: no test is significant and the gap test could not have found a gap of this
+# size (stronger attacks breaking half of PGD-20's robust points: the old rule's "at most half")
+# with POWER probability: too few points robust to PGD-20 to tell. Ours.
+DESIGN_SHARE = 0.5
+POWER = 0.8
+# 10: the unbounded attack (ε covering the whole box) must break every point a classifier can
+# lose; it counts as failing when significantly more than this share of clean-correct points
+# survive it (exact binomial). Pintor et al. 2022 ("unconstrained attack failure"): ours.
+UNBOUNDED_SURVIVORS = 0.01
+# 18 (diagnostic): the strongest attack's runs with other seeds, and with twice the budget,
+# disagree on more than this share of clean-correct points: the answer depends on luck, not on
+# the model (Carlini et al. 2019: differences of a point are noise).
+SPREAD_POINTS = 1.0

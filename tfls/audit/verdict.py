@@ -1,22 +1,84 @@
-"""The verdict: can white-box gradient attacks be trusted on this model? Never "robust".
+"""The verdict, from tests on per-example outcomes: can PGD-20's number be trusted? Never "robust".
 
-* `overestimated`: evidence of gradient masking: gradients unavailable (4), a black-box,
-  transfer or noise attack beats the white-box ones (7, 8, 9), the unbounded attack fails or
-  accuracy rises with ε (10), or the strongest white-box attack finds at most half of PGD-20's
-  robust accuracy (and more than 3 points less: APGD finding 1–3 points more is normal).
-* `suspicious`: a check fired that proves nothing alone (randomness, flat or huge logits, loss
-  still moving, unstable predictions, FGSM beating PGD, loss imbalance, a compiled-loss trap, ...).
-* `no masking found`: nothing fired; the report says what was tried.
+* `overestimated`: the worst case over every attack the audit ran (its adaptive follow-ups
+  included) is significantly below PGD-20, the number a user would report, by a gap of the
+  stated size (`thresholds.GAP_SHARE_NULL` of PGD-20's robust points and
+  `thresholds.GAP_POINTS_NULL` points of accuracy), after Holm's correction.
+* `suspicious`: the gap is not significant, but some other evidence check is (FGSM beating PGD,
+  a black-box or transfer attack beating the white-box ones, an unbounded attack failing, a
+  backward pass that disagrees with the forward pass, ...).
+* `inconclusive`: nothing is significant, and too few points are robust to PGD-20 to have found
+  a gap of `thresholds.DESIGN_SHARE` of them with `thresholds.POWER` probability; the report
+  gives the smallest gap it could have found.
+* `no masking found`: nothing is significant and the audit had the power to see a gap.
+
+Diagnostics (randomness, logit scale, compiled loss, unstable predictions, the engine's
+self-test, ...) are shown with what the audit did about them, and never decide.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tfls.audit import thresholds as th
+import numpy as np
 
-VERDICTS = ("overestimated", "suspicious", "no masking found")
-EVIDENCE_CHECKS = (4, 7, 8, 9, 10)
+from tfls.audit import thresholds as th
+from tfls.eval import stats
+
+VERDICTS = ("overestimated", "suspicious", "inconclusive", "no masking found")
+GAP = "gap"  # the gap test's name in the Holm family
+
+
+@dataclass
+class Gap:
+    """PGD-20 against the worst case over every attack, on the same points.
+
+    Attributes:
+        reported: PGD-20's robust accuracy. worst_case: the worst case's. n: points.
+        broken: points PGD-20 leaves robust that some other attack breaks.
+        robust_to_reported: points PGD-20 leaves robust.
+        interval: 95% interval of `reported − worst_case` (Newcombe's paired interval).
+        p_value: the intersection-union test's p-value (the larger of the two binomial ones).
+        detectable: the smallest share of PGD-20's robust points the test finds with `POWER`
+            probability (None: not even all of them).
+    """
+
+    reported: float
+    worst_case: float
+    n: int
+    broken: int
+    robust_to_reported: int
+    interval: tuple[float, float]
+    p_value: float
+    detectable: float | None
+
+    @property
+    def points(self) -> float:
+        return 100.0 * (self.reported - self.worst_case)
+
+
+def gap_test(reported_bits, worst_bits) -> Gap:
+    """The gap test on per-example robustness bits (`worst ⊆ reported` by construction)."""
+    reported_bits = np.asarray(reported_bits, bool)
+    worst_bits = np.asarray(worst_bits, bool) & reported_bits
+    n = int(reported_bits.size)
+    m = int(reported_bits.sum())
+    b = int((reported_bits & ~worst_bits).sum())
+    p_share = stats.binomial_greater(b, m, th.GAP_SHARE_NULL)
+    p_points = stats.binomial_greater(b, n, th.GAP_POINTS_NULL / 100.0)
+    both = int(worst_bits.sum())
+    return Gap(
+        reported=m / n if n else 0.0,
+        worst_case=both / n if n else 0.0,
+        n=n,
+        broken=b,
+        robust_to_reported=m,
+        interval=stats.paired_difference_interval(b, 0, n, both=both),
+        p_value=max(p_share, p_points),
+        detectable=stats.smallest_detectable_share(
+            m, th.GAP_SHARE_NULL, alpha=th.ALPHA, power=th.POWER
+        ),
+    )
 
 
 @dataclass
@@ -24,69 +86,79 @@ class Verdict:
     verdict: str
     reason: str
     recommended_suite: list[str]
+    p_adjusted: dict
 
 
-def decide(
-    checks,
-    *,
-    pgd20: float,
-    strongest: tuple[str, float],
-    lowest: tuple[str, float],
-    worst_case: float | None = None,
-) -> Verdict:
-    """Applies the rules above to finished checks and the main evaluation's accuracies.
-
-    Args:
-        checks: the `CheckResult`s.
-        pgd20: PGD-20's robust accuracy (fraction).
-        strongest: `(attack, accuracy)` of the strongest white-box attack of the budget.
-        lowest: `(attack, accuracy)` of the lowest number any single attack found at ε.
-        worst_case: the per-example worst case over every attack at ε (the number to report);
-            defaults to `lowest`'s accuracy.
-    """
-    worst_case = lowest[1] if worst_case is None else worst_case
-    by_id = {c.id: c for c in checks}
-    evidence = [c for c in checks if c.id in EVIDENCE_CHECKS and c.status == "fail"]
-    reasons = [f"check {c.id} ({c.title}): {c.summary}" for c in evidence]
-    name, acc = strongest
-    gap = 100 * (pgd20 - acc)
-    if acc <= 0.5 * pgd20 and gap > th.NORMAL_GAP_POINTS:
-        reasons.append(
-            f"{name} finds {100 * acc:.1f}%, at most half of PGD-20's {100 * pgd20:.1f}% "
-            f"({gap:.1f} points lower)"
-        )
-    suite = _suite(by_id, lowest[0])
-    if reasons:
+def decide(checks, gap: Gap, *, report_attack: str = "PGD-20") -> Verdict:
+    """Applies the rules above; sets each evidence check's `p_adjusted` and final `status`."""
+    evidence = [c for c in checks if c.kind == "evidence" and c.p_value is not None]
+    family = {GAP: gap.p_value, **{c.id: c.p_value for c in evidence}}
+    adjusted = stats.holm(family)
+    for c in evidence:
+        c.p_adjusted = adjusted[c.id]
+        c.status = "fail" if c.p_adjusted < th.ALPHA else "ok"
+    suite = _suite({c.id: c for c in checks})
+    lo, hi = gap.interval
+    gap_text = (
+        f"{report_attack} {100 * gap.reported:.1f}%, worst case over every attack "
+        f"{100 * gap.worst_case:.1f}%: {gap.points:.1f} points lower (95% interval "
+        f"{100 * lo:.1f} to {100 * hi:.1f}), {gap.broken} of the {gap.robust_to_reported} points "
+        f"{report_attack} leaves robust broken"
+    )
+    if adjusted[GAP] < th.ALPHA:
         return Verdict(
             "overestimated",
-            "; ".join(reasons)
-            + f". The lower number is the worst case over every attack, {100 * worst_case:.1f}% "
-            f"({100 * (pgd20 - worst_case):.1f} points below PGD-20; best single attack "
-            f"{lowest[0]}, {100 * lowest[1]:.1f}%).",
+            f"{gap_text} (p = {adjusted[GAP]:.2g} after Holm). Report "
+            f"{100 * gap.worst_case:.1f}%, not {100 * gap.reported:.1f}%.",
             suite,
+            adjusted,
         )
-    fired = [c for c in checks if c.fired]
-    if fired:
+    significant = [c for c in evidence if c.p_adjusted < th.ALPHA]
+    if significant:
+        found = "; ".join(
+            f"check {c.id} ({c.title}): {c.summary} (p = {c.p_adjusted:.2g})" for c in significant
+        )
         return Verdict(
             "suspicious",
-            "; ".join(f"check {c.id} ({c.title}): {c.summary}" for c in fired)
-            + ". None of these proves masking alone.",
+            f"{found}. The gap itself is not significant: {gap_text} (p = {adjusted[GAP]:.2g}).",
             suite,
+            adjusted,
         )
-    ran = [c for c in checks if c.status != "skipped"]
-    gap_note = (
-        f" {name} finds {gap:.1f} points more than PGD-20: quote it, not PGD-20." if gap > 0 else ""
-    )
+    if gap.robust_to_reported == 0:
+        return Verdict(
+            "no masking found",
+            f"{report_attack} already breaks every point: there is no robustness to "
+            "overestimate.",
+            suite,
+            adjusted,
+        )
+    if gap.detectable is None or gap.detectable > th.DESIGN_SHARE:
+        smallest = (
+            "not even all of them"
+            if gap.detectable is None
+            else f"{100 * gap.detectable:.0f}% of them"
+        )
+        return Verdict(
+            "inconclusive",
+            f"Nothing is significant, but with {gap.robust_to_reported} points robust to "
+            f"{report_attack} the smallest gap the audit could have found (with "
+            f"{100 * th.POWER:.0f}% probability) is {smallest}; audit more points. {gap_text}.",
+            suite,
+            adjusted,
+        )
+    ran = [c for c in evidence]
     return Verdict(
         "no masking found",
-        f"{len(ran)} checks ran and none fired (checks {', '.join(str(c.id) for c in ran)})."
-        + gap_note,
+        f"No test is significant ({len(ran)} evidence checks and the gap test, Holm-corrected at "
+        f"{th.ALPHA:g}): {gap_text}. The audit would have found stronger attacks breaking "
+        f"{100 * gap.detectable:.0f}% of those points.",
         suite,
+        adjusted,
     )
 
 
-def _suite(by_id, lowest_attack: str) -> list[str]:
-    """The attacks to report: AutoAttack always, plus every attack that found what it missed."""
+def _suite(by_id) -> list[str]:
+    """The attacks to report: AutoAttack always, plus every attack behind a check that fired."""
     suite = ["autoattack"]
 
     def fired(i):
@@ -100,7 +172,10 @@ def _suite(by_id, lowest_attack: str) -> list[str]:
         suite.append("transfer-pgd20")
     if fired(9):
         suite.append("noise")
-    base = lowest_attack.split("@")[0]
-    if base in ("apgd-t", "fab-t", "mt", "odi") and base not in suite:
-        suite.append(base)
+    for c in by_id.values():
+        follow = c.follow_up or {}
+        if follow.get("eot"):
+            suite.append(f"every attack with eot={follow['eot']}")
+        if follow.get("bpda"):
+            suite.append(f"every attack with bpda={','.join(follow['bpda'])}")
     return list(dict.fromkeys(suite))

@@ -30,7 +30,7 @@ GRADIENT = (
     "FAB",
     "TanhLinf",
 )
-CHECK_KEYS = ("id", "title", "status", "summary", "numbers", "advice")
+CHECK_KEYS = ("id", "title", "status", "summary", "numbers", "advice", "p_adjusted", "test")
 
 
 SAMPLE = 100  # points of the first batch the model-level checks look at
@@ -83,7 +83,9 @@ class Comparisons:
                 )
             self.plans[check_id] = (breakers, against, reason)
         self.images = 0
-        self.counts = {k: {"only": 0, "breakers": 0, "against": 0} for k in self.plans}
+        self.counts = {
+            k: {"only": 0, "reverse": 0, "breakers": 0, "against": 0} for k in self.plans
+        }
 
     def add(self, record: dict) -> None:
         clean = decode_bits(record["clean"])
@@ -97,44 +99,50 @@ class Comparisons:
                 robust_against &= robust[name]
             counts = self.counts[check_id]
             counts["only"] += int((robust_against & ~robust_breakers).sum())
+            counts["reverse"] += int((robust_breakers & ~robust_against).sum())
             counts["breakers"] += int(robust_breakers.sum())
             counts["against"] += int(robust_against.sum())
 
     def results(self) -> list:
-        """Checks 6 and 7 over the batches added so far (the suite's, when it has the attacks)."""
-        from tfls.audit import attack_checks as ac
+        """Checks 6 and 7 over the batches added so far, each an exact one-sided McNemar test
+        (the audit's own, `tfls.audit.comparisons.compared`), Holm-corrected between them."""
+        from tfls.audit import comparisons as cmp
+        from tfls.audit import thresholds as th
         from tfls.audit.result import CheckResult
+        from tfls.eval.stats import holm
 
         out = []
         n = self.images
         for check_id, (breakers, against, reason) in sorted(self.plans.items()):
             counts = self.counts[check_id]
-            title = "Single-step beats iterative" if check_id == 6 else ac.BLACKBOX_TITLE
+            title = "Single-step beats iterative" if check_id == 6 else cmp.BLACKBOX_TITLE
             if reason is not None or n == 0:
                 out.append(CheckResult(check_id, title, "skipped", reason or "no images"))
                 continue
-            acc_breakers, acc_against = counts["breakers"] / n, counts["against"] / n
-            if check_id == 6:
-                result = ac.single_step_result(
-                    n,
-                    fgsm=acc_breakers,
-                    pgd=acc_against,
-                    only=counts["only"],
-                    pgd_name="+".join(against),
-                )
-            else:
-                result = ac.beats_whitebox_result(
-                    7,
+            a, b_label = "+".join(breakers), "+".join(against)
+            single = check_id == 6
+            out.append(
+                cmp.compared(
+                    check_id,
                     title,
-                    ac.BLACKBOX_SOURCE,
-                    "+".join(breakers),
-                    n,
-                    other=acc_breakers,
-                    whitebox=acc_against,
-                    only=counts["only"],
-                    advice=ac.BLACKBOX_ADVICE,
+                    a=a,
+                    b_label=b_label,
+                    b=counts["only"],
+                    c=counts["reverse"],
+                    n=n,
+                    source=cmp.ATHALYE + " (sign 1)" if single else cmp.BLACKBOX_SOURCE,
+                    advice="Iterative attacks get stuck (masked or noisy gradients): use "
+                    "restarts, margin losses and APGD; report the worst case."
+                    if single
+                    else cmp.BLACKBOX_ADVICE,
+                    accuracies={a: counts["breakers"] / n, b_label: counts["against"] / n},
                 )
-            out.append(result)
+            )
+        tested = {c.id: c.p_value for c in out if c.p_value is not None}
+        for c in out:
+            if c.p_value is not None:
+                c.p_adjusted = holm(tested)[c.id]
+                c.status = "fail" if c.p_adjusted < th.ALPHA else "ok"
         return out
 
 

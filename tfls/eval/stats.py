@@ -95,3 +95,118 @@ def draws_interval(
     else:
         effective = min(max(p * (1 - p) * n / variance, float(n)), most)
     return proportion_interval(p, effective, z=z)
+
+
+# -- paired comparisons of two attacks (or two models) on the same images ---------------------
+
+
+def binomial_greater(successes: int, trials: int, p0: float) -> float:
+    """One-sided exact binomial p-value, P(X ≥ successes) for X ~ Binomial(trials, p0).
+
+    1.0 when `trials` is 0 (nothing observed, nothing shown).
+    """
+    from scipy.stats import binomtest
+
+    successes, trials = int(successes), int(trials)
+    if trials == 0:
+        return 1.0
+    return float(binomtest(successes, trials, p0, alternative="greater").pvalue)
+
+
+def mcnemar_greater(b: int, c: int) -> float:
+    """Exact one-sided McNemar p-value that A beats B on paired outcomes.
+
+    `b`: images A breaks and B does not; `c`: the reverse. Under H0 (A no stronger than B) each
+    discordant image is A's with probability ½, so p = P(X ≥ b), X ~ Binomial(b + c, ½).
+
+    Reference:
+        McNemar, Psychometrika 1947 (the exact, conditional form).
+    """
+    return binomial_greater(b, int(b) + int(c), 0.5)
+
+
+def holm(p_values: dict) -> dict:
+    """Holm's step-down adjustment of a family of p-values: `{name: adjusted p}`.
+
+    Rejecting where the adjusted p is below α controls the family-wise error rate at α.
+
+    Reference:
+        Holm, "A simple sequentially rejective multiple test procedure", Scand. J. Stat. 1979.
+    """
+    items = sorted(p_values.items(), key=lambda kv: kv[1])
+    m = len(items)
+    adjusted, running = {}, 0.0
+    for rank, (name, p) in enumerate(items):
+        running = max(running, min(1.0, (m - rank) * float(p)))
+        adjusted[name] = running
+    return adjusted
+
+
+def paired_difference_interval(
+    b: int, c: int, n: int, *, both: int | None = None, z: float = Z_95
+) -> tuple[float, float]:
+    """95% interval of p₁ − p₂, two proportions measured on the same `n` images.
+
+    `b`: images with outcome 1 only (robust to the first attack, broken by the second), `c`:
+    outcome 2 only, `both`: both outcomes (default: `n − b − c`, i.e. none with neither; pass it
+    when known). The difference is (b − c)/n. Newcombe's hybrid score interval (his method 10),
+    built from the two marginal Wilson intervals and the φ correlation of the pairs.
+
+    Reference:
+        Newcombe, "Improved confidence intervals for the difference between binomial
+        proportions based on paired data", Statistics in Medicine 1998.
+    """
+    n = int(n)
+    if n == 0:
+        return -1.0, 1.0
+    b, c = int(b), int(c)
+    a = n - b - c if both is None else int(both)  # outcome 1 and 2
+    d = n - a - b - c  # neither
+    if min(a, b, c, d) < 0:
+        raise ValueError(f"Need b + c + both <= n. Received: b={b}, c={c}, both={both}, n={n}")
+    p1, p2 = (a + b) / n, (a + c) / n
+    l1, u1 = wilson_interval(a + b, n, z=z)
+    l2, u2 = wilson_interval(a + c, n, z=z)
+    denominator = (a + b) * (c + d) * (a + c) * (b + d)
+    if denominator == 0:
+        phi = 0.0
+    else:
+        cross = a * d - b * c
+        if cross > 0:  # Newcombe's continuity correction of φ
+            cross = max(cross - n / 2, 0.0)
+        phi = cross / math.sqrt(denominator)
+    theta = p1 - p2
+    lower = math.sqrt(
+        max((p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2, 0.0)
+    )
+    upper = math.sqrt(
+        max((u1 - p1) ** 2 - 2 * phi * (u1 - p1) * (p2 - l2) + (p2 - l2) ** 2, 0.0)
+    )
+    return max(-1.0, theta - lower), min(1.0, theta + upper)
+
+
+def smallest_detectable_share(trials: int, p0: float, *, alpha: float, power: float = 0.8):
+    """The smallest true share q > p0 that a one-sided exact binomial test at level `alpha`
+    detects with probability `power` on `trials` observations, or None when even q = 1 is not
+    detected (too few observations to find anything)."""
+    from scipy.stats import binom
+
+    trials = int(trials)
+    if trials == 0:
+        return None
+    # The critical count: the smallest k with P(X ≥ k | p0) ≤ alpha.
+    k = int(binom.isf(alpha, trials, p0)) + 1
+    while k > 0 and binom.sf(k - 2, trials, p0) <= alpha:
+        k -= 1
+    if k > trials or binom.sf(k - 1, trials, p0) > alpha:
+        return None
+    if binom.sf(k - 1, trials, 1.0) < power:
+        return None
+    lo, hi = float(p0), 1.0
+    for _ in range(50):
+        mid = (lo + hi) / 2
+        if binom.sf(k - 1, trials, mid) >= power:
+            hi = mid
+        else:
+            lo = mid
+    return hi
