@@ -216,11 +216,7 @@ def find_nondifferentiable(model, x, *, share: float = AUTO_SHARE) -> list[str]:
         Layer names in call order (empty when every layer passes gradients).
     """
     x = tf.convert_to_tensor(np.asarray(x)[:AUTO_PROBE], tf.float32)
-    leaves = [
-        layer
-        for layer in model._flatten_layers(include_self=False, recursive=True)
-        if not list(layer._flatten_layers(include_self=False, recursive=False))
-    ]
+    leaves = leaf_layers(model)
     seen: dict[int, float] = {}
     order: list[str] = []
     rng = np.random.default_rng(0)
@@ -262,11 +258,31 @@ def find_nondifferentiable(model, x, *, share: float = AUTO_SHARE) -> list[str]:
 
         return call
 
-    with _PATCH_LOCK, _swapped_calls({layer: probe for layer in leaves}):
+    with probed_calls(leaves, probe):
         model(x, training=False)
     names = {id(layer): layer.name for layer in leaves}
     flagged = [name for i, name in names.items() if seen.get(i, 0.0) > share]
     return [name for name in order if name in flagged]
+
+
+def leaf_layers(model) -> list:
+    """The layers of `model` that hold no layer themselves (nested models are looked into)."""
+    return [
+        layer
+        for layer in model._flatten_layers(include_self=False, recursive=True)
+        if not list(layer._flatten_layers(include_self=False, recursive=False))
+    ]
+
+
+@contextlib.contextmanager
+def probed_calls(layers, probe: Callable):
+    """Within the block, each of `layers` runs `probe(layer, original_call)` as its `call`.
+
+    What `find_nondifferentiable` and the audit's gradient-integrity check use to look at each
+    layer alone on the activation it receives; the layers' calls are restored on exit.
+    """
+    with _PATCH_LOCK, _swapped_calls({layer: probe for layer in layers}):
+        yield
 
 
 # --------------------------------------------------------------------------------------------

@@ -31,6 +31,44 @@ UNSTABLE_RELATIVE = 0.1
 # but a gap of at most this many points (APGD finding 1–3 points more) is normal.
 NORMAL_GAP_POINTS = 3.0
 
+# 15 (ours): gradient integrity. The analytic directional derivative a = ∇L·v against the central
+# difference d = [L(x + h·v) − L(x − h·v)] / 2h along Rademacher directions v (every pixel ±h), at
+# points jittered like PGD's random start. Measured by `python -m tests.audit.test_integrity`
+# (64 points × 8 directions × {CE, margin}, seeds 0-4, 2 CPU cores, TF 2.21).
+# h: honest ReLU nets are piecewise linear, and a step crossing kinks makes d differ from a. On
+# cnn4 (Fashion-MNIST, 1 epoch) the share of judged pairs that disagree is 6-8% at h = 1e-3,
+# 2.5-4.4% at 5e-4 (seeds 0-2), 0.3-1.3% at 2e-4 (seeds 0-4) and ≤ 0.2% at 1e-4, where float32
+# round-off leaves a sixth fewer pairs judged (CE at confident points first). So 2e-4, a
+# twentieth of a grey level. The cost: shattering is seen only when it wiggles faster than the
+# step (x + A·sin(ωx) needs ω·h ≳ 3, ω ≳ 15,000 here; 30,000 at h = 1e-4); slower wiggles are
+# the model's real shape at scale h, which checks 9 and 13 look at on the scale of ε.
+INTEGRITY_STEP = 2e-4
+# The points are moved to a uniform point of their L∞ ball of this radius (clipped to [0, 1]),
+# as PGD's random start does, 8/255 being the smallest ε in common use. At the clean points
+# themselves the exact zeros of Fashion-MNIST's background make cnn4's max-pooling windows tie,
+# a kink at every step size: 17% of pairs disagree there even in float64 with h = 1e-6.
+INTEGRITY_JITTER = 8 / 255
+# |a/d| outside this band is a magnitude disagreement (a factor of 2 either way: far beyond the
+# round-off the floor below admits, and a rescaled backward pass of ×1e-3 or ×1e3 is far beyond it).
+INTEGRITY_RATIO_BAND = (0.5, 2.0)
+# A pair is judged when |d| exceeds this many float32 ulps of the pair's largest |logit|, over h
+# (per layer: of sqrt(Σ u²·o²)). The round-off of d measured against float64 copies of the MLP,
+# the conv net and cnn4 is at most 5.7 of these units (7.4 on cnn4's layers), so a judged d is
+# at least ~14 times its round-off and round-off alone never leaves the band.
+INTEGRITY_NOISE_ULPS = 100.0
+# H0 of the binomial test: at most this share of judged pairs disagrees. Honest controls at
+# h = 2e-4 (seeds 0-4): cnn4 ≤ 1.3%, label-smoothed MLP ≤ 0.6%, MLP ≤ 0.6%, conv net ≤ 0.4%,
+# Madry-trained MLP 0%; untrained small-cnn, wrn-16-4 and preact-resnet18 on uniform random
+# 32×32×3 images (seed 0) ≤ 0.2%. 0.05 is four times the worst, room for larger nets with more
+# kinks; the lying fixtures disagree on 40-100% of their pairs.
+INTEGRITY_ALLOWANCE = 0.05
+# A single layer probed with a random output direction sees the kinks of all its units, not
+# only those the loss weighs: honest conv and max-pooling layers of cnn4 disagree on up to 3.2%
+# of their pairs (seeds 0-3), 9.1% for the max-pooling layer behind a shattering one; the lying
+# layers on 59-100% (seeds 0-2). 0.2 sits between them, twice the worst honest layer.
+INTEGRITY_LAYER_ALLOWANCE = 0.2
+INTEGRITY_LEVEL = 0.05  # the tests' level (before the verdict's Holm correction)
+
 
 def allowed(n: int, points: float) -> int:
     """How many images a difference may hold before it counts: `points`% of `n`, at least one."""
