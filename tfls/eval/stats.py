@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 
 Z_95 = 1.959963984540054  # two-sided 95% quantile of the standard normal
 
@@ -95,3 +96,36 @@ def draws_interval(
     else:
         effective = min(max(p * (1 - p) * n / variance, float(n)), most)
     return proportion_interval(p, effective, z=z)
+
+
+def mcnemar_greater(b: int, c: int) -> float:
+    """Exact one-sided McNemar p-value that `b` discordant points outnumber `c` by chance.
+
+    Of the points two procedures disagree on, `b` go one way (e.g. attack A breaks the point and
+    B does not) and `c` the other. Under the null hypothesis each disagreement is a fair coin,
+    so `b ~ Binomial(b + c, 1/2)`; the p-value is P(X ≥ b). Nothing to compare (`b + c == 0`)
+    gives 1.
+
+    Args:
+        b: discordant points in the direction tested. c: those in the other direction.
+
+    Returns:
+        The one-sided p-value in (0, 1].
+
+    Example:
+        >>> mcnemar_greater(5, 0)  # 5 disagreements, all one way: 1/32
+        0.03125
+
+    Reference:
+        McNemar, "Note on the sampling error of the difference between correlated proportions or
+        percentages", Psychometrika 1947 (its exact, binomial form).
+    """
+    for name, value in (("b", b), ("c", c)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+            raise ValueError(f"`{name}` must be a count >= 0. Received: {name}={value!r}")
+    b, c = int(b), int(c)
+    if b + c == 0:
+        return 1.0
+    from scipy.stats import binomtest
+
+    return float(binomtest(b, b + c, 0.5, alternative="greater").pvalue)
