@@ -11,10 +11,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tests.tiny_models import make_prototype_data, trained_tiny_mlp
+from tests.tiny_models import make_prototype_data, tiny_mlp, trained_tiny_mlp
 
 EPS = float(__import__("os").environ.get("AUDIT_EPS", "0.15"))
 INPUT = (8, 8, 1)
+DATA_SEED = 2  # the audited points
+SURROGATE_DATA_SEED = 3  # the standard surrogate's training images
 
 # fixture -> the checks that must fire on it (the issue's "proof" table, small scale).
 EXPECTED = {
@@ -87,7 +89,7 @@ class Scale(keras.layers.Layer):
         return {**super().get_config(), "factor": self.factor}
 
 
-def data(n=64, seed=2):
+def data(n=64, seed=DATA_SEED):
     """`n` synthetic prototype images (the control gets ~95% of them right)."""
     return make_prototype_data(n, seed=seed)
 
@@ -139,3 +141,25 @@ def build(name: str):
 
 def accuracy(model, x, y) -> float:
     return float(np.mean(np.argmax(np.asarray(model(x)), axis=-1) == y))
+
+
+_SURROGATES: dict = {}
+
+
+def surrogate(seed=1, hidden=64, epochs=10):
+    """A standard surrogate for the 8×8 fixtures (the small-scale stand-in of
+    `tfls.audit.transfer.standard_surrogate`): a `tiny_mlp` of its own width and seed, trained
+    naturally on 512 prototype images of the same distribution drawn with their own seed (3),
+    so neither the audited points (`data()`, seed 2) nor the fixtures' training images (seed 1).
+    """
+    key = (seed, hidden, epochs)
+    if key not in _SURROGATES:
+        x, y = make_prototype_data(512, seed=SURROGATE_DATA_SEED)
+        model = tiny_mlp(INPUT, 10, hidden=hidden, seed=seed)
+        model.compile(
+            keras.optimizers.Adam(0.01),
+            keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        )
+        model.fit(x, y, epochs=epochs, batch_size=64, verbose=0)
+        _SURROGATES[key] = model
+    return _SURROGATES[key]

@@ -147,17 +147,6 @@ def test_missing_eps_is_refused_before_any_training():
         resolve(spec, "paper", available=_available)
 
 
-def test_config_hash_ignores_where_and_defaults():
-    from tfls.training import TrainConfig
-
-    a = TrainConfig("fashion_mnist", "cnn4", label_smoothing=0.9, epochs=2)
-    b = TrainConfig(
-        "fashion_mnist", "cnn4", label_smoothing=0.9, epochs=2, optimizer="adam", data_dir="/x"
-    )
-    c = TrainConfig("fashion_mnist", "cnn4", label_smoothing=0.9, epochs=3)
-    assert cache.config_hash(a) == cache.config_hash(b) != cache.config_hash(c)
-
-
 def test_train_config_needs_an_architecture():
     plan = resolve(load_spec("table4"), "smoke", available=_available, overrides=["train.model=''"])
     with pytest.raises(ValueError, match="model"):

@@ -49,9 +49,10 @@ def small_cases(budget):
 def cpu_cases(budget, *, data_dir=None, n=300, cache_dir=None):
     """The recipes' cpu-scale cnn4 models (6 epochs, Fashion-MNIST, ε = 0.03)."""
     import tfls.data
-    from tfls.recipes import cache
+    from tfls.recipes.cache import train_config
     from tfls.recipes.plan import resolve
     from tfls.recipes.spec import load_spec
+    from tfls.training.cache import train_or_load
 
     table1 = resolve(load_spec("table1"), "cpu", data_dir=data_dir)
     table4 = resolve(load_spec("table4"), "cpu", data_dir=data_dir)
@@ -62,8 +63,8 @@ def cpu_cases(budget, *, data_dir=None, n=300, cache_dir=None):
         ("cnn4 Madry", table4, madry, (), "no masking found", True),
     ]
     for name, plan, spec, expected, verdict, control in picks:
-        config = cache.train_config(spec, data_dir=data_dir)
-        model, _, _, _ = cache.train_or_load(config, cache_dir=cache_dir, log=print)
+        config = train_config(spec, data_dir=data_dir)
+        model, _, _, _ = train_or_load(config, cache_dir=cache_dir, log=print)
         dataset = tfls.data.load(spec.dataset, "test", batch_size=100, data_dir=data_dir, limit=n)
         yield {
             "name": name,

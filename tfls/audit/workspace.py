@@ -95,14 +95,10 @@ class Workspace:
 
     # -- evaluations --------------------------------------------------------------------------
 
-    def evaluation(self, key, names, *, eps=None, overrides=None, source_model=None) -> Evaluation:
-        """Runs (or reads back) the attacks `names` on every point, stored under `evals/<key>`."""
+    def attacks(self, names, *, eps=None, overrides=None, source_model=None) -> dict:
+        """The attacks `evaluation(key, names, ...)` runs, built exactly as it builds them."""
         from tfls.attacks import suite
-        from tfls.eval import evaluate
 
-        self.used.append(key)
-        if key in self._evaluations:
-            return self._evaluations[key]
         eps = self.eps if eps is None else float(eps)
         if self.jit_compile != "auto":
             labels = names.split(",") if isinstance(names, str) else list(names)
@@ -110,7 +106,7 @@ class Workspace:
                 label: {"jit_compile": self.jit_compile, **(overrides or {}).get(label, {})}
                 for label in labels
             }
-        built = suite(
+        return suite(
             self.model,
             names,
             eps=eps,
@@ -119,6 +115,15 @@ class Workspace:
             seed=self.seed,
             source_model=source_model,
         )
+
+    def evaluation(self, key, names, *, eps=None, overrides=None, source_model=None) -> Evaluation:
+        """Runs (or reads back) the attacks `names` on every point, stored under `evals/<key>`."""
+        from tfls.eval import evaluate
+
+        self.used.append(key)
+        if key in self._evaluations:
+            return self._evaluations[key]
+        built = self.attacks(names, eps=eps, overrides=overrides, source_model=source_model)
         out = self.root / "evals" / key
         report = evaluate(
             self.model, self.batches(), built, out=out, meta={"audit": key}, checks=False

@@ -6,6 +6,7 @@ the same command again resumes from the evaluations and checks already finished 
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from tfls import _validation as v
@@ -37,7 +38,9 @@ def add_parser(sub):
     p.add_argument(
         "--train-surrogate",
         action="store_true",
-        help="without --surrogate, train a natural copy of the architecture for check 8",
+        help="for checks 8 and 16, train (or load from the model cache, $TFLS_RECIPES_DIR or "
+        "./runs/recipes) a standard surrogate: cnn4 (28x28 grey) or small-cnn (32x32 RGB), "
+        "natural, on the first 20,000 images of --dataset's training split, 5 epochs",
     )
     p.add_argument(
         "--budget", default="standard", help="quick, standard or thorough (default: standard)"
@@ -65,6 +68,16 @@ def run(args) -> int:
     n = None if args.n is None else v.check_positive_int(args.n, name="n")
     options = check_options(args)
     out = resolve_out(args.out or default_out(args.model, args.eps), name="--out")
+    if args.train_surrogate and args.surrogate is not None:
+        raise ValueError(
+            "--surrogate names a surrogate and --train-surrogate trains one: pass one of them. "
+            f"Received: surrogate={args.surrogate!r}, train_surrogate=True"
+        )
+    if args.train_surrogate and str(args.split).split("[")[0].strip() == "train":
+        raise ValueError(
+            "--train-surrogate trains on the training split, which this audit examines: audit "
+            f"the test split, or pass --surrogate. Received: split={args.split!r}"
+        )
     for path in (args.model, args.surrogate):
         if path is not None and not Path(path).exists():
             raise FileNotFoundError(f"No model at {str(path)!r}. Received: model={str(path)!r}")
@@ -87,6 +100,17 @@ def run(args) -> int:
     if args.surrogate is not None:
         surrogate, _ = load_model(args.surrogate)  # as saved: the options describe --model
         check_model_fits(surrogate, info, image_size=options.image_size, name="--surrogate")
+    elif args.train_surrogate:
+        from tfls.audit.transfer import standard_surrogate
+
+        surrogate = standard_surrogate(
+            name,
+            input_shape=tuple(info.input_shape),
+            num_classes=int(info.num_classes),
+            data_dir=args.data_dir,
+            seed=args.seed,
+            log=(lambda _: None) if args.quiet else (lambda line: print(line, file=sys.stderr)),
+        )
     batch_size = options.data_batch_size
     if options.batch_size == "auto":
         from tfls.eval.autobatch import fitting_batch_size
@@ -133,7 +157,6 @@ def run(args) -> int:
         out=out,
         on_check=on_check,
         seed=args.seed,
-        train_surrogate=args.train_surrogate,
         batch_size=batch_size,
     )
     print_report(report, console)

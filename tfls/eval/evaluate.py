@@ -519,6 +519,21 @@ def attack_points(name, attack, xs, ys, *, model, predict=None, strategy=None, d
     adversarial point correctly (`nonfinite`: its first draw's logits were not finite).
     """
     predict = predict or predictor(model)
+    x_adv, adv_logits = craft(name, attack, xs, ys, model=model, predict=predict, strategy=strategy)
+    finite = np.isfinite(adv_logits.reshape(len(ys), -1)).all(axis=1)
+    if draws > 1:
+        return _hits(predict, strategy, x_adv, ys, draws), ~finite
+    return (np.argmax(adv_logits, axis=-1) == ys) & finite, ~finite
+
+
+def craft(name, attack, xs, ys, *, model, predict=None, strategy=None):
+    """`(x_adv, logits)`: `attack`'s points for `(xs, ys)` and `model`'s logits there, numpy.
+
+    The one place an evaluation calls an attack (`tfls.eval.replay` crafts through it too, so a
+    replayed attack sees exactly the tensors the evaluation gave it); raises
+    `ThreatModelViolation` for a point outside the ε-ball or [0, 1].
+    """
+    predict = predict or predictor(model)
 
     def attack_and_predict(xb, yb):
         x_adv = attack(xb, yb)
@@ -526,10 +541,7 @@ def attack_points(name, attack, xs, ys, *, model, predict=None, strategy=None, d
 
     x_adv, adv_logits = run_sharded(strategy, attack_and_predict, xs, ys)
     check_threat_model(name, attack, xs, x_adv, model=model, y=ys)
-    finite = np.isfinite(adv_logits.reshape(len(ys), -1)).all(axis=1)
-    if draws > 1:
-        return _hits(predict, strategy, x_adv, ys, draws), ~finite
-    return (np.argmax(adv_logits, axis=-1) == ys) & finite, ~finite
+    return x_adv, adv_logits
 
 
 def predictor(model):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 
 Z_95 = 1.959963984540054  # two-sided 95% quantile of the standard normal
 
@@ -119,9 +120,16 @@ def mcnemar_greater(b: int, c: int) -> float:
     `b`: images A breaks and B does not; `c`: the reverse. Under H0 (A no stronger than B) each
     discordant image is A's with probability ½, so p = P(X ≥ b), X ~ Binomial(b + c, ½).
 
+    Example:
+        >>> mcnemar_greater(5, 0)  # 5 disagreements, all one way: 1/32
+        0.03125
+
     Reference:
         McNemar, Psychometrika 1947 (the exact, conditional form).
     """
+    for name, value in (("b", b), ("c", c)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+            raise ValueError(f"`{name}` must be a count >= 0. Received: {name}={value!r}")
     return binomial_greater(b, int(b) + int(c), 0.5)
 
 

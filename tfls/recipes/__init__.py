@@ -6,7 +6,6 @@ configuration hash), evaluates with `tfls.eval.evaluate`, writes JSON, Markdown 
 checks the paper's claims C1–C8.
 """
 
-from tfls.recipes.cache import cache_root, config_hash, train_or_load
 from tfls.recipes.claims import STATEMENTS as CLAIMS
 from tfls.recipes.claims import ClaimResult, evaluate_claim
 from tfls.recipes.plan import STAND_INS, Plan, resolve
@@ -30,3 +29,15 @@ __all__ = [
     "spec_dir",
     "train_or_load",
 ]
+
+# The model cache is `tfls.training.cache`'s, kept reachable here. Resolved on first access:
+# `tfls.training` imports TensorFlow, and `import tfls.recipes` (recipe `--help`) must not.
+_CACHE_NAMES = ("cache_root", "config_hash", "train_or_load")
+
+
+def __getattr__(name: str):
+    if name in _CACHE_NAMES:
+        from tfls.training import cache
+
+        return getattr(cache, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

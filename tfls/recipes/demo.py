@@ -79,7 +79,8 @@ def demo_pair(
     Example: `demo_pair()[1].hash` is the cache folder name `tfls recipe table1 --scale cpu`
     trains its label-smoothed model in.
     """
-    from tfls.recipes.cache import config_hash, train_config
+    from tfls.recipes.cache import train_config
+    from tfls.training.cache import config_hash
 
     plan = _plan(MODELS_RECIPE, scale, overrides)
     pair = []
@@ -120,7 +121,7 @@ def train_demo_model(
     log: Callable[[str], None] = lambda _: None,
 ):
     """Trains (or loads from the recipes' cache) one model of the pair; returns its run folder."""
-    from tfls.recipes.cache import train_or_load
+    from tfls.training.cache import train_or_load
 
     _, _, run_dir, _ = train_or_load(model.config, cache_dir=cache_dir, log=log, on_epoch=on_epoch)
     return run_dir
@@ -128,7 +129,6 @@ def train_demo_model(
 
 def is_cached(model: DemoModel, *, cache_dir=None) -> bool:
     """True when the recipes' cache holds this model finished (it then loads in seconds)."""
-    from tfls.recipes.cache import cache_root
+    from tfls.training.cache import cache_root, is_finished
 
-    run_dir = cache_root(cache_dir) / model.hash
-    return (run_dir / "run.json").is_file() and (run_dir / "model.keras").is_file()
+    return is_finished(cache_root(cache_dir) / model.hash)

@@ -366,8 +366,8 @@ def _build_and_step(
     """
     from tfls import data as tfls_data
     from tfls import models as tfls_models
-    from tfls.recipes.cache import config_hash
     from tfls.recipes.runner import model_entry
+    from tfls.training.cache import config_hash
 
     cache = {} if cache is None else cache
     networks: dict[str, object] = cache.setdefault("networks", {})
@@ -467,7 +467,7 @@ def _train_steps(net, config, info, batch_size, steps, cap, data_dir, strategy, 
 
 def estimate(plan, dry: dict, configs: dict, *, eval_batch: int) -> dict:
     """The full recipe's cost on this machine (CPU-hours) and in FLOPs (→ GPU-hours assumed)."""
-    from tfls.recipes.cache import config_hash
+    from tfls.training.cache import config_hash
 
     seen = set()
     train_s = train_flops = 0.0

@@ -15,7 +15,7 @@ from tfls import provenance
 from tfls.io import resolve_out
 from tfls.recipes import audits, measure
 from tfls.recipes import seeds as seeds_mod
-from tfls.recipes.cache import config_hash, train_config, train_or_load
+from tfls.recipes.cache import train_config
 from tfls.recipes.judge import judge, paper_measures
 from tfls.recipes.plan import Plan, groups_of, resolve
 from tfls.recipes.presets_table import presets_table
@@ -258,6 +258,8 @@ def _train_all(
     deterministic=True,
 ) -> dict:
     """Trains (or loads) every model; records each in `results["models"]`; returns id → model."""
+    from tfls.training.cache import config_hash, train_or_load  # imports TensorFlow
+
     configs = {m.id: train_config(m, data_dir=data_dir) for m in plan.models}  # all checked first
     loaded, by_hash = {}, {}
     for m in plan.models:
