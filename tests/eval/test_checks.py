@@ -68,7 +68,8 @@ def test_dropout_at_inference_warns_check_2_and_single_step_check_6(points):
     assert any(m.startswith("check 6 (Single-step beats iterative) fail") for m in messages)
     assert statuses(report)[2] == "fail"
     check6 = next(c for c in report.checks if c["id"] == 6)
-    assert check6["status"] == "fail" and check6["numbers"]["points_fgsm_only"] > 1
+    assert check6["status"] == "fail" and check6["numbers"]["only_a"] > check6["numbers"]["only_b"]
+    assert check6["p_adjusted"] < 0.05 and "McNemar" in check6["test"]
 
 
 def test_probability_outputs_are_refused_before_work(points, tmp_path):
@@ -132,15 +133,20 @@ def comparisons(**kwargs):
     )
 
 
-@pytest.mark.parametrize("fgsm_only, status", [(1, "ok"), (2, "fail")])
-def test_single_step_uses_the_audit_tolerance(fgsm_only, status):
-    # 100 images: allowed(100, 1 point) = 1 image, so one point FGSM alone breaks is noise.
+@pytest.mark.parametrize(
+    "fgsm_only, pgd_only, status", [(4, 0, "ok"), (5, 0, "fail"), (9, 3, "ok")]
+)
+def test_single_step_is_an_exact_mcnemar_test(fgsm_only, pgd_only, status):
+    # One-sided exact McNemar on the discordant points: 5 of 5 gives p = 1/32 < 0.05, 4 of 4
+    # p = 1/16; 9 against 3 gives p = 0.073.
     counter = comparisons(individual=True)
     clean = [True] * 100
     fgsm = [i >= fgsm_only for i in range(100)]
-    counter.add(record(clean, fgsm=fgsm, pgd=[True] * 100))
+    pgd = [not (fgsm_only <= i < fgsm_only + pgd_only) for i in range(100)]
+    counter.add(record(clean, fgsm=fgsm, pgd=pgd))
     (result,) = counter.results()
-    assert (result.id, result.status, result.numbers["points_fgsm_only"]) == (6, status, fgsm_only)
+    assert (result.id, result.status) == (6, status)
+    assert (result.numbers["only_a"], result.numbers["only_b"]) == (fgsm_only, pgd_only)
 
 
 def test_single_step_is_skipped_when_pgd_skipped_fgsm_points():

@@ -22,9 +22,8 @@ from tfls import _validation as v
 from tfls import exits
 from tfls.audit import comparisons as cmp
 from tfls.audit import convergence as conv
-from tfls.audit import followups
+from tfls.audit import followups, radius
 from tfls.audit import model_checks as mc
-from tfls.audit import radius
 from tfls.audit.budgets import EVIDENCE, get_budget
 from tfls.audit.integrity import gradient_integrity
 from tfls.audit.report import AuditReport
@@ -203,7 +202,9 @@ def _run_checks(ws, plan, key, target, model, check1, probabilities, surrogate, 
         runs[label] = (label, dict(plan.overrides.get(label, {})))
     clean = main.evidence.clean
     run(4, lambda: mc.gradient_availability(target, x, y, clean))
-    run(15, lambda: gradient_integrity(target, x, y, clean, seed=seed, points=plan.integrity_points))
+    run(
+        15, lambda: gradient_integrity(target, x, y, clean, seed=seed, points=plan.integrity_points)
+    )
     run(3, lambda: mc.compiled_loss(ws, model, main, probability_model=probabilities))
     run(
         13,
@@ -332,11 +333,7 @@ def _report(ws, plan, checks, *, model, label, start, out) -> AuditReport:
     gap = gap_test(main.evidence.robust["pgd20"], worst)
     verdict = decide(checks, gap)
     lowest = min(accuracies.items(), key=lambda kv: kv[1])
-    skipped = [
-        f"{c.id} ({c.title})"
-        for c in checks
-        if c.id in EVIDENCE and c.status == "skipped"
-    ]
+    skipped = [f"{c.id} ({c.title})" for c in checks if c.id in EVIDENCE and c.status == "skipped"]
     report = AuditReport(
         checks=checks,
         verdict=verdict.verdict,

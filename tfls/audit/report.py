@@ -128,7 +128,8 @@ class AuditReport:
         if self.skipped_evidence:
             lines += [""]
             lines += textwrap.wrap(
-                "Evidence checks this audit did not run: " + ", ".join(self.skipped_evidence)
+                "Evidence checks this audit did not run: "
+                + ", ".join(self.skipped_evidence)
                 + ". A larger budget (or a surrogate) runs them.",
                 width,
             )
@@ -166,9 +167,7 @@ class AuditReport:
         for c in self.checks:
             if c.test:
                 raw = "" if c.p_value is None else f" p = {c.p_value:.2g}"
-                lines += textwrap.wrap(
-                    f"- {c.id}. {c.test}.{raw}", width, subsequent_indent="  "
-                )
+                lines += textwrap.wrap(f"- {c.id}. {c.test}.{raw}", width, subsequent_indent="  ")
         lines += ["", "## Sources", ""]
         for c in self.checks:
             lines += textwrap.wrap(f"- {c.id}. {c.source}", width, subsequent_indent="  ")

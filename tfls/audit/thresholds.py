@@ -84,6 +84,7 @@ def allowed(n: int, points: float) -> int:
     """How many images a difference may hold before it counts: `points`% of `n`, at least one."""
     return max(1, int(math.floor(points / 100.0 * n)))
 
+
 # -- The statistical verdict (issue: "an audit verdict a reviewer can sign") --------------------
 # Every evidence check is a one-sided exact test on per-example outcomes; the family (the gap
 # test below and every evidence check that ran) is corrected with Holm's method at this level.

@@ -127,8 +127,7 @@ def decide(checks, gap: Gap, *, report_attack: str = "PGD-20") -> Verdict:
     if gap.robust_to_reported == 0:
         return Verdict(
             "no masking found",
-            f"{report_attack} already breaks every point: there is no robustness to "
-            "overestimate.",
+            f"{report_attack} already breaks every point: there is no robustness to overestimate.",
             suite,
             adjusted,
         )

@@ -184,12 +184,8 @@ def paired_difference_interval(
             cross = max(cross - n / 2, 0.0)
         phi = cross / math.sqrt(denominator)
     theta = p1 - p2
-    lower = math.sqrt(
-        max((p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2, 0.0)
-    )
-    upper = math.sqrt(
-        max((u1 - p1) ** 2 - 2 * phi * (u1 - p1) * (p2 - l2) + (p2 - l2) ** 2, 0.0)
-    )
+    lower = math.sqrt(max((p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2, 0.0))
+    upper = math.sqrt(max((u1 - p1) ** 2 - 2 * phi * (u1 - p1) * (p2 - l2) + (p2 - l2) ** 2, 0.0))
     return max(-1.0, theta - lower), min(1.0, theta + upper)
 
 
