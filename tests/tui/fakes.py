@@ -7,6 +7,8 @@ import threading
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
+
 from tfls.eval.progress import Progress
 from tui.backend import Backend, Library
 
@@ -184,7 +186,7 @@ class FakeBackend(Backend):
         audit does; with `paced=True` each new check waits for `release_checks()`.
         """
         from tfls.audit import TITLES, AuditReport, CheckResult
-        from tfls.audit.verdict import decide
+        from tfls.audit.verdict import decide, gap_test
 
         self.audit_calls.append({"model": model, "eps": eps, "n": n, "budget": budget, "out": out})
         done = self.audit_stored.setdefault(Path(out), {})
@@ -196,7 +198,11 @@ class FakeBackend(Backend):
             on_check(done[check_id])
         checks = [done[i] for i in sorted(done)]
         lowest = ("apgd-ce", 0.16)
-        verdict = decide(checks, pgd20=0.46, strongest=lowest, lowest=lowest, worst_case=0.15)
+        # 100 points: PGD-20 leaves 46 robust, the rest of the attacks break 31 of them.
+        pgd20_bits, worst_bits = np.zeros(100, bool), np.zeros(100, bool)
+        pgd20_bits[:46], worst_bits[:15] = True, True
+        gap = gap_test(pgd20_bits, worst_bits)
+        verdict = decide(checks, gap)
         report = AuditReport(
             checks=checks,
             verdict=verdict.verdict,

@@ -70,7 +70,7 @@ async def test_a_audits_the_highlighted_defense_live_and_its_verdict_becomes_a_b
         await _ready(app, pilot)
         screen = await _open_audit(app, pilot, "down")  # the cursor on nat, nothing selected
         await pilot.pause()
-        assert _statuses(screen) == ["pending"] * 14
+        assert _statuses(screen) == ["pending"] * len(AUDIT_ORDER)
         assert screen_text(app).count("pending") >= 10  # listed up front
 
         backend.release_checks(3)

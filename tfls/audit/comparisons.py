@@ -197,7 +197,9 @@ def follow_up(main, evaluation, triggers: dict) -> CheckResult:
     robust = ev.clean.copy()
     for bits in ev.robust.values():
         robust &= bits
-    done = ", ".join(f"{k}={v}" for k, v in triggers.items())
+    done = "; ".join(
+        f"{k}={','.join(v) if isinstance(v, list) else v}" for k, v in triggers.items()
+    )
     return _mcnemar(
         17,
         "Adaptive follow-up",

@@ -17,6 +17,7 @@ STATUS_STYLE = {"ok": "green", "warn": "yellow", "fail": "bold red", "skipped": 
 VERDICT_STYLE = {
     "overestimated": "bold red",
     "suspicious": "bold yellow",
+    "inconclusive": "bold",
     "no masking found": "bold green",
 }
 WIDTH = 100
@@ -83,7 +84,7 @@ def run(args) -> int:
             raise FileNotFoundError(f"No model at {str(path)!r}. Received: model={str(path)!r}")
 
     import tfls.data
-    from tfls.audit import audit
+    from tfls.audit import TITLES, audit
     from tfls.cli.model_options import (
         check_model_fits,
         dataset_spec,
@@ -137,8 +138,8 @@ def run(args) -> int:
         if not args.quiet:
             style = STATUS_STYLE[result.status]
             err.print(
-                f"[{len(done):2d}/14] {result.id:2d} {result.title}: [{style}]{result.status}[/] "
-                f"{result.summary}",
+                f"[{len(done):2d}/{len(TITLES)}] {result.id:2d} {result.title}: "
+                f"[{style}]{result.status}[/]{_p(result.p_value)} {result.summary}",
                 overflow="ellipsis",
                 no_wrap=True,
                 highlight=False,
@@ -158,6 +159,7 @@ def run(args) -> int:
         on_check=on_check,
         seed=args.seed,
         batch_size=batch_size,
+        label=str(Path(args.model).resolve()),
     )
     print_report(report, console)
     console.print(f"\nwrote {out / 'audit.json'}, {out / 'audit.md'} and PNGs", highlight=False)
@@ -165,26 +167,43 @@ def run(args) -> int:
 
 
 def print_report(report, console) -> None:
-    """The table (check · status · numbers · what to do), then the verdict, in ≤ 100 columns."""
+    """The table (check · kind · status · p · numbers), what to do about each check that fired,
+    then the verdict, in ≤ 100 columns."""
     from rich.table import Table
 
     table = Table(title="Gradient-masking audit", width=min(WIDTH, console.width), show_lines=False)
-    table.add_column("#", justify="right", no_wrap=True)
-    table.add_column("check", max_width=18)
-    table.add_column("status", no_wrap=True)
-    table.add_column("numbers", ratio=3)
-    table.add_column("what to do", ratio=2)
+    table.add_column("#", justify="right", no_wrap=True, min_width=2)
+    table.add_column("check", min_width=16)
+    table.add_column("kind", no_wrap=True, min_width=10)
+    table.add_column("status", no_wrap=True, min_width=7)
+    table.add_column("p (Holm)", justify="right", no_wrap=True, min_width=8)
+    table.add_column("numbers", ratio=1)
     for c in report.checks:
         style = STATUS_STYLE[c.status]
-        advice = c.advice if c.fired else ""
-        table.add_row(str(c.id), c.title, f"[{style}]{c.status}[/]", c.summary, advice)
+        p = "" if c.p_adjusted is None else f"{c.p_adjusted:.2g}"
+        kind = "evidence" if c.kind == "evidence" else "diagnostic"
+        table.add_row(str(c.id), c.title, kind, f"[{style}]{c.status}[/]", p, numbers_text(c))
     console.print(table)
+    for c in report.checks:
+        if c.fired and c.advice:
+            console.print(f"{c.id}. {c.title}: {c.summary}. {c.advice}", highlight=False)
     style = VERDICT_STYLE.get(report.verdict, "bold")
     console.print(f"\n[{style}]Verdict: {report.verdict}[/]", highlight=False)
     console.print(report.reason, highlight=False)
-    console.print(
-        report.verdict_line().removeprefix(f"Verdict: {report.verdict}. "), highlight=False
-    )
+    if report.skipped_evidence:
+        console.print(
+            "Not run by this budget: " + ", ".join(report.skipped_evidence), highlight=False
+        )
     console.print(
         "Report the worst case over: " + ", ".join(report.recommended_suite), highlight=False
     )
+
+
+def numbers_text(check, most: int = 4) -> str:
+    """A check's first `most` numbers, `name=value` (the numbers column holds numbers)."""
+    items = list(check.numbers.items())[:most]
+    return ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in items)
+
+
+def _p(p) -> str:
+    return "" if p is None else f" (p={p:.2g})"
