@@ -22,6 +22,7 @@ DEFAULT_BUDGET = "quick"
 BADGE_STYLES = {
     "overestimated": "bold white on red",
     "suspicious": "bold black on yellow",
+    "inconclusive": "bold black on white",
     "no masking found": "bold black on green",
 }
 

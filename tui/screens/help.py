@@ -30,9 +30,10 @@ HELP = """\
 **Audit screen** (`a`)
 - Runs the gradient-masking audit (`tfls.audit`, budget *quick*) on the selected defense (or, with
   none or several selected, the highlighted one) at the form's ε, norm and image count.
-- The 14 checks fill in as they finish: ok (green), warn (yellow), fail (red), skipped (dim), with
-  their numbers and advice; then the verdict (*overestimated*, *suspicious* or *no masking found*),
-  the lower number to quote and the attacks to report. The verdict shows as a badge in the list.
+- The 18 checks fill in as they finish: ok (green), warn (yellow), fail (red), skipped (dim), with
+  their numbers and advice; then the verdict (*overestimated*, *suspicious*, *inconclusive* or
+  *no masking found*) with the gap and its p-value, the number to report and the attacks to report
+  it over. The verdict shows as a badge in the list.
 - `Esc` cancels after the current check; finished checks are saved in `<run>/audits/<key>/` and
   `r` (or `a` again) resumes. `b` switches to the next budget (*standard*, *thorough*); `r` runs it.
 

@@ -1,4 +1,4 @@
-"""The audit's verdict: overestimated / suspicious / no masking found, why, and what to report."""
+"""The audit's verdict (overestimated / suspicious / inconclusive / no masking found), why, and what to report."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def verdict_text(report) -> Text:
         style="cyan",
     )
     text.append(
-        f"lower number (worst case) {100 * report.worst_case:.1f}%, "
+        f"worst case over every attack of the audit {100 * report.worst_case:.1f}%, "
         f"{report.points_of_difference:.1f} points below PGD-20",
         style="bold cyan",
     )
