@@ -91,8 +91,9 @@ async def test_a_audits_the_highlighted_defense_live_and_its_verdict_becomes_a_b
         assert _statuses(screen)[3] == "fail" and _statuses(screen)[12] == "warn"
         assert _statuses(screen)[6] == "skipped"  # check 7 is not in the quick budget
         text = screen_text(app)
+        flat = " ".join(text.replace("│", " ").split())  # the panel wraps its lines
         assert "overestimated" in text
-        assert "worst case over every attack of the audit 15.0%" in text
+        assert "worst case over every attack of the audit 15.0%" in flat
         assert "Report the worst case over: autoattack" in text
         (call,) = backend.audit_calls
         assert call["model"] == "model:nat" and call["n"] == 50 and call["budget"] == "quick"
