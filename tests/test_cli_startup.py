@@ -44,3 +44,28 @@ def test_module_entry_point_prints_help():
     assert "usage: tfls" in result.stdout
     for command in ("train", "eval", "bench"):
         assert command in result.stdout
+
+
+def _stderr(*args):
+    env = {k: v for k, v in __import__("os").environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    result = subprocess.run(
+        [sys.executable, "-m", "tfls.cli.main", *args],
+        cwd=REPO,
+        env={**env, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    return result.returncode, result.stderr
+
+
+def test_tensorflow_start_up_lines_are_silent_unless_verbose():
+    """A command that imports TensorFlow prints only its own line; --verbose shows TF's."""
+    bad = ("eval", "--model", "m.keras", "--dataset", "fashion_mnist", "--attacks", "nosuch")
+    code, err = _stderr(*bad, "--eps", "0.1", "--out", "never")
+    assert code == 2, err
+    assert err.strip().splitlines() == [
+        line for line in err.strip().splitlines() if line.startswith("tfls eval: error: ")
+    ] and len(err.strip().splitlines()) == 1, err
+    code, err = _stderr("--verbose", *bad, "--eps", "0.1", "--out", "never")
+    assert code == 2 and len(err.strip().splitlines()) > 1, err  # TensorFlow's own lines too

@@ -5,14 +5,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
-import os
 import sys
 import warnings
 
 from tfls.exits import one_line, run_command
-
-# TensorFlow's C++ start-up chatter drowns the CLI's own output; users can still raise it.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from tfls.startup import import_quietly
 
 # command name -> module under tfls.cli; each module defines add_parser(subparsers) and run(args).
 COMMANDS = {
@@ -28,6 +25,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="tfls",
         description="Train Keras models with label smoothing / Madry / TRADES and evaluate their "
         "adversarial robustness honestly.",
+    )
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show TensorFlow's native start-up lines (also: set TF_CPP_MIN_LOG_LEVEL)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module_name in COMMANDS.values():
@@ -47,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def command():
         with one_line_warnings(args.command):
+            import_quietly(args.verbose)  # TensorFlow's native start-up lines, unless asked
             return args.run(args)
 
     return run_command(f"tfls {args.command}", command)

@@ -96,17 +96,25 @@ def parser(recipe: str) -> argparse.ArgumentParser:
         help="tfls.distribute strategy: auto (Mirrored on several GPUs), one_device, mirrored, "
         "multi_worker",
     )
+    p.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show TensorFlow's native start-up lines (also: set TF_CPP_MIN_LOG_LEVEL)",
+    )
     return p
 
 
 def main(recipe: str, argv=None) -> int:
     from tfls.exits import run_command
-    from tfls.recipes.runner import run_recipe
+    from tfls.startup import import_quietly
 
     args = parser(recipe).parse_args(argv)
-    return run_command(
-        f"python -m tfls.recipes.{recipe}",
-        lambda: run_recipe(
+
+    def command():
+        import_quietly(args.verbose)
+        from tfls.recipes.runner import run_recipe
+
+        return run_recipe(
             recipe,
             scale=args.scale,
             out=args.out,
@@ -122,5 +130,6 @@ def main(recipe: str, argv=None) -> int:
             dry_run_steps=args.dry_run_steps,
             dry_run_cap=args.dry_run_cap,
             log=lambda line: print(line, flush=True),
-        ),
-    )
+        )
+
+    return run_command(f"python -m tfls.recipes.{recipe}", command)
