@@ -333,7 +333,11 @@ def _report(ws, plan, checks, *, model, label, start, out) -> AuditReport:
     gap = gap_test(main.evidence.robust["pgd20"], worst)
     verdict = decide(checks, gap)
     lowest = min(accuracies.items(), key=lambda kv: kv[1])
-    skipped = [f"{c.id} ({c.title})" for c in checks if c.id in EVIDENCE and c.status == "skipped"]
+    skipped = [
+        f"{c.id} ({c.title}: {c.summary})"
+        for c in checks
+        if c.id in EVIDENCE and c.status == "skipped"
+    ]
     report = AuditReport(
         checks=checks,
         verdict=verdict.verdict,

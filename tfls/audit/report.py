@@ -130,7 +130,7 @@ class AuditReport:
             lines += textwrap.wrap(
                 "Evidence checks this audit did not run: "
                 + ", ".join(self.skipped_evidence)
-                + ". A larger budget (or a surrogate) runs them.",
+                + ". A larger budget (or a surrogate) runs those the budget skipped.",
                 width,
             )
         lines += [

@@ -192,7 +192,8 @@ def print_report(report, console) -> None:
     console.print(report.reason, highlight=False)
     if report.skipped_evidence:
         console.print(
-            "Not run by this budget: " + ", ".join(report.skipped_evidence), highlight=False
+            "Evidence checks that did not run: " + "; ".join(report.skipped_evidence),
+            highlight=False,
         )
     console.print(
         "Report the worst case over: " + ", ".join(report.recommended_suite), highlight=False
