@@ -64,8 +64,10 @@ def test_tensorflow_start_up_lines_are_silent_unless_verbose():
     bad = ("eval", "--model", "m.keras", "--dataset", "fashion_mnist", "--attacks", "nosuch")
     code, err = _stderr(*bad, "--eps", "0.1", "--out", "never")
     assert code == 2, err
-    assert err.strip().splitlines() == [
-        line for line in err.strip().splitlines() if line.startswith("tfls eval: error: ")
-    ] and len(err.strip().splitlines()) == 1, err
+    assert (
+        err.strip().splitlines()
+        == [line for line in err.strip().splitlines() if line.startswith("tfls eval: error: ")]
+        and len(err.strip().splitlines()) == 1
+    ), err
     code, err = _stderr("--verbose", *bad, "--eps", "0.1", "--out", "never")
     assert code == 2 and len(err.strip().splitlines()) > 1, err  # TensorFlow's own lines too

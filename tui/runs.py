@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tfls.hashing import digest
+from tfls.names import method_label
 from tui.audits import latest_verdict
 
 RUN_FILE = "run.json"
@@ -36,6 +37,7 @@ class RunInfo:
     verdict: str | None = None  # of the newest audit saved in the run folder (tui.audits)
     external: bool = False  # an outside model added with `tfls-tui --model` (tfls.external)
     outputs: str | None = None  # an outside model's `--outputs` (logits or probs)
+    method_text: str = "?"  # what it was trained with, named (`tfls.names.method_label`)
 
     @property
     def name(self) -> str:
@@ -56,12 +58,13 @@ class RunInfo:
 
     @property
     def kind_text(self) -> str:
-        """`external` for an outside model, else `α=…` (what tells the defenses apart)."""
-        return "external" if self.external else f"α={self.alpha_text}"
+        """`external` for an outside model, else what it was trained with (`LS α=0.9`,
+        `Madry ε=8/255`, `natural`): what tells the defenses apart."""
+        return "external" if self.external else self.method_text
 
     @property
     def summary(self) -> str:
-        """One line: `dataset model method α=… clean …` (`dataset model external …` if outside)."""
+        """One line: `dataset model LS α=0.9 clean …` (`dataset model external …` if outside)."""
         if self.error:
             return f"unreadable: {self.error}"
         if self.external:
@@ -70,8 +73,7 @@ class RunInfo:
                 f"{self.dataset_text} {self.model or '?'}{probs} external clean {self.clean_text}"
             )
         return (
-            f"{self.dataset or '?'} {self.model or '?'} {self.method or '?'} "
-            f"α={self.alpha_text} clean {self.clean_text}"
+            f"{self.dataset or '?'} {self.model or '?'} {self.method_text} clean {self.clean_text}"
         )
 
 
@@ -94,6 +96,7 @@ def read_run(path: str | os.PathLike) -> RunInfo:
             verdict=latest_verdict(path),
             external=bool(data.get("external")),
             outputs=(data.get("wrapper") or {}).get("outputs"),
+            method_text=method_label(data),
         )
     except (OSError, ValueError, TypeError) as e:
         return RunInfo(path=path, error=f"{type(e).__name__}: {e}")

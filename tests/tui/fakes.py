@@ -18,7 +18,14 @@ SHOWN = ("fgsm", "pgd20", "pgd-cw", "cw-l2", "transfer-pgd20")
 
 
 def write_run(
-    root: Path, name: str, *, alpha: float, clean: float = 0.9, dataset="fashion_mnist"
+    root: Path,
+    name: str,
+    *,
+    alpha: float,
+    clean: float = 0.9,
+    dataset="fashion_mnist",
+    method="natural",
+    eps=0.0,
 ) -> Path:
     path = root / name
     path.mkdir(parents=True)
@@ -27,9 +34,9 @@ def write_run(
             {
                 "dataset": dataset,
                 "model": "cnn4",
-                "method": "natural",
+                "method": method,
                 "label_smoothing": alpha,
-                "eps": 0.0,
+                "eps": eps,
                 "epochs": 1,
                 "seed": 0,
                 "clean_accuracy": clean,

@@ -53,8 +53,8 @@ async def _finished(screen, timeout: float = 60) -> None:
 
 
 def _line(app, name: str) -> str:
-    """The defense list's line for run `name` (its prompt is `name  α=…`)."""
-    return next(ln for ln in screen_text(app).splitlines() if f"{name}  α=" in ln)
+    """The defense list's line for run `name` (its prompt is `name  <method>  <clean>`)."""
+    return next(ln for ln in screen_text(app).splitlines() if f" {name}  " in ln)
 
 
 def _statuses(screen) -> list[str]:

@@ -80,7 +80,9 @@ def results_app(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     runs = [
         read_run(write_run(tmp_path / "runs", "ls09", alpha=0.9, clean=0.93)),
-        read_run(write_run(tmp_path / "runs", "madry", alpha=0.0, clean=0.79)),
+        read_run(
+            write_run(tmp_path / "runs", "madry", alpha=0.0, clean=0.79, method="madry", eps=0.1)
+        ),
     ]
     plan = EvalPlan(
         defenses=tuple(runs),

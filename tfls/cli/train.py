@@ -111,6 +111,7 @@ def config_from_args(args):
 def run(args) -> int:
     from tfls import distribute
     from tfls.io import resolve_out
+    from tfls.names import method_label
     from tfls.training import train
 
     distribute.check_name(args.strategy)
@@ -129,8 +130,7 @@ def run(args) -> int:
     run_info = result.run
     stats = run_info["logit_stats"]
     print(
-        f"{run_info['dataset']} {run_info['model']} {run_info['method']} "
-        f"α={run_info['label_smoothing']:g}: "
+        f"{run_info['dataset']} {run_info['model']} {method_label(run_info)}: "
         f"clean accuracy {run_info['clean_accuracy']:.4f}, logits in [{stats['min']:.3g}, "
         f"{stats['max']:.3g}], mean top-1 margin {stats['mean_margin']:.3g}, "
         f"{run_info['wall_time_s']:.0f}s training; wrote {result.out}",

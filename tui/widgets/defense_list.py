@@ -78,7 +78,5 @@ class DefenseList(SelectionList[int]):
             probs = " probs" if run.outputs == "probs" else ""
             text.append(f"  {run.dataset_text} {run.model or '?'}{probs}", style="dim")
         else:
-            text.append(
-                f"  {run.dataset or '?'} {run.model or '?'} {run.method or '?'}", style="dim"
-            )
+            text.append(f"  {run.dataset or '?'} {run.model or '?'} {run.method_text}", style="dim")
         return text

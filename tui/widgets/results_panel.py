@@ -89,7 +89,7 @@ class ResultsPanel(Vertical):
     def _subtitle(self):
         from rich.text import Text
 
-        kind = self.run.model if self.run.external else self.run.method
+        kind = self.run.model if self.run.external else self.run.method_text
         text = Text(f"{self.run.dataset_text} {kind or '?'}")
         if self.run.verdict:  # the audit's verdict (tui.audits), as in the defense list
             text.append(" ")
