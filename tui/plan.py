@@ -15,6 +15,9 @@ from tui.runs import RunInfo, results_key
 # The attack parameters the form lets the user edit, in display order.
 # `eot`: forward draws each gradient and score averages (EOT), for a defence random at inference.
 PARAMS = ("steps", "step_size", "restarts", "loss", "eot", "source")
+# Ticked when the app starts: FGSM and PGD-20 (what papers report) beside APGD-CE (what finds
+# more); AutoAttack is one key away but costs minutes per defense on a CPU.
+DEFAULT_ATTACKS = ("fgsm", "pgd20", "apgd-ce")
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from tests.tui.fakes import FakeBackend, write_run
 from tests.tui.helpers import finished, until
 from tui.app import TflsApp
 from tui.capture import screen_text
+from tui.plan import DEFAULT_ATTACKS
 from tui.screens.help import HelpScreen
 from tui.screens.main import MainScreen
 from tui.screens.run import RunScreen
@@ -180,18 +181,35 @@ async def test_transfer_attack_needs_a_source_run_and_gets_its_model(runs):
         assert backend.built == [("transfer-pgd20", {"source": "model:nat"})]
 
 
-async def test_empty_and_missing_runs_folders_say_so(tmp_path):
+async def test_empty_and_missing_runs_folders_welcome_a_first_start(tmp_path):
     (tmp_path / "empty").mkdir()
-    for folder, expected in [
-        (tmp_path / "empty", "No trained models"),
-        (tmp_path / "nope", "Runs folder not found"),
-    ]:
+    for folder in (tmp_path / "empty", tmp_path / "nope"):
         app = TflsApp(folder, backend=FakeBackend())
         async with app.run_test(size=(80, 24)) as pilot:
             await _ready(app, pilot)
-            assert expected in _message(app)
+            label = app.screen.query_one("#message", Label)
+            # A first start is not an error: it says how to get a model, and how long the demo takes.
+            assert f"Welcome: no models in {folder} yet" in _message(app)
+            assert "d: the demo pair" in _message(app) and "t: train" in _message(app)
+            assert not label.has_class("error")
             await pilot.press("r")
             assert "Select at least one defense" in _message(app)
+            assert label.has_class("error")
+        assert not (tmp_path / "nope").exists()  # looking made nothing
+
+
+@pytest.mark.default_attacks
+async def test_a_start_ticks_a_small_suite_of_attacks(runs):
+    app = TflsApp(runs, backend=FakeBackend())
+    async with app.run_test(size=(100, 30)) as pilot:
+        await _ready(app, pilot)
+        picker = app.screen.query_one(AttackPicker)
+        assert picker.selected_names == [n for n in DEFAULT_ATTACKS if n in picker.library.presets]
+        assert picker.selected_names  # the fake library has FGSM and PGD-20
+        app.screen.query_one(DefenseList).focus()
+        await pilot.press("space", "r")  # one defense and r: the default suite runs
+        await until(pilot, lambda: isinstance(app.screen, RunScreen), what="run screen")
+        await finished(app.screen)
 
 
 async def test_an_attack_refusing_its_parameters_fails_only_in_its_panel(runs):
@@ -289,6 +307,14 @@ async def test_help_screen_opens_and_closes(runs):
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
         await until(pilot, lambda: "Setup screen" in screen_text(app), what="help text rendered")
+        scroll = app.screen.query_one("#help-scroll")
+        assert scroll.has_focus and scroll.max_scroll_y > 0  # longer than the screen
+        await pilot.press("down", "down", "down")
+        await until(pilot, lambda: scroll.scroll_y > 0, what="the arrow keys scroll the help")
+        await pilot.press("end")
+        await until(
+            pilot, lambda: scroll.scroll_y == scroll.max_scroll_y, what="End: the last line"
+        )
         await pilot.press("escape")
         assert isinstance(app.screen, MainScreen)
 

@@ -7,6 +7,7 @@ from textual.widgets import Input, Label
 
 from tests.tui.fakes import FakeBackend
 from tests.tui.helpers import finished, until
+from tfls.recipes.demo import DURATION
 from tui.app import TflsApp
 from tui.capture import screen_text
 from tui.screens.main import MainScreen
@@ -38,7 +39,8 @@ async def test_one_key_trains_the_pair_with_live_epochs_then_shows_numbers(empty
     app = TflsApp(empty / "runs", backend=backend)
     async with app.run_test(size=(100, 30)) as pilot:
         await _ready(app, pilot)
-        assert "press d for the demo pair" in _message(app)
+        assert "d: the demo pair" in _message(app)
+        assert DURATION in _message(app)
         main = app.screen
         await pilot.press("d")
         backend.release_epochs(1)
@@ -67,6 +69,9 @@ async def test_one_key_trains_the_pair_with_live_epochs_then_shows_numbers(empty
             assert number in text
         assert run.first_numbers_s is not None and run.final_numbers_s >= run.first_numbers_s
         assert "Keypress → first numbers" in text
+        await pilot.press("escape")  # back to the setup screen: it says what is saved
+        await until(pilot, lambda: app.screen is main, what="the setup screen")
+        assert "Demo pair evaluated" in _message(app)
         # The recipe's parameters reached the attack, and the models came from the cache.
         assert ("pgd-cw", {"restarts": 2}) in backend.built
         assert backend.demo_trained == ["demo-natural", "demo-ls0.9"]

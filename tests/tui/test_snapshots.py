@@ -39,6 +39,7 @@ async def _ready(pilot):
     await pilot.pause()
 
 
+@pytest.mark.default_attacks
 def test_main_screen(app, snap_compare):
     assert snap_compare(app, terminal_size=SIZE, run_before=_ready)
 

@@ -62,8 +62,12 @@ class HelpScreen(ModalScreen[None]):
     """
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll():
+        with VerticalScroll(id="help-scroll"):
             yield Markdown(HELP)
+
+    def on_mount(self) -> None:
+        # Focused, the scroll view takes the arrow keys, PageUp/PageDown, Home and End.
+        self.query_one("#help-scroll", VerticalScroll).focus()
 
     def action_dismiss(self) -> None:
         self.dismiss(None)

@@ -13,6 +13,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Label, ProgressBar
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from tfls.recipes.demo import DURATION  # light: no TensorFlow import
 from tui.audits import DEFAULT_BUDGET, make_audit_request
 from tui.messages import (
     DemoCancelled,
@@ -54,7 +55,7 @@ class MainScreen(Screen):
     ]
 
     # Shown on the empty state and in the train dialog.
-    DEMO_HINT = "press d for the demo pair (natural vs α=0.9, the recipes' cpu scale)"
+    DEMO_HINT = "d: the demo pair (natural vs LS α=0.9, the recipes' cpu scale)"
 
     DEFAULT_CSS = """
     MainScreen #top { height: 1fr; }
@@ -90,6 +91,19 @@ class MainScreen(Screen):
             yield ProgressBar(total=None, show_eta=False, id="train-bar")
         yield Footer()
 
+    def on_screen_resume(self) -> None:
+        """Back from a run (the demo's included): the message says where things stand now."""
+        run, self.demo_run = self.demo_run, None
+        if run is not None and run.finished.is_set():
+            self.message(
+                "Demo pair evaluated: its numbers are saved (o reopens them); space selects, "
+                "r runs your own."
+            )
+        elif run is not None:
+            self.message(
+                "Demo evaluation stopped: r on the run screen resumes it (d starts again)."
+            )
+
     def on_mount(self) -> None:
         self.sub_title = str(self.runs_dir)
         self.query_one(DefenseList).border_title = f"Defenses ({self.runs_dir})"
@@ -124,21 +138,21 @@ class MainScreen(Screen):
         keep = {r.name for r in defenses.selected_runs}
         try:
             runs = discover_runs(self.runs_dir)
-        except FileNotFoundError as e:
-            defenses.set_runs([])
-            self.message(
-                f"{e}. Start with --runs DIR, or press t to train a quick model.", error=True
-            )
-            return
+        except FileNotFoundError:
+            runs = []  # a first start: the folder is made when something is trained into it
         defenses.set_runs(runs, keep=keep)
         self.query_one(AttackPicker).sources = tuple(r.name for r in runs if not r.error)
         if not runs:
-            self.message(
-                f"No trained models in {self.runs_dir}: {self.DEMO_HINT}, or t to train a quick one.",
-                error=True,
-            )
+            self.message(self.welcome())
         elif self.library is not None:
             self.message(f"{len(runs)} runs found: space selects, r runs.")
+
+    def welcome(self) -> str:
+        """What a first start says: no models yet, and the three ways to get one."""
+        return (
+            f"Welcome: no models in {self.runs_dir} yet. {self.DEMO_HINT} ({DURATION}) · "
+            "t: train a quick model · start with --model PATH to add your own."
+        )
 
     # --- run -----------------------------------------------------------------------------
 
@@ -322,7 +336,9 @@ class MainScreen(Screen):
         self.query_one("#training").add_class("active")
         self.query_one("#train-label", Label).update("Demo pair: reading the recipes…")
         self.query_one("#train-bar", ProgressBar).update(total=None, progress=0)
-        self.message("Demo pair: Esc stops after the current epoch (finished epochs are kept).")
+        self.message(
+            f"Demo pair: {DURATION}. Esc stops after the current epoch (finished epochs are kept)."
+        )
         self._training = self.train_demo()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="train")

@@ -85,7 +85,7 @@ class TrainScreen(ModalScreen[TrainRequest | str | None]):
             yield Label("", id="train-error")
             with Horizontal(id="t-buttons"):
                 yield Button("Train (Enter)", id="t-go", variant="primary", compact=True)
-                yield Button("Demo pair: natural + α=0.9 (F2)", id="t-demo", compact=True)
+                yield Button("Demo pair: natural + LS α=0.9 (F2)", id="t-demo", compact=True)
 
     @staticmethod
     def _row(label: str, field):

@@ -8,7 +8,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Label, SelectionList
 from textual.widgets.selection_list import Selection
 
-from tui.plan import PARAMS, AttackChoice, parse_overrides
+from tui.plan import DEFAULT_ATTACKS, PARAMS, AttackChoice, parse_overrides
 
 LABELS = {
     "steps": "steps",
@@ -68,6 +68,9 @@ class AttackPicker(Vertical):
         presets.add_options(
             [Selection(self._prompt(name, spec), name) for name, spec in library.presets.items()]
         )
+        for name in DEFAULT_ATTACKS:  # a small suite to start from: one weak, two strong
+            if name in library.presets:
+                presets.select(name)
         if library.presets:
             presets.highlighted = 0
             self._show(next(iter(library.presets)))
