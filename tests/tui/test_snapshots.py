@@ -67,6 +67,48 @@ def test_help_screen(app, snap_compare):
     assert snap_compare(app, terminal_size=SIZE, run_before=help_)
 
 
+# --- the first minutes: an empty runs folder, the demo's epochs, the help scrolled -------------
+
+
+@pytest.mark.default_attacks
+def test_first_start_on_an_empty_runs_folder(tmp_path, monkeypatch, snap_compare):
+    monkeypatch.chdir(tmp_path)
+    assert snap_compare(
+        TflsApp("runs", backend=FakeBackend()), terminal_size=SIZE, run_before=_ready
+    )
+
+
+def test_demo_training_shows_its_duration_and_epochs(tmp_path, monkeypatch, snap_compare):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").mkdir()
+    backend = FakeBackend(paced=True, cache=tmp_path / "cache")
+
+    async def first_epoch(pilot):
+        await _ready(pilot)
+        await pilot.press("d")
+        backend.release_epochs(1)
+        bar = pilot.app.screen.query_one("#train-bar")
+        await until(pilot, lambda: bar.progress == 1, what="first epoch on the bar")
+
+    try:
+        assert snap_compare(
+            TflsApp("runs", backend=backend), terminal_size=SIZE, run_before=first_epoch
+        )
+    finally:
+        backend.release_epochs(10)  # let the worker thread finish
+
+
+def test_help_screen_scrolled_with_the_arrow_keys(app, snap_compare):
+    async def scrolled(pilot):
+        await _ready(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        await pilot.press(*["down"] * 8)
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=scrolled)
+
+
 # --- the results tables: two defenses side by side, numbers of a committed recipe output -------
 
 # Copies of table4's cpu-scale evaluations of its LS α=0.9 and Madry models (as committed at

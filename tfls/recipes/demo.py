@@ -23,7 +23,7 @@ LOOK_FOR = "PGD-20 vs AutoAttack on the α = 0.9 model"
 # How long the demo takes on 2 quiet CPU cores, from results/tui/README.md's timings: the two
 # 6-epoch trainings (232 s + 466 s in the recipes' cached runs) come first with an empty model
 # cache, then the evaluation (first numbers at 98 s, all of them at 816 s).
-DURATION = "≈26 min on 2 CPU cores, first numbers at ≈14 (≈14 and 2 once its models are cached)"
+DURATION = "≈26 min on 2 CPU cores, first numbers at ≈14; ≈14 and 2 once its models are cached"
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ HELP = """\
   `s` (any screen) saves the screen as SVG next to its results.
 
 **Demo pair** (`d`, or F2 in the train dialog)
-- A natural and an α = 0.9 cnn4 with the recipes' cpu-scale training, from the recipes' model
+- A natural and an LS α = 0.9 cnn4 with the recipes' cpu-scale training, from the recipes' model
   cache (`$TFLS_RECIPES_DIR`) or trained there once (live epochs; `Esc` stops after the current
   epoch and keeps what finished; `d` resumes). Then both are evaluated at ε = 0.03 with FGSM,
   PGD-20, APGD-CE, ODI and AutoAttack: watch PGD-20 vs AutoAttack on the α = 0.9 model.

@@ -150,7 +150,7 @@ class MainScreen(Screen):
     def welcome(self) -> str:
         """What a first start says: no models yet, and the three ways to get one."""
         return (
-            f"Welcome: no models in {self.runs_dir} yet. {self.DEMO_HINT} ({DURATION}) · "
+            f"Welcome: no models in {self.runs_dir} yet. {self.DEMO_HINT}: {DURATION} · "
             "t: train a quick model · start with --model PATH to add your own."
         )
 
