@@ -46,8 +46,10 @@ def test_module_entry_point_prints_help():
         assert command in result.stdout
 
 
-def _stderr(*args):
+def _stderr(*args, level: str | None = None):
     env = {k: v for k, v in __import__("os").environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    if level is not None:
+        env["TF_CPP_MIN_LOG_LEVEL"] = level
     result = subprocess.run(
         [sys.executable, "-m", "tfls.cli.main", *args],
         cwd=REPO,
@@ -71,3 +73,13 @@ def test_tensorflow_start_up_lines_are_silent_unless_verbose():
     ), err
     code, err = _stderr("--verbose", *bad, "--eps", "0.1", "--out", "never")
     assert code == 2 and len(err.strip().splitlines()) > 1, err  # TensorFlow's own lines too
+
+
+@pytest.mark.parametrize("level, lines", [("3", "one"), ("2", "one"), ("0", "more")])
+def test_the_users_log_level_is_respected(level, lines):
+    """TF_CPP_MIN_LOG_LEVEL=2 or 3 asks for less (still one line); 0 asks for TensorFlow's lines."""
+    bad = ("eval", "--model", "m.keras", "--dataset", "fashion_mnist", "--attacks", "nosuch")
+    code, err = _stderr(*bad, "--eps", "0.1", "--out", "never", level=level)
+    assert code == 2, err
+    n = len(err.strip().splitlines())
+    assert (n == 1) if lines == "one" else (n > 1), err
