@@ -129,13 +129,32 @@ class Backend:
         )
 
     def audit(
-        self, model, data, *, eps: float, norm: str, n: int, budget, out: Path, on_check: Callable
+        self,
+        model,
+        data,
+        *,
+        eps: float,
+        norm: str,
+        n: int,
+        budget,
+        out: Path,
+        on_check: Callable,
+        evaluations=(),
     ):
-        """`tfls.audit.audit`: the gradient-masking checks, each passed to `on_check` as it ends."""
+        """`tfls.audit.audit`: the gradient-masking checks, each passed to `on_check` as it ends;
+        a saved evaluation of the same weights, ε and points in `evaluations` is shown beside."""
         from tfls.audit import audit
 
         return audit(
-            model, data, eps=eps, norm=norm, n=n, budget=budget, out=out, on_check=on_check
+            model,
+            data,
+            eps=eps,
+            norm=norm,
+            n=n,
+            budget=budget,
+            out=out,
+            on_check=on_check,
+            evaluations=evaluations,
         )
 
     def train(self, request: TrainRequest, out: Path, *, on_epoch: Callable[[int, dict], None]):

@@ -186,7 +186,7 @@ class FakeBackend(Backend):
         for _ in range(k):
             self.check_gate.release()
 
-    def audit(self, model, data, *, eps, norm, n, budget, out, on_check):
+    def audit(self, model, data, *, eps, norm, n, budget, out, on_check, evaluations=()):
         """The real audit's order of checks; 4 fails and 13 warns (so `overestimated`).
 
         Finished checks are kept per `out` folder and read back first on a rerun, as the real
@@ -195,7 +195,16 @@ class FakeBackend(Backend):
         from tfls.audit import TITLES, AuditReport, CheckResult
         from tfls.audit.verdict import decide, gap_test
 
-        self.audit_calls.append({"model": model, "eps": eps, "n": n, "budget": budget, "out": out})
+        self.audit_calls.append(
+            {
+                "model": model,
+                "eps": eps,
+                "n": n,
+                "budget": budget,
+                "out": out,
+                "evaluations": tuple(evaluations),
+            }
+        )
         done = self.audit_stored.setdefault(Path(out), {})
         for check_id in AUDIT_ORDER:
             if check_id not in done:

@@ -93,10 +93,14 @@ async def test_a_audits_the_highlighted_defense_live_and_its_verdict_becomes_a_b
         text = screen_text(app)
         flat = " ".join(text.replace("│", " ").split())  # the panel wraps its lines
         assert "overestimated" in text
-        assert "worst case over every attack of the audit 15.0%" in flat
+        assert "worst case over the audit's 3 attacks 15.0%" in flat
+        assert "Worst case over: fgsm, pgd20, apgd-ce" in flat
         assert "Report the worst case over: autoattack" in text
         (call,) = backend.audit_calls
         assert call["model"] == "model:nat" and call["n"] == 50 and call["budget"] == "quick"
+        # The run's own folder and the app's saved evaluations are searched for the evaluator's
+        # number on the same weights, ε and points (tfls.audit.alongside).
+        assert [p.name for p in call["evaluations"]] == ["nat", "results"]
         assert call["eps"] == pytest.approx(8 / 255)
         assert call["out"] == runs / "nat" / "audits" / "quick_linf_eps0.0313725_n50"
         saved = json.loads((call["out"] / "audit.json").read_text())

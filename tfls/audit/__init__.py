@@ -1,9 +1,10 @@
 """Gradient-masking audit: can a robustness number measured with white-box attacks be trusted?
 
-`audit(model, dataset, eps=...)` runs the 14 checks of `docs/audit.md` (AutoAttack's runtime
+`audit(model, dataset, eps=...)` runs the 18 checks of `docs/audit.md` (AutoAttack's runtime
 checks, ART's gradient check, Pintor et al.'s indicators of attack failure, Athalye et al.'s signs
 of obfuscated gradients, Carlini et al.'s checklist, Jiang et al.'s imbalanced gradients) and
-returns an `AuditReport` whose verdict is `overestimated`, `suspicious` or `no masking found`.
+returns an `AuditReport` whose verdict is `overestimated`, `suspicious`, `inconclusive` or
+`no masking found`.
 """
 
 from tfls.audit.audit import TITLES, audit, load_points

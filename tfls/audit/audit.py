@@ -24,6 +24,7 @@ from tfls.audit import comparisons as cmp
 from tfls.audit import convergence as conv
 from tfls.audit import followups, radius
 from tfls.audit import model_checks as mc
+from tfls.audit.alongside import find as find_evaluation
 from tfls.audit.budgets import EVIDENCE, get_budget
 from tfls.audit.integrity import gradient_integrity
 from tfls.audit.report import AuditReport
@@ -72,6 +73,8 @@ def audit(
     seed: int = 0,
     batch_size: int = 100,
     label: str | None = None,
+    data: dict | None = None,
+    evaluations=(),
 ) -> AuditReport:
     """Audits whether white-box gradient attacks can be trusted on `model` at radius `eps`.
 
@@ -93,6 +96,10 @@ def audit(
         seed: seed of every attack and random draw.
         batch_size: images per evaluated batch.
         label: how the report names the model (its path, for `tfls audit`); default its name.
+        data: how the report names the data, `{"dataset": ..., "split": ...}` (for `tfls audit`).
+        evaluations: folders holding `tfls eval` outputs (a run folder, the audit's parent):
+            a finished evaluation of the same weights, ε, points and data found there is shown
+            beside the audit's worst case (`tfls.audit.alongside`).
 
     Returns:
         An `AuditReport` (written to `out` when given).
@@ -144,9 +151,10 @@ def audit(
         try:
             from tfls.eval.evaluate import model_fingerprint
 
+            weights_sha256 = model_fingerprint(model)["weights_sha256"]
             ws.claim(
                 {
-                    "model": model_fingerprint(model)["weights_sha256"],
+                    "model": weights_sha256,
                     "eps": eps,
                     "norm": norm,
                     "seed": int(seed),
@@ -164,7 +172,27 @@ def audit(
             checks = _run_checks(
                 ws, plan, key, target, model, check1, probabilities, surrogate, on_check
             )
-            return _report(ws, plan, checks, model=model, label=label, start=start, out=out)
+            data = dict(data or {})
+            alongside = find_evaluation(
+                evaluations,
+                weights_sha256=weights_sha256,
+                eps=eps,
+                norm=norm,
+                images=ws.n,
+                dataset=data.get("dataset"),
+                split=data.get("split"),
+            )
+            return _report(
+                ws,
+                plan,
+                checks,
+                model=model,
+                label=label,
+                start=start,
+                out=out,
+                data=data,
+                alongside=alongside,
+            )
         finally:
             ws.close()
 
@@ -309,7 +337,7 @@ def _accuracies(ws, evaluations) -> dict:
     return out
 
 
-def _report(ws, plan, checks, *, model, label, start, out) -> AuditReport:
+def _report(ws, plan, checks, *, model, label, start, out, data, alongside) -> AuditReport:
     """Folds every evaluation at ε into the worst case, tests the gap, decides the verdict.
 
     The evaluations are those each check records it used, in check order (the main one first),
@@ -361,6 +389,7 @@ def _report(ws, plan, checks, *, model, label, start, out) -> AuditReport:
         skipped_evidence=skipped,
         meta={
             "model": label or getattr(model, "name", "?"),
+            **data,
             "eps": ws.eps,
             "norm": ws.norm,
             "budget": plan.name,
@@ -369,6 +398,7 @@ def _report(ws, plan, checks, *, model, label, start, out) -> AuditReport:
             "draws": main.report.draws,
             "seconds": time.perf_counter() - start,
         },
+        evaluator=None if alongside is None else alongside.to_dict(),
     )
     if out is not None:
         report.write(out)

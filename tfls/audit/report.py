@@ -35,6 +35,8 @@ class AuditReport:
             broken, robust_to_pgd20, p_value, p_adjusted, smallest_detectable_share.
         skipped_evidence: the evidence checks this budget (or a missing surrogate) skipped.
         meta: model (its path), eps, norm, budget, images, seed, draws, seconds.
+        evaluator: a finished `tfls eval` of the same weights, ε and points, when one was found
+            (`tfls.audit.alongside.Alongside.to_dict`): its attacks and worst case, else None.
     """
 
     checks: list[CheckResult]
@@ -50,6 +52,7 @@ class AuditReport:
     gap: dict = field(default_factory=dict)
     skipped_evidence: list = field(default_factory=list)
     meta: dict = field(default_factory=dict)
+    evaluator: dict | None = None
 
     def check(self, check_id: int) -> CheckResult:
         for c in self.checks:
@@ -81,25 +84,20 @@ class AuditReport:
 
     # -- text ---------------------------------------------------------------------------------
 
-    def verdict_line(self) -> str:
-        """The verdict with the gap, its interval and p-value, and the number to report."""
-        gap = self.gap or {}
-        interval = gap.get("interval")
-        where = (
-            f" (95% interval {interval[0]:.1f} to {interval[1]:.1f}, p = {gap['p_adjusted']:.2g})"
-            if interval
-            else ""
-        )
-        advice = (
-            f" Report {100 * self.worst_case:.1f}%, not {100 * self.pgd20:.1f}%."
-            if self.verdict == "overestimated"
-            else ""
-        )
+    def worst_case_line(self) -> str:
+        """Which attacks the audit's worst case covers."""
         return (
-            f"Verdict: {self.verdict}. PGD-20 {100 * self.pgd20:.1f}%, worst case over every "
-            f"attack {100 * self.worst_case:.1f}%: {self.points_of_difference:.1f} points lower"
-            f"{where}.{advice}"
+            f"Worst case {100 * self.worst_case:.1f}%, per example over the audit's "
+            f"{len(self.accuracies)} attacks at ε: " + ", ".join(self.accuracies) + "."
         )
+
+    def evaluator_line(self) -> str | None:
+        """The evaluator's number for the same weights, ε and points, when there is one."""
+        if not self.evaluator:
+            return None
+        from tfls.audit.alongside import Alongside
+
+        return Alongside.from_dict(self.evaluator).sentence(self.worst_case)
 
     def to_markdown(self, width: int = WIDTH) -> str:
         """The report in Markdown whose every line fits in `width` (≤ 100) columns."""
@@ -120,7 +118,10 @@ class AuditReport:
         lines += ["", "## Verdict", ""]
         lines += textwrap.wrap(f"**{self.verdict}**. {self.reason}", width)
         lines += [""]
-        lines += textwrap.wrap(self.verdict_line(), width)
+        lines += textwrap.wrap(self.worst_case_line(), width)
+        if self.evaluator_line():
+            lines += [""]
+            lines += textwrap.wrap(self.evaluator_line(), width)
         lines += [""]
         lines += textwrap.wrap(
             "Report the worst case over: " + ", ".join(self.recommended_suite) + ".", width

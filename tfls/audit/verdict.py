@@ -100,7 +100,7 @@ def decide(checks, gap: Gap, *, report_attack: str = "PGD-20") -> Verdict:
     suite = _suite({c.id: c for c in checks})
     lo, hi = gap.interval
     gap_text = (
-        f"{report_attack} {100 * gap.reported:.1f}%, worst case over every attack "
+        f"{report_attack} {100 * gap.reported:.1f}%, worst case over the audit's attacks "
         f"{100 * gap.worst_case:.1f}%: {gap.points:.1f} points lower (95% interval "
         f"{100 * lo:.1f} to {100 * hi:.1f}), {gap.broken} of the {gap.robust_to_reported} points "
         f"{report_attack} leaves robust broken"

@@ -160,6 +160,8 @@ def run(args) -> int:
         seed=args.seed,
         batch_size=batch_size,
         label=str(Path(args.model).resolve()),
+        data={"dataset": name, "split": args.split},
+        evaluations=[p for p in (Path(args.model), out.parent) if p.is_dir()],
     )
     print_report(report, console)
     console.print(f"\nwrote {out / 'audit.json'}, {out / 'audit.md'} and PNGs", highlight=False)
@@ -190,6 +192,9 @@ def print_report(report, console) -> None:
     style = VERDICT_STYLE.get(report.verdict, "bold")
     console.print(f"\n[{style}]Verdict: {report.verdict}[/]", highlight=False)
     console.print(report.reason, highlight=False)
+    console.print(report.worst_case_line(), highlight=False)
+    if report.evaluator_line():
+        console.print(report.evaluator_line(), highlight=False)
     if report.skipped_evidence:
         console.print(
             "Evidence checks that did not run: " + "; ".join(report.skipped_evidence),

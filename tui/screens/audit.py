@@ -15,6 +15,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from tui.audits import AuditRequest
 from tui.messages import AuditCheck, AuditFinished
 from tui.notes import warnings_as_notices
+from tui.runs import RESULTS
 from tui.widgets.audit_verdict import AuditVerdict
 from tui.widgets.check_list import CheckList
 
@@ -139,6 +140,7 @@ class AuditScreen(Screen[str | None]):
                 budget=r.budget,
                 out=r.out,
                 on_check=on_check,
+                evaluations=(r.run.path, r.run.path / RESULTS),  # the app's saved evaluations
             )
         except AuditCancelled:
             self.post_message(AuditFinished(None, cancelled=True))

@@ -22,10 +22,13 @@ def verdict_text(report) -> Text:
         style="cyan",
     )
     text.append(
-        f"worst case over every attack of the audit {100 * report.worst_case:.1f}%, "
-        f"{report.points_of_difference:.1f} points below PGD-20",
+        f"worst case over the audit's {len(report.accuracies)} attacks "
+        f"{100 * report.worst_case:.1f}%, {report.points_of_difference:.1f} points below PGD-20",
         style="bold cyan",
     )
+    text.append("\nWorst case over: " + ", ".join(report.accuracies))
+    if report.evaluator_line():
+        text.append("\n" + report.evaluator_line())
     text.append("\nReport the worst case over: ", style="bold")
     text.append(", ".join(report.recommended_suite))
     return text
