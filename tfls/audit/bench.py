@@ -240,7 +240,7 @@ LEGEND = (
     "`W` warn, `.` ok, `-` skipped; the number is an evidence check's Holm-adjusted p-value; `*` "
     "marks the checks the fixture exists to fire (`tests/audit/fixtures.py`, `EXPECTED`); "
     "`(!)` a verdict other than the expected one. PGD-20 and worst case in % of the points; "
-    "s = seconds (2 CPU cores, XLA off)."
+    "s = seconds (2 CPU cores; XLA off at small scale)."
 )
 
 
@@ -404,7 +404,7 @@ def main(argv=None) -> int:
     results = {}
     for budget_name in args.budget.split(","):
         budget = get_budget(budget_name)
-        if not args.xla:
+        if args.scale == "small" and not args.xla:
             budget = dataclasses.replace(budget, jit_compile=False)
         print(f"audit bench, scale {args.scale}, budget {budget.name}")
         if args.scale == "small":
