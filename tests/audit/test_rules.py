@@ -97,29 +97,46 @@ def test_still_moving_follows_pintor():
 
 
 def test_bench_table_counts_detections_and_control_false_positives():
-    from tfls.audit.bench import summarise, to_markdown
+    from tfls.audit.bench import CHECKS, cell, summarise, to_markdown
 
-    def row(name, control, expected, fired, verdict):
-        status = {c: ("fail" if c in fired else "ok") for c in range(1, 15)}
-        status[8] = "skipped"
+    def row(name, control, expected, fired, verdict, expected_verdict):
+        checks = {}
+        for c in CHECKS:
+            evidence = c in (6, 7, 8, 9, 10, 11, 14, 15, 17)
+            status = "fail" if c in fired else "ok"
+            checks[str(c)] = {
+                "status": "skipped" if c == 8 else status,
+                "kind": "evidence" if evidence else "diagnostic",
+                "p": None,
+                "p_adjusted": (3e-8 if c in fired else 0.41) if evidence and c != 8 else None,
+                "fired": c in fired and c != 8,
+            }
         return {
             "fixture": name,
             "control": control,
+            "eps": 0.1,
+            "n": 128,
             "expected": list(expected),
-            "expected_verdict": "no masking found" if control else None,
+            "expected_verdict": expected_verdict,
             "verdict": verdict,
-            "status": status,
+            "fired": sorted(fired),
+            "checks": checks,
+            "pgd20": 0.5,
+            "worst_case": 0.25,
+            "seconds": 1.0,
         }
 
     rows = [
-        row("a", False, (4, 7), (4,), "overestimated"),
-        row("b", False, (2,), (2, 6), "suspicious"),
-        row("c", True, (), (13,), "suspicious"),
+        row("a", False, (4, 7), (4,), "overestimated", "overestimated"),
+        row("b", False, (2,), (2, 6), "suspicious", "overestimated"),
+        row("c", True, (), (13,), "suspicious", "no masking found"),
     ]
     result = summarise(rows, "standard")
     assert (result["detected"], result["expected_pairs"]) == (2, 3)
-    assert result["control_checks"] == 13 and result["control_fail_rate"] == 1 / 13
-    assert result["verdicts_as_expected"] == "0/1"
+    assert result["control_checks"] == 17 and result["control_fail_rate"] == 1 / 17
+    assert result["verdicts_as_expected"] == "1/3"
+    assert cell(rows[0], 4) == "F*" and cell(rows[0], 7) == ".* 0.41"
+    assert cell(rows[1], 6) == "F 3e-8" and cell(rows[0], 8) == "-"
     text = to_markdown(result)
-    assert "| a | . | . | . | [F] | . | . | [.] |" in text
-    assert "2/3 (67%)" in text
+    assert "| a | 0.1 | 128 | . | . | . | F* | . | . 0.41 | .* 0.41 | - |" in text
+    assert "2/3 (67%)" in text and "suspicious (!)" in text

@@ -310,15 +310,13 @@ def _run_checks(ws, plan, key, target, model, check1, probabilities, surrogate, 
         ),
         reason=why_not_18 if 18 in plan.checks else None,
     )
-    run(
-        12,
-        lambda: conv.silent_success(*trace()),
-        reason=(
-            "the model is random (check 2): a trace cannot replay the engine's run"
-            if random and 12 in plan.checks
-            else None
-        ),
-    )
+    why_not_12 = None
+    if 12 in plan.checks:
+        if random:
+            why_not_12 = "the model is random (check 2): a trace cannot replay the engine's run"
+        elif not conv.reproducible_gradients(target, x, y):
+            why_not_12 = "the backward pass is random: a trace cannot replay the engine's run"
+    run(12, lambda: conv.silent_success(*trace()), reason=why_not_12)
     return [results[i] for i in sorted(results)]
 
 

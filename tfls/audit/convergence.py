@@ -160,6 +160,28 @@ def run_trace(ws, steps):
     return trace, evaluation.evidence.robust[label]
 
 
+def reproducible_gradients(model, x, y, points: int = 64) -> bool:
+    """Two input gradients of the CE loss on the first `points` points agree exactly.
+
+    The trace replays the engine's PGD run step by step, which a backward pass that draws
+    random numbers (a deterministic forward with a noisy gradient) cannot reproduce: its
+    iterates are another run's, and a "silent success" there says nothing about the engine.
+    """
+    import tensorflow as tf
+
+    from tfls.attacks import losses
+
+    xs = tf.convert_to_tensor(np.asarray(x[:points], np.float32))
+    ys = tf.convert_to_tensor(np.asarray(y[:points]).astype(np.int32))
+    grads = []
+    for _ in range(2):
+        with tf.GradientTape() as tape:
+            tape.watch(xs)
+            loss = losses.cross_entropy(model(xs, training=False), ys)
+        grads.append(np.asarray(tape.gradient(loss, xs, unconnected_gradients="zero")))
+    return bool(np.array_equal(grads[0], grads[1]))
+
+
 def silent_success(trace, engine_robust) -> CheckResult:
     """Check 12 (Pintor's silent success) as the engine's self-test."""
     visited = trace.adversarial.any(axis=1)
