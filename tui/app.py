@@ -90,8 +90,8 @@ class TflsApp(App):
             self.push_screen(HelpScreen())
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """The command line, checked; `--model` is added to `--runs` here, before the app starts."""
+def build_parser() -> argparse.ArgumentParser:
+    """`tfls-tui`'s options (checked further by `parse_args`)."""
     parser = argparse.ArgumentParser(
         prog="tfls-tui",
         description="Pick defenses, attacks and ε; watch robust accuracy update batch by batch.",
@@ -124,6 +124,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="recipe override for the demo pair's training, e.g. train.limit=256 (repeatable)",
     )
     add_external_options(parser)
+    return parser
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line, checked; `--model` is added to `--runs` here, before the app starts."""
+    parser = build_parser()
     args = parser.parse_args(argv)
     if Path(args.runs).exists() and not Path(args.runs).is_dir():
         parser.error(f"--runs must be a folder of runs, not a file. Received: runs={args.runs!r}")

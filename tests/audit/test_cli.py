@@ -161,3 +161,50 @@ def test_sigkill_mid_audit_then_the_same_command_loses_nothing(
         report["meta"].pop("out", None)
     assert resumed == whole
     keras.backend.clear_session()
+
+
+@pytest.mark.parametrize("columns", [80, 100, 140])
+def test_the_table_keeps_its_numbers_readable_at_80_columns(columns):
+    """At 80 columns (a piped terminal) the numbers column still shows whole `name=value`s."""
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    from tfls.audit.result import CheckResult
+    from tfls.cli.audit import print_report
+
+    checks = [
+        CheckResult(
+            6,
+            "Single-step beats iterative",
+            "ok",
+            "fgsm breaks 0 points",
+            numbers={"only_a": 0, "only_b": 18, "points": 100, "note": "not a number"},
+            kind="evidence",
+            p_adjusted=1.0,
+        ),
+        CheckResult(
+            2,
+            "Randomness",
+            "ok",
+            "deterministic",
+            numbers={"passes": 5, "points": 100},
+            kind="diagnostic",
+        ),
+    ]
+    report = SimpleNamespace(
+        checks=checks,
+        verdict="no masking found",
+        reason="No test is significant.",
+        worst_case_line=lambda: "Worst case 31.0%.",
+        evaluator_line=lambda: None,
+        skipped_evidence=[],
+        recommended_suite=["autoattack"],
+    )
+    console = Console(width=columns, record=True, color_system=None)
+    print_report(report, console)
+    text = console.export_text()
+    assert max(len(line) for line in text.splitlines()) <= min(columns, 100)
+    assert "only_a=0, only_b=18," in text and "passes=5, points=100" in text
+    assert "not a number" not in text  # the numbers column holds numbers
+    assert ("E evidence" in text) == (columns < 100)

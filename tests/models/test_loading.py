@@ -40,6 +40,21 @@ def test_saved_model_loads_with_the_signature_shape(conv, images, tmp_path):
         load(tmp_path / "sm", signature="predict")
 
 
+def test_a_saved_model_is_attacked_without_xla_on_cpu(tmp_path):
+    """Its layers are hidden behind TFSMLayer: `jit_compile="auto"` assumes convolutions (XLA
+    ~8× slower on CPU, and without a deterministic MaxPool gradient under op determinism)."""
+    from tests.tiny_models import tiny_mlp
+    from tfls.attacks.base import resolve_jit
+
+    mlp = tiny_mlp((8, 8, 3), 4, seed=0)
+    mlp.export(tmp_path / "mlp", verbose=False)
+    model, _ = load(tmp_path / "mlp")
+    if tf.config.list_logical_devices("GPU"):
+        pytest.skip("auto is XLA on accelerators")
+    assert resolve_jit("auto", mlp) is True  # visible layers, no convolution: XLA on CPU
+    assert resolve_jit("auto", model) is False
+
+
 def test_saved_model_without_a_serving_signature(tmp_path):
     module = tf.Module()
     module.v = tf.Variable(1.0)

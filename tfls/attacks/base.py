@@ -155,7 +155,10 @@ def resolve_jit(jit_compile, model=None) -> bool:
     `"auto"` picks per device and, on CPU, per model, from measurements on a two-core machine
     (`tfls bench attacks`, `results/bench/`): on GPUs and TPUs XLA is used; on CPU XLA made PGD-20
     on a small conv net about 8× slower than plain `tf.function` but on a small MLP about 1.4×
-    faster, so it is used on CPU only for models without convolutions.
+    faster, so it is used on CPU only for models without convolutions. A model whose layers it
+    cannot see (a plain callable, a SavedModel behind `keras.layers.TFSMLayer`) is assumed to
+    have them: it might (and XLA has no deterministic MaxPool gradient, so under op determinism,
+    which `tfls.training.train` turns on, XLA would fail on one that does).
     """
     if jit_compile == "auto":
         if tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU"):
@@ -178,7 +181,10 @@ def _has_convolutions(model) -> bool:
         keras.layers.SeparableConv2D,
         keras.layers.Conv2DTranspose,
     )
-    return any(isinstance(layer, conv) for layer in layers(include_self=False, recursive=True))
+    opaque = (keras.layers.TFSMLayer,)  # a SavedModel: its graph's layers are not Keras layers
+    return any(
+        isinstance(layer, conv + opaque) for layer in layers(include_self=False, recursive=True)
+    )
 
 
 def compiled(

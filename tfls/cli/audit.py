@@ -173,19 +173,32 @@ def print_report(report, console) -> None:
     then the verdict, in ≤ 100 columns."""
     from rich.table import Table
 
-    table = Table(title="Gradient-masking audit", width=min(WIDTH, console.width), show_lines=False)
+    width = min(WIDTH, console.width)
+    narrow = width < WIDTH  # e.g. 80 columns: kind as one letter, so the numbers stay readable
+    table = Table(title="Gradient-masking audit", width=width, show_lines=False)
     table.add_column("#", justify="right", no_wrap=True, min_width=2)
-    table.add_column("check", min_width=16)
-    table.add_column("kind", no_wrap=True, min_width=10)
+    table.add_column("check", min_width=12 if narrow else 16, max_width=18 if narrow else None)
+    table.add_column("k" if narrow else "kind", no_wrap=True, min_width=1 if narrow else 10)
     table.add_column("status", no_wrap=True, min_width=7)
-    table.add_column("p (Holm)", justify="right", no_wrap=True, min_width=8)
-    table.add_column("numbers", ratio=1)
+    table.add_column("p Holm" if narrow else "p (Holm)", justify="right", no_wrap=True, min_width=6)
+    table.add_column("numbers", ratio=1, min_width=24 if narrow else 30)
     for c in report.checks:
         style = STATUS_STYLE[c.status]
         p = "" if c.p_adjusted is None else f"{c.p_adjusted:.2g}"
         kind = "evidence" if c.kind == "evidence" else "diagnostic"
-        table.add_row(str(c.id), c.title, kind, f"[{style}]{c.status}[/]", p, numbers_text(c))
+        table.add_row(
+            str(c.id),
+            c.title,
+            kind[0].upper() if narrow else kind,
+            f"[{style}]{c.status}[/]",
+            p,
+            numbers_text(c, most=3 if narrow else 4),
+        )
     console.print(table)
+    if narrow:
+        console.print(
+            "k: E evidence (decides the verdict), D diagnostic (shown only)", highlight=False
+        )
     for c in report.checks:
         if c.fired and c.advice:
             console.print(f"{c.id}. {c.title}: {c.summary}. {c.advice}", highlight=False)
@@ -207,7 +220,11 @@ def print_report(report, console) -> None:
 
 def numbers_text(check, most: int = 4) -> str:
     """A check's first `most` numbers, `name=value` (the numbers column holds numbers)."""
-    items = list(check.numbers.items())[:most]
+    items = [
+        (k, v)
+        for k, v in check.numbers.items()
+        if isinstance(v, int | float) and not isinstance(v, bool)
+    ][:most]
     return ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in items)
 
 

@@ -202,6 +202,7 @@ def run(args) -> int:
             f"{model.name} is random at inference: every point was scored over {report.draws} draws"
         )
     print(report.table_markdown())
+    print(report.worst_case_note())
     print(f"\nwrote {out / 'report.json'}, {out / 'report.md'}, {out / 'report.csv'}")
     return 0 if report.complete else 1
 

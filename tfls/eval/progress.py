@@ -49,6 +49,21 @@ class Progress:
     restored_images: int = 0
     stage: str = ""
 
+    def __str__(self) -> str:
+        """One line: `images 300/500 · clean 91.0% · worst case 16.7% · 45 img/s · 4 s left`."""
+        total = f"/{self.images_total}" if self.images_total else ""
+        parts = [
+            f"images {self.images_done}{total}",
+            f"clean {100 * self.clean_accuracy:.1f}%",
+            f"worst case {100 * self.worst_case_accuracy:.1f}%",
+            f"{self.images_per_s:.0f} img/s",
+        ]
+        if self.eta_s is not None:
+            parts.append(f"{self.eta_s:.0f} s left")
+        if self.stage:
+            parts.append(self.stage)
+        return " · ".join(parts)
+
     @property
     def fraction(self) -> float | None:
         """Share of the evaluation done, in [0, 1], or `None` if the total is unknown."""

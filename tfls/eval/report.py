@@ -185,6 +185,14 @@ class Report:
             )
         return "\n".join(lines)
 
+    def worst_case_note(self) -> str:
+        """What "worst case" covers here: the per-example worst case over these attacks."""
+        over = ", ".join(self.attacks) or "no attack"
+        return (
+            f"Worst case, per example over {over}: an image counts as robust only if it is "
+            "classified correctly clean and after every one of them."
+        )
+
     def to_markdown(self) -> str:
         title = "Robustness report" + (
             "" if self.complete else " (PARTIAL: evaluation not finished)"
@@ -203,10 +211,7 @@ class Report:
         lines += ["  \n".join(facts), ""]
         lines += self.table_markdown().splitlines()
         lines.append("")
-        lines.append(
-            "Worst-case: an image counts as robust only if it is classified correctly clean and "
-            "after every attack."
-        )
+        lines.append(self.worst_case_note())
         lines += self.nonfinite_notes()
         if not self.individual and self.attacks:
             lines.append(

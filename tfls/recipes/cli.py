@@ -56,6 +56,12 @@ def parser(recipe: str) -> argparse.ArgumentParser:
         "mean ± spread and judge the claims on the mean",
     )
     p.add_argument(
+        "--plan",
+        action="store_true",
+        help="print what the run would train (cached or not) and attack, and where it would "
+        "write; train and write nothing",
+    )
+    p.add_argument(
         "--dry-run",
         action="store_true",
         help="build every model, run a few optimiser steps per training method and one batch of "
@@ -129,6 +135,7 @@ def main(recipe: str, argv=None) -> int:
             dry_run_batch=args.dry_run_batch,
             dry_run_steps=args.dry_run_steps,
             dry_run_cap=args.dry_run_cap,
+            plan_only=args.plan,
             log=lambda line: print(line, flush=True),
         )
 

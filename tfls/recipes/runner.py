@@ -41,6 +41,7 @@ def run_recipe(
     dry_run_steps: int = 2,
     dry_run_cap: int | None = None,
     dry_run_cache: dict | None = None,
+    plan_only: bool = False,
 ) -> dict:
     """Trains, evaluates and judges recipe `recipe` at `scale`; writes results into `out`.
 
@@ -67,6 +68,9 @@ def run_recipe(
             configured), timed optimiser steps per method, and cap on every attack iteration
             count (default: none, the recipe's own settings). dry_run_cache: see
             `tfls.recipes.dryrun.dry_run`'s `cache`.
+        plan_only: print what the run would train (cached or not) and attack, and where it
+            would write, then return `{"plan": ...}` (`tfls.recipes.preview`); nothing is
+            trained or written.
 
     Returns:
         The results dictionary (also written to `out/results.json`).
@@ -82,10 +86,10 @@ def run_recipe(
         distribute.check_name(strategy)
     default_out = f"{plan.recipe}-{scale}" + ("-dry-run" if dry_run else "")
     out = resolve_out(out if out is not None else Path("runs") / "recipes-out" / default_out)
-    out.mkdir(parents=True, exist_ok=True)
     log(
         f"{plan.recipe} ({plan.paper_ref}) at scale {scale}"
         + (" — DRY RUN" if dry_run else "")
+        + (" — PLAN" if plan_only else "")
         + f": {plan.title}"
     )
     for sub in plan.substitutions:
@@ -93,6 +97,15 @@ def run_recipe(
             f"  STAND-IN: {sub.paper_dataset} → {sub.dataset} ({sub.reason}); "
             "numbers are not the paper's setting"
         )
+    if plan_only:
+        from tfls.recipes.preview import preview
+
+        return {
+            "plan": preview(
+                plan, seed_list, out=out, cache_dir=cache_dir, data_dir=data_dir, log=log
+            )
+        }
+    out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     results = _empty_results(plan)
     if plan.kind == "presets":

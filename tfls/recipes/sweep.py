@@ -68,6 +68,17 @@ def run_sweep(
     for i, overrides in enumerate(all_points, 1):
         folder = out / slug(overrides)
         log(f"[{i}/{len(all_points)}] {recipe} {' '.join(overrides)}")
+        if kwargs.get("plan_only"):  # --plan: each point's plan, nothing trained or written
+            plan = run_recipe(
+                recipe,
+                scale=scale,
+                out=folder,
+                overrides=[*base_overrides, *overrides],
+                log=log,
+                **kwargs,
+            )["plan"]
+            rows.append({"overrides": overrides, "folder": str(folder), "plan": plan})
+            continue
         done = folder / "results.json"
         if done.is_file() and not rerun:
             results = json.loads(done.read_text(encoding="utf-8"))
@@ -125,7 +136,7 @@ def _write(out: Path, recipe, scale, rows, base_overrides) -> None:
     io.atomic_write_text(out / "sweep.md", "\n".join(lines) + "\n")
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m tfls.recipes.sweep", description=__doc__.split("\n\n")[0]
     )
@@ -150,7 +161,16 @@ def main(argv=None) -> int:
     p.add_argument("--cache", default=None)
     p.add_argument("--data-dir", default=None)
     p.add_argument("--rerun", action="store_true", help="rerun points that already have results")
-    args = p.parse_args(argv)
+    p.add_argument(
+        "--plan",
+        action="store_true",
+        help="print every point's plan (models to train, attacks, output); train and write nothing",
+    )
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
     return run_command(
         "python -m tfls.recipes.sweep",
         lambda: run_sweep(
@@ -162,6 +182,7 @@ def main(argv=None) -> int:
             rerun=args.rerun,
             cache_dir=args.cache,
             data_dir=args.data_dir,
+            plan_only=args.plan,
             log=lambda line: print(line, flush=True),
         ),
     )
