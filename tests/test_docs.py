@@ -23,11 +23,11 @@ import re
 import shlex
 import sys
 import time
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", ROOT / "recipes" / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -170,7 +170,7 @@ def kind(argv: list[str]) -> str:
 
 # Appended (argparse: the last value wins); the block's own comment must name them.
 SMALLER = {
-    "tfls train": ["--epochs", "1", "--limit", "64"],
+    "tfls train": ["--epochs", "1", "--limit", "64", "--attack-steps", "1"],
     "tfls eval": ["--n", "8"],
     "tfls audit": ["--n", "24"],
     "recipe plan": ["--plan"],  # cpu and paper scale, dry runs: the plan resolved, checked, shown

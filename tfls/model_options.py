@@ -112,6 +112,7 @@ def check_image_size(text) -> tuple[int, int] | None:
 
 def load_wrapped(path, options: ModelOptions) -> tuple:
     """`tfls.models.load` then `tfls.models.wrap` with the options; returns `(model, run_dict)`."""
+    import tfls.attacks  # noqa: F401  (a model may hold tfls attack layers)
     from tfls.models import load, wrap  # keras: imported only once a model loads
 
     model, run = load(path, signature=options.signature)

@@ -59,8 +59,7 @@ def make_audit_request(
     run, *, eps_text: str, norm: str = "linf", n_text: str = "500", budget: Any = DEFAULT_BUDGET
 ) -> AuditRequest:
     """The form's ε, norm and image count for `run`; a bad field raises `ValueError` naming it."""
-    # Imported here: tui.plan imports tui.runs, which imports this module.
-    from tui.plan import parse_eps_list, parse_positive_int
+    from tui.fields import parse_eps_list, parse_positive_int
 
     if run is None:
         raise ValueError("Highlight a defense to audit (the cursor in the defense list).")

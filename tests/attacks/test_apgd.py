@@ -278,13 +278,20 @@ def test_compaction_does_not_change_the_answer(norm, eps, loss):
     x_adv, found, best = runs[0]
     assert 5 < found.sum() < len(found) - 5  # rows fell along the way: compaction happened
     for other_x, other_found, other_best in runs[1:]:
+        # What is invariant: the verdicts, exactly.
         np.testing.assert_array_equal(other_found, found)
-        # Up to how the batch's size changes the rounding of the model's sums (L2 steps amplify
-        # it over the trajectory).
-        tol = 1e-6 if norm == "linf" else 1e-4
+        # The points, up to how the batch's size changes the rounding of the model's sums. An
+        # L∞ step is a sign, so rounding rarely moves it (1e-6). An L2 step follows the
+        # gradient's direction, so a rounding difference in that direction is carried along
+        # the trajectory. Another CPU of this kind measured 9e-4 on one row of 64 at ε = 0.4
+        # (2.3e-3 of ε); 1% of ε leaves four times that and is far from moving a verdict,
+        # which is asserted exactly above.
+        tol = 1e-6 if norm == "linf" else 0.01 * eps
         np.testing.assert_allclose(other_x, x_adv, atol=tol)
-        # Rows never fooled ran the whole trajectory either way: same best loss.
-        np.testing.assert_allclose(other_best[~found], best[~found], rtol=tol, atol=tol)
+        # Rows never fooled ran the whole trajectory either way: the same best loss (a loss
+        # moves far less than a point; the other CPU differed in a point, not in a loss).
+        loss_tol = 1e-6 if norm == "linf" else 1e-4
+        np.testing.assert_allclose(other_best[~found], best[~found], rtol=loss_tol, atol=loss_tol)
 
 
 def test_fooled_points_stop_costing_passes():

@@ -127,7 +127,7 @@ def test_a_finished_audit_is_read_back_not_recomputed(points, tmp_path, monkeypa
     budget = only(4)
     model = fx.build("control")
     audit(model, points, eps=EPS, budget=budget, out=tmp_path)
-    import tfls.audit.model_checks as mc
+    import tfls.checks.model_checks as mc
 
     def boom(*a, **k):
         raise AssertionError("recomputed a finished check")

@@ -170,7 +170,7 @@ def test_the_table_keeps_its_numbers_readable_at_80_columns(columns):
 
     from rich.console import Console
 
-    from tfls.audit.result import CheckResult
+    from tfls.checks.result import CheckResult
     from tfls.cli.audit import print_report
 
     checks = [

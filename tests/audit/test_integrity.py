@@ -2,7 +2,7 @@
 lying fixture fails with its lying layer named (and no other), each control passes, the random
 one is skipped, and the allowance is what decides.
 
-`python -m tests.audit.test_integrity` prints the table behind `tfls/audit/thresholds.py`'s
+`python -m tests.audit.test_integrity` prints the table behind `tfls/checks/thresholds.py`'s
 INTEGRITY_* comments (seeds 0-4). Seed 0, 64 points × 8 directions × {CE, margin}, h = 2e-4, 2
 shared CPU cores, TF 2.21; "pairs" are the judged ones, "share" the disagreeing share (range over
 seeds 0-4), "layers" what `follow_up["bpda"]` names, the time includes the layer probe when the
@@ -33,7 +33,7 @@ import pytest
 
 from tests.audit import lying_fixtures as lf
 from tfls.audit import integrity
-from tfls.audit import thresholds as th
+from tfls.checks import thresholds as th
 
 HONEST = ("mlp", "conv", "label-smoothing", "madry", "cnn4")
 _RESULTS: dict = {}

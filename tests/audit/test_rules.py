@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from tfls.audit import CheckResult
-from tfls.audit.thresholds import allowed
 from tfls.audit.trace import still_moving
 from tfls.audit.verdict import decide, gap_test
+from tfls.checks.thresholds import allowed
 
 
 def bits(n, robust, subset=None):
@@ -97,7 +97,7 @@ def test_still_moving_follows_pintor():
 
 
 def test_bench_table_counts_detections_and_control_false_positives():
-    from tfls.audit.bench import CHECKS, cell, summarise, to_markdown
+    from tfls.bench.audit import CHECKS, cell, summarise, to_markdown
 
     def row(name, control, expected, fired, verdict, expected_verdict):
         checks = {}

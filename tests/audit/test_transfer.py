@@ -13,7 +13,7 @@ from tests.audit import fixtures as fx
 from tfls.audit import transfer as tr
 from tfls.audit.workspace import Workspace
 from tfls.eval.evidence import Evidence
-from tfls.eval.stats import mcnemar_greater
+from tfls.stats import mcnemar_greater
 
 TINY = {"epochs": 1, "limit": 256}  # the standard surrogate at a size tests can afford
 

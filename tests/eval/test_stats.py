@@ -27,7 +27,7 @@ def test_wilson_refuses_impossible_counts(args):
 
 
 def test_mcnemar_greater_matches_the_binomial_tail_by_hand():
-    from tfls.eval.stats import mcnemar_greater
+    from tfls.stats import mcnemar_greater
 
     assert mcnemar_greater(5, 0) == pytest.approx(1 / 32)  # all 5 disagreements one way
     assert mcnemar_greater(0, 4) == 1.0  # P(X >= 0)
@@ -37,7 +37,7 @@ def test_mcnemar_greater_matches_the_binomial_tail_by_hand():
 
 @pytest.mark.parametrize("args", [(-1, 2), (1.5, 2), (True, 2), (2, "3")])
 def test_mcnemar_greater_refuses_impossible_counts(args):
-    from tfls.eval.stats import mcnemar_greater
+    from tfls.stats import mcnemar_greater
 
     with pytest.raises(ValueError, match="Received"):
         mcnemar_greater(*args)

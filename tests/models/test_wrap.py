@@ -110,7 +110,7 @@ def test_a_softmax_model_is_refused_naming_the_option():
 
 
 def test_audit_check_1_flags_a_wrapped_probability_model_and_reuses_the_wrapper():
-    from tfls.audit import model_checks as mc
+    from tfls.checks import model_checks as mc
 
     x = np.random.default_rng(0).random((6, 4, 4, 3), dtype=np.float32)
     inner = softmax_model()

@@ -20,10 +20,10 @@ from tfls.recipes.dryrun import capped_params, gradient_passes
 _CACHE: dict = {}
 
 
-@pytest.mark.filterwarnings("ignore::tfls.TflsWarning")  # diagnostics of untrained networks
 DEFAULT = {"table4"}
 
 
+@pytest.mark.filterwarnings("ignore::tfls.TflsWarning")  # diagnostics of untrained networks
 @pytest.mark.parametrize(
     "recipe", [pytest.param(r, marks=() if r in DEFAULT else (pytest.mark.slow,)) for r in RECIPES]
 )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from tfls._validation import check_choice, check_eps
 from tfls.attacks import losses
 from tfls.attacks.adaptive import adapt, find_nondifferentiable, straight_through
 from tfls.attacks.apgd import APGD, apgd
@@ -16,31 +15,14 @@ from tfls.attacks.noise import RandomNoise, random_noise
 from tfls.attacks.odi import ODI, odi
 from tfls.attacks.pgd import PGD, pgd
 from tfls.attacks.presets import PRESETS
+from tfls.attacks.registry import ATTACKS, get, register
 from tfls.attacks.square import Square, square
 from tfls.attacks.suites import TRANSFER_PREFIX, SuitePlan, plan_suite, suite
 from tfls.attacks.tanh_linf import TanhLinf, tanh_linf
 from tfls.attacks.transfer import TransferAttack
 
-_CLASSES = (FGSM, PGD, MultiTargeted, ODI, CarliniWagnerL2, TanhLinf, TransferAttack)
-_CLASSES += (APGD, FAB, Square, AutoAttack, RandomNoise)
-ATTACKS: dict[str, type[Attack]] = {cls.__name__: cls for cls in _CLASSES}
-
-
-def get(name: str, model, *, eps, **overrides) -> Attack:
-    """Builds the preset `name` (see `PRESETS`) against `model` at radius `eps`.
-
-    `overrides` replace any preset argument, e.g. `get("pgd20", model, eps=8/255, restarts=5)`.
-    """
-    check_choice(name, PRESETS, name="attack preset")
-    spec = dict(PRESETS[name])
-    cls = ATTACKS[spec.pop("attack")]
-    eps = check_eps(eps, norm=overrides.get("norm", spec.get("norm", "linf")))
-    if "step_size_eps" in spec:
-        ratio = spec.pop("step_size_eps")
-        spec.setdefault("step_size", ratio * eps)
-    spec.update(overrides)
-    build = getattr(cls, "from_preset", cls)  # e.g. TransferAttack: `model` is the target
-    return build(model, eps=eps, name=name.replace("-", "_"), **spec)
+register(FGSM, PGD, MultiTargeted, ODI, CarliniWagnerL2, TanhLinf, TransferAttack)
+register(APGD, FAB, Square, AutoAttack, RandomNoise)
 
 
 __all__ = ["ATTACKS", "Attack", "FGSM", "PGD", "PRESETS", "fgsm", "get", "losses", "pgd"]

@@ -77,7 +77,8 @@ class SuitePlan:
         return {e.label: self._build_one(e, model, source_model) for e in self.entries}
 
     def _build_one(self, entry: SuiteEntry, model, source_model) -> Attack:
-        from tfls.attacks import TransferAttack, get  # the registry imports this module
+        from tfls.attacks.registry import get
+        from tfls.attacks.transfer import TransferAttack
 
         params = dict(entry.params)
         params.setdefault("seed", self.seed)
@@ -236,7 +237,7 @@ def _entry(label: str, preset: str, params: dict) -> SuiteEntry:
 
 
 def _attack_class(preset: str) -> type[Attack]:
-    from tfls.attacks import ATTACKS  # the registry imports this module
+    from tfls.attacks.registry import ATTACKS
 
     return ATTACKS[PRESETS[preset]["attack"]]
 

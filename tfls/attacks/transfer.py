@@ -57,7 +57,7 @@ class TransferAttack(Attack):
                     f"TransferAttack with the preset {attack!r} needs eps (e.g. eps=8/255). "
                     "Received: eps=None"
                 )
-            from tfls.attacks import get  # the registry imports this module
+            from tfls.attacks.registry import get
 
             inner_kwargs = {"jit_compile": jit_compile}
             if seed is not None:
@@ -115,7 +115,7 @@ class TransferAttack(Attack):
                 "get('transfer-pgd20', target_model, eps=..., source=source_model). "
                 "Received: source=None"
             )
-        from tfls.attacks import get
+        from tfls.attacks.registry import get
 
         return cls(source, get(inner, source, eps=eps, **overrides), name=name)
 

@@ -10,8 +10,8 @@ returns an `AuditReport` whose verdict is `overestimated`, `suspicious`, `inconc
 from tfls.audit.audit import TITLES, audit, load_points
 from tfls.audit.budgets import BUDGETS, Budget, get_budget
 from tfls.audit.report import AuditReport
-from tfls.audit.result import STATUSES, CheckResult
 from tfls.audit.verdict import VERDICTS
+from tfls.checks.result import STATUSES, CheckResult
 
 __all__ = [
     "BUDGETS",

@@ -20,18 +20,18 @@ import numpy as np
 
 from tfls import _validation as v
 from tfls import exits
-from tfls.audit import comparisons as cmp
 from tfls.audit import convergence as conv
 from tfls.audit import followups, radius
-from tfls.audit import model_checks as mc
 from tfls.audit.alongside import find as find_evaluation
 from tfls.audit.budgets import EVIDENCE, get_budget
 from tfls.audit.integrity import gradient_integrity
 from tfls.audit.report import AuditReport
-from tfls.audit.result import CheckResult
 from tfls.audit.transfer import transfer_checks
 from tfls.audit.verdict import decide, gap_test
 from tfls.audit.workspace import Workspace, data_digest
+from tfls.checks import comparisons as cmp
+from tfls.checks import model_checks as mc
+from tfls.checks.result import CheckResult
 from tfls.data.reading import elements
 
 TITLES = {

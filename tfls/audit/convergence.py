@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from tfls.audit import thresholds as th
-from tfls.audit.comparisons import compared, indices
-from tfls.audit.result import CheckResult
 from tfls.audit.trace import still_moving, trace_pgd
+from tfls.checks import thresholds as th
+from tfls.checks.comparisons import compared, indices
+from tfls.checks.result import CheckResult
 
 PINTOR = "Pintor et al. 2022, Indicators of Attack Failure"
 CARLINI = "Carlini et al. 2019, On Evaluating Adversarial Robustness (checklist)"

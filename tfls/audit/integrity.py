@@ -18,8 +18,8 @@ from scipy.stats import binomtest
 from tfls._validation import check_positive_int
 from tfls.attacks import losses
 from tfls.attacks.adaptive import leaf_layers, probed_calls
-from tfls.audit import thresholds as th
-from tfls.audit.result import CheckResult
+from tfls.checks import thresholds as th
+from tfls.checks.result import CheckResult
 from tfls.models import randomness
 
 TITLE = "Gradient integrity"

@@ -14,10 +14,10 @@ import math
 
 import numpy as np
 
-from tfls.audit import thresholds as th
-from tfls.audit.comparisons import ATHALYE, indices
-from tfls.audit.result import CheckResult
-from tfls.eval import stats
+from tfls import stats
+from tfls.checks import thresholds as th
+from tfls.checks.comparisons import ATHALYE, indices
+from tfls.checks.result import CheckResult
 
 PINTOR = "Pintor et al. 2022, Indicators of Attack Failure"
 EPS_FACTORS = (0.25, 0.5, 1.0, 2.0, 4.0)

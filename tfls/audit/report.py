@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from tfls import io
-from tfls.audit.result import CheckResult
+from tfls.checks.result import CheckResult
 
 WIDTH = 100
 FILES = ("audit.json", "audit.md")

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tfls.audit import thresholds as th
-from tfls.audit.comparisons import gradient_worst_case
-from tfls.audit.result import CheckResult
+from tfls.checks import thresholds as th
+from tfls.checks.comparisons import gradient_worst_case
+from tfls.checks.result import CheckResult
 
 # input shape (height, width, channels) -> the zoo model a standard surrogate uses.
 ARCHITECTURES = {(28, 28, 1): "cnn4", (32, 32, 3): "small-cnn"}
@@ -299,7 +299,7 @@ def transfer_beats_whitebox(main_evidence, transfer_robust) -> CheckResult:
     evaluation (`gradient_worst_case`) that the transfer attack breaks; `c` = points a
     white-box attack breaks and the transfer attack does not. Exact one-sided McNemar on them.
     """
-    from tfls.eval.stats import mcnemar_greater
+    from tfls.stats import mcnemar_greater
 
     clean = main_evidence.clean
     whitebox = gradient_worst_case(main_evidence)

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tfls.audit import thresholds as th
-from tfls.eval import stats
+from tfls import stats
+from tfls.checks import thresholds as th
 
 VERDICTS = ("overestimated", "suspicious", "inconclusive", "no masking found")
 GAP = "gap"  # the gap test's name in the Holm family

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from tfls import io
-from tfls.audit.result import CheckResult
+from tfls.checks.result import CheckResult
 from tfls.eval.evidence import Evidence, read_evidence
 from tfls.eval.report import Report
 

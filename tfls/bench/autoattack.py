@@ -32,8 +32,8 @@ import tensorflow as tf
 import tfls.attacks as attacks
 from tfls.attacks.autoattack import SETTINGS, STANDARD
 from tfls.bench.attacks import forward_backward_rate, instrument
+from tfls.bench.budgets import FULL, budget, spec
 
-FULL = "autoattack"
 # The peers a tfls row can sit beside, by library name, and their column headings.
 PEERS = {"art": "ART", "fra31": "fra31 (PyTorch)", "torchattacks": "torchattacks"}
 # The PyTorch peers (`--pytorch`) and the module each needs besides torch.
@@ -182,22 +182,6 @@ def forward_rate(model, x, repeats=5) -> float:
         np.asarray(step(xt))
         best = min(best, time.perf_counter() - t0)
     return len(x) / best
-
-
-def spec(component: str, overrides: dict | None = None) -> dict:
-    """A component's budget: AutoAttack's standard `SETTINGS` with the bench's `overrides`."""
-    return {**SETTINGS[component][1], **(overrides or {}).get(component, {})}
-
-
-def budget(name: str, overrides: dict | None = None) -> str:
-    """The component's budget in words, the same for tfls and ART."""
-    if name == FULL:
-        return "standard: " + ", ".join(budget(c, overrides) for c in STANDARD)
-    s = spec(name, overrides)
-    if name == "square":
-        return f"{name} {s['n_queries']} queries, p_init {s['p_init']}, {s['restarts']} restart"
-    targets = f", {s['n_targets']} targets" if s.get("n_targets") else ""
-    return f"{name} {s['steps']} steps, {s['restarts']} restart{targets}"
 
 
 def _components_of(name):

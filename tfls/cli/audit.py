@@ -83,6 +83,7 @@ def run(args) -> int:
         if path is not None and not Path(path).exists():
             raise FileNotFoundError(f"No model at {str(path)!r}. Received: model={str(path)!r}")
 
+    import tfls.attacks  # noqa: F401  (a model may hold tfls attack layers)
     import tfls.data
     from tfls.audit import TITLES, audit
     from tfls.cli.model_options import (

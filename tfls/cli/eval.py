@@ -74,6 +74,7 @@ def parse_attack_names(text: str) -> list[str]:
 
 def load_model(path, *, signature=None) -> tuple:
     """A run folder, `.keras`, `.h5` or SavedModel -> `(model, run_dict)` (`tfls.models.load`)."""
+    import tfls.attacks  # noqa: F401  (a model may hold tfls attack layers)
     from tfls.models import load
 
     return load(path, signature=signature)

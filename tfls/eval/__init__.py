@@ -3,7 +3,7 @@
 from tfls.eval.evaluate import ThreatModelViolation, evaluate
 from tfls.eval.progress import Cancelled, Progress
 from tfls.eval.report import AttackResult, Report
-from tfls.eval.stats import wilson_interval
+from tfls.stats import wilson_interval
 
 __all__ = [
     "AttackResult",

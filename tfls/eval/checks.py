@@ -42,7 +42,7 @@ def model_checks(model, x, y) -> list:
     Check 1 passes here unless the last layer is a softmax: `evaluate` already refuses outputs
     that are probabilities by value, before any work.
     """
-    from tfls.audit import model_checks as mc
+    from tfls.checks import model_checks as mc
 
     x, y = np.asarray(x)[:SAMPLE], np.asarray(y)[:SAMPLE]
     probability, _ = mc.probability_outputs(model, x)
@@ -105,11 +105,11 @@ class Comparisons:
 
     def results(self) -> list:
         """Checks 6 and 7 over the batches added so far, each an exact one-sided McNemar test
-        (the audit's own, `tfls.audit.comparisons.compared`), Holm-corrected between them."""
-        from tfls.audit import comparisons as cmp
-        from tfls.audit import thresholds as th
-        from tfls.audit.result import CheckResult
-        from tfls.eval.stats import holm
+        (the audit's own, `tfls.checks.comparisons.compared`), Holm-corrected between them."""
+        from tfls.checks import comparisons as cmp
+        from tfls.checks import thresholds as th
+        from tfls.checks.result import CheckResult
+        from tfls.stats import holm
 
         out = []
         n = self.images

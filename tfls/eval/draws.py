@@ -6,7 +6,7 @@ draws: a point's clean score is the share of K draws that classify it correctly,
 an attack the share at that attack's adversarial point, never above its clean score (the
 attacker may always submit the clean point), and its worst-case score the lowest of these. The
 accuracies are the means of the scores, with intervals reflecting both the images and the draws
-(`tfls.eval.stats.draws_interval`). A deterministic model is scored as before (K = 1).
+(`tfls.stats.draws_interval`). A deterministic model is scored as before (K = 1).
 
 Records of such an evaluation carry `draws` and the per-point counts `clean_hits` and
 `robust_hits` (out of `draws`); their `clean`/`robust` bits are the majority votes.

@@ -11,6 +11,7 @@ import zipfile
 from pathlib import Path
 
 from tfls._validation import model_classes
+from tfls.models.run_folder import unknown_layer_hint
 
 __all__ = ["check_keras_archive", "load", "load_saved_model"]
 
@@ -42,8 +43,7 @@ def load(path, *, signature: str | None = None) -> tuple:
 
 
 def _load(path, *, signature: str | None = None) -> tuple:
-    import tfls.attacks  # noqa: F401  (registers the attack layers before loading)
-    import tfls.models  # noqa: F401  (registers the model layers before loading)
+    from tfls.models import defences, layers, wrap  # noqa: F401  (register their layers)
 
     if not isinstance(path, (str, os.PathLike)):
         raise ValueError(
@@ -68,7 +68,7 @@ def _load(path, *, signature: str | None = None) -> tuple:
                 f"Received: model={str(path)!r}"
             )
         check_keras_archive(path / "model.keras", received=path)
-        from tfls.training.run_folder import load_run
+        from tfls.models.run_folder import load_run
 
         return load_run(path)
     if path.suffix not in (".keras", ".h5", ".hdf5"):
@@ -84,7 +84,8 @@ def _load(path, *, signature: str | None = None) -> tuple:
         return keras.models.load_model(path), {}
     except READ_ERRORS as e:
         raise ValueError(
-            f"{str(path)!r} is not a readable Keras model ({type(e).__name__}: {e}). "
+            f"{str(path)!r} is not a readable Keras model ({type(e).__name__}: "
+            f"{unknown_layer_hint(e)}). "
             f"Received: model={str(path)!r}"
         ) from None
 

@@ -234,8 +234,9 @@ def dry_run(
     """
     from tfls import _validation as v
     from tfls import distribute
-    from tfls.recipes import measure, runner
+    from tfls.recipes import measure
     from tfls.recipes.cache import train_config
+    from tfls.recipes.results import empty_results
 
     if batch_size is not None:
         batch_size = v.check_positive_int(batch_size, name="dry-run batch size")
@@ -243,7 +244,7 @@ def dry_run(
     if cap is not None:
         cap = v.check_positive_int(cap, name="dry-run iteration cap")
     strat = distribute.strategy(strategy)
-    results = runner._empty_results(plan)
+    results = empty_results(plan)
     configs = {m.id: train_config(m, data_dir=data_dir) for m in plan.models}
     dry = {
         "batch_size": batch_size,
@@ -366,7 +367,7 @@ def _build_and_step(
     """
     from tfls import data as tfls_data
     from tfls import models as tfls_models
-    from tfls.recipes.runner import model_entry
+    from tfls.recipes.results import model_entry
     from tfls.training.cache import config_hash
 
     cache = {} if cache is None else cache

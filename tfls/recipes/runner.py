@@ -11,14 +11,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tfls import provenance
 from tfls.io import resolve_out
 from tfls.recipes import audits, measure
 from tfls.recipes import seeds as seeds_mod
 from tfls.recipes.cache import train_config
 from tfls.recipes.judge import judge, paper_measures
-from tfls.recipes.plan import Plan, groups_of, resolve
+from tfls.recipes.plan import Plan, resolve
 from tfls.recipes.presets_table import presets_table
+from tfls.recipes.results import empty_results, model_entry
 from tfls.recipes.spec import load_spec
 
 
@@ -107,7 +107,7 @@ def run_recipe(
         }
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    results = _empty_results(plan)
+    results = empty_results(plan)
     if plan.kind == "presets":
         results["presets"] = presets_table(plan)
     if dry_run:
@@ -141,7 +141,7 @@ def run_recipe(
             splan = seeds_mod.with_seed(plan, seed) if len(seed_list) > 1 else plan
             if len(seed_list) > 1:
                 log(f"  seed {seed} ({seed_list.index(seed) + 1} of {len(seed_list)})")
-            r = results if seed == seed_list[0] else _empty_results(splan)
+            r = results if seed == seed_list[0] else empty_results(splan)
             loaded = _train_all(
                 splan,
                 r,
@@ -176,50 +176,6 @@ def run_recipe(
     return results
 
 
-def _empty_results(plan: Plan) -> dict:
-    import tfls
-
-    return {
-        "recipe": plan.recipe,
-        "title": plan.title,
-        "paper_ref": plan.paper_ref,
-        "kind": plan.kind,
-        "scale": plan.scale,
-        "description": plan.description,
-        "spec": plan.source,
-        "overrides": list(plan.overrides),
-        "created": provenance.now(),
-        "tfls_version": tfls.__version__,
-        "versions": provenance.versions(),
-        "host": provenance.host(),
-        "n": plan.n,
-        "substitutions": [
-            {"paper_dataset": s.paper_dataset, "dataset": s.dataset, "reason": s.reason}
-            for s in plan.substitutions
-        ],
-        "notes": list(plan.notes),
-        "models": {},
-        "attacks": {
-            a.id: {
-                "label": a.label,
-                "group": a.group,
-                "preset": a.preset,
-                "norm": a.norm,
-                "params": a.params,
-                "source": a.source,
-                "reading": a.reading,
-                "sweep_param": a.sweep_param,
-                "sweep_value": a.sweep_value,
-            }
-            for a in plan.attacks
-        },
-        "measures": {},
-        "intervals": {},
-        "evaluations": {},
-        "groups": groups_of(plan),
-    }
-
-
 def _combine_seeds(plan: Plan, results: dict, per_seed: dict[int, dict]) -> None:
     """Replaces the first seed's measures by the mean over seeds; keeps every seed's numbers."""
     stats = seeds_mod.spread({s: r["measures"] for s, r in per_seed.items()})
@@ -240,23 +196,6 @@ def _combine_seeds(plan: Plan, results: dict, per_seed: dict[int, dict]) -> None
     }
     results["measures"] = seeds_mod.mean_measures(stats)
     results["intervals"] = seeds_mod.ranges(stats)
-
-
-def model_entry(m, config) -> dict:
-    """What `results["models"]` says of a model whatever became of it: spec and configuration."""
-    d = config.to_dict()
-    d.pop("data_dir", None)
-    return {
-        "label": m.label,
-        "group": m.group,
-        "paper_dataset": m.paper_dataset,
-        "dataset": m.dataset,
-        "architecture": config.model,
-        "method": m.method,
-        "label_smoothing": m.label_smoothing,
-        "epochs": config.epochs,
-        "config": d,
-    }
 
 
 def _train_all(

@@ -16,9 +16,9 @@ import os
 from pathlib import Path
 
 from tfls.io import remove_owned
+from tfls.models.run_folder import CHECKPOINT_DIR
 from tfls.training import legacy_checkpoint
 
-CHECKPOINT_DIR = "checkpoints"
 KEEP_CHECKPOINTS = 2
 NAME = "epoch"  # checkpoint prefixes are `checkpoints/epoch-<finished epochs>`
 _STATE_KEY = "state/.ATTRIBUTES/VARIABLE_VALUE"

@@ -8,10 +8,17 @@ nothing. `checkpoints/` is a `tf.train.CheckpointManager` folder (`tfls.training
 from __future__ import annotations
 
 import json
-import zipfile
 from pathlib import Path
 
 from tfls.io import LOCK_FILE, atomic_path, atomic_write_json, foreign_entries, remove_owned
+from tfls.models.run_folder import (  # noqa: F401  (the format's names, and reading a run)
+    BACKUP_DIR,
+    CONFIG_FILE,
+    LOG_DIR,
+    MODEL_FILE,
+    RUN_FILE,
+    load_run,
+)
 from tfls.training.checkpoints import (  # noqa: F401  (part of the run folder's interface)
     CHECKPOINT_DIR,
     KEEP_CHECKPOINTS,
@@ -21,12 +28,6 @@ from tfls.training.checkpoints import (  # noqa: F401  (part of the run folder's
     load_checkpoint,
     save_checkpoint,
 )
-
-MODEL_FILE = "model.keras"
-RUN_FILE = "run.json"
-CONFIG_FILE = "config.json"
-LOG_DIR = "logs"
-BACKUP_DIR = "backup"
 
 # Every file and folder `train` writes into a run folder, by name (fnmatch patterns relative to
 # it). `--overwrite` refuses a folder holding anything else, and a failed run removes only these.
@@ -154,51 +155,3 @@ def save_model(out: Path, network) -> None:
 
 def write_run(out: Path, run: dict) -> None:
     atomic_write_json(out / RUN_FILE, run)
-
-
-def load_run(path) -> tuple:
-    """Loads a finished run folder → `(model, run_dict)`.
-
-    Args:
-        path: the run folder (holding `model.keras` and `run.json`), or one of those two files.
-
-    Raises:
-        FileNotFoundError: the folder, its `model.keras` or its `run.json` is missing.
-        ValueError: a file is corrupt.
-
-    Example:
-        >>> model, run = tfls.training.load_run("runs/ls09")
-        >>> run["clean_accuracy"]
-    """
-    import keras
-
-    import tfls.attacks  # noqa: F401  (registers the attack layers before loading)
-    import tfls.models  # noqa: F401  (registers the model layers before loading)
-
-    folder = Path(path)
-    if folder.is_file() and folder.name in (MODEL_FILE, RUN_FILE):
-        folder = folder.parent
-    if not folder.is_dir():
-        raise FileNotFoundError(f"Run folder {folder} does not exist. Received: path={str(path)!r}")
-    run_file, model_file = folder / RUN_FILE, folder / MODEL_FILE
-    for needed in (run_file, model_file):
-        if not needed.is_file():
-            hint = (
-                " (training may be unfinished; resume it with --resume)"
-                if latest_checkpoint(folder)
-                else ""
-            )
-            raise FileNotFoundError(f"{needed} is missing{hint}. Received: path={str(path)!r}")
-    try:
-        run = json.loads(run_file.read_text(encoding="utf-8"))
-        if not isinstance(run, dict):
-            raise ValueError("not a JSON object")
-    except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as e:
-        raise ValueError(f"{run_file} is corrupt ({e}). Received: path={str(path)!r}") from None
-    try:
-        model = keras.models.load_model(model_file)
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
-        raise ValueError(
-            f"{model_file} is corrupt or unreadable ({e}). Received: path={str(path)!r}"
-        ) from None
-    return model, run

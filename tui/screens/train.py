@@ -10,7 +10,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select
 
 from tui.backend import TrainRequest
-from tui.plan import parse_positive_int
+from tui.fields import parse_positive_int
 
 
 class TrainScreen(ModalScreen[TrainRequest | str | None]):

@@ -32,7 +32,7 @@ def _pct(value: float | None) -> str:
 
 
 def _wilson(count: int, total: int) -> tuple[float, float]:
-    from tfls.eval.stats import wilson_interval  # loaded by the time numbers arrive
+    from tfls.stats import wilson_interval  # loaded by the time numbers arrive
 
     return wilson_interval(count, total)
 

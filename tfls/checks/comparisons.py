@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from tfls.audit.result import CheckResult
-from tfls.eval import stats
+from tfls import stats
+from tfls.checks.result import CheckResult
 
 ATHALYE = "Athalye et al. 2018, §3.1"
 MARGIN_PRESETS = ("apgd-dlr", "pgd-cw", "apgd-t")

@@ -11,8 +11,8 @@ import numpy as np
 import tensorflow as tf
 
 from tfls.attacks import losses
-from tfls.audit import thresholds as th
-from tfls.audit.result import CheckResult
+from tfls.checks import thresholds as th
+from tfls.checks.result import CheckResult
 from tfls.models.wrap import ThreatModel
 
 AUTOATTACK = "AutoAttack checks.py (Croce & Hein 2020)"
