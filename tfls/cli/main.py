@@ -27,6 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
         "adversarial robustness honestly.",
     )
     parser.add_argument(
+        "--version", action="version", version=f"tfls {package_version()}", help="print the version"
+    )
+    parser.add_argument(
         "--verbose",
         action="store_true",
         help="show TensorFlow's native start-up lines (also: set TF_CPP_MIN_LOG_LEVEL)",
@@ -41,6 +44,16 @@ def build_parser() -> argparse.ArgumentParser:
             continue  # command not built yet
         module.add_parser(sub)
     return parser
+
+
+def package_version() -> str:
+    """The installed distribution's version (`importlib.metadata`), or why there is none."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("tfls")
+    except PackageNotFoundError:  # a checkout on PYTHONPATH, never installed
+        return "(not installed: no package metadata for tfls)"
 
 
 def main(argv: list[str] | None = None) -> int:
