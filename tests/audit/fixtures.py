@@ -171,34 +171,9 @@ def madry_model(seed=0, *, eps=0.1, steps=10, epochs=30, hidden=64):
     """
     key = (seed, eps, steps, epochs, hidden)
     if key not in _MADRY:
-        from tfls.training.methods import madry_examples
+        from tests.audit.lying_fixtures import madry_mlp
 
-        x, y = make_prototype_data(512, seed=1)
-        model = tiny_mlp(INPUT, 10, hidden=hidden, seed=seed)
-        optimizer = keras.optimizers.Adam(0.01)
-        ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-
-        @tf.function
-        def train_step(xb, yb, x_adv):
-            with tf.GradientTape() as tape:
-                loss = ce(yb, model(x_adv, training=True))
-            grads = tape.gradient(loss, model.trainable_variables)
-            optimizer.apply_gradients(zip(grads, model.trainable_variables))
-
-        for epoch in range(epochs):
-            for i in range(0, len(x), 64):
-                xb, yb = tf.constant(x[i : i + 64]), tf.constant(y[i : i + 64])
-                x_adv = madry_examples(
-                    model,
-                    xb,
-                    yb,
-                    eps=eps,
-                    steps=steps,
-                    step_size=2.5 * eps / steps,
-                    seed=tf.constant([epoch, i], tf.int32),
-                )
-                train_step(xb, yb, x_adv)
-        _MADRY[key] = model
+        _MADRY[key] = madry_mlp(eps=eps, steps=steps, epochs=epochs, seed=seed, hidden=hidden)
     return _MADRY[key]
 
 

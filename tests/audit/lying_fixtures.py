@@ -234,13 +234,13 @@ def _fit(model, x, y, *, epochs, lr=0.01, batch_size=64):
     return model
 
 
-def madry_mlp(eps=0.1, steps=5, epochs=10, seed=0):
+def madry_mlp(eps=0.1, steps=5, epochs=10, seed=0, hidden=32):
     """A tiny MLP adversarially trained (Madry et al. 2018: CE on PGD-`steps` examples at L∞
     `eps`, step 2.5·eps/steps, from a random start) on 512 prototype images."""
     from tfls.training.methods import madry_examples
 
     x, y = make_prototype_data(512, seed=1)
-    model = tiny_mlp(INPUT, 10, hidden=32, seed=seed)
+    model = tiny_mlp(INPUT, 10, hidden=hidden, seed=seed)
     optimizer = keras.optimizers.Adam(0.01)
     ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 

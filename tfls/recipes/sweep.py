@@ -68,19 +68,8 @@ def run_sweep(
     for i, overrides in enumerate(all_points, 1):
         folder = out / slug(overrides)
         log(f"[{i}/{len(all_points)}] {recipe} {' '.join(overrides)}")
-        if kwargs.get("plan_only"):  # --plan: each point's plan, nothing trained or written
-            plan = run_recipe(
-                recipe,
-                scale=scale,
-                out=folder,
-                overrides=[*base_overrides, *overrides],
-                log=log,
-                **kwargs,
-            )["plan"]
-            rows.append({"overrides": overrides, "folder": str(folder), "plan": plan})
-            continue
         done = folder / "results.json"
-        if done.is_file() and not rerun:
+        if done.is_file() and not rerun and not kwargs.get("plan_only"):
             results = json.loads(done.read_text(encoding="utf-8"))
         else:
             results = run_recipe(
@@ -91,6 +80,9 @@ def run_sweep(
                 log=log,
                 **kwargs,
             )
+        if "plan" in results:  # --plan: each point's plan, nothing trained or written
+            rows.append({"overrides": overrides, "folder": str(folder), "plan": results["plan"]})
+            continue
         rows.append(
             {
                 "overrides": overrides,
