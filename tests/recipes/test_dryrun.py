@@ -112,3 +112,17 @@ def test_a_bad_dry_run_batch_is_one_line(capsys, shared_data_dir):
     )
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "dry-run batch size" in err[0]
+
+
+def test_the_command_lines_dry_run_is_the_quick_one_unless_full():
+    """`--dry-run` alone is what this file runs (batch 2, one step, cap 1); `--dry-run-full` the
+    configuration's own; a flag given wins over either."""
+    from tfls.recipes.cli import dry_run_settings
+
+    def settings(*flags):
+        return dry_run_settings(parser("table4").parse_args(["--dry-run", *flags]))
+
+    assert settings() == {"batch": 2, "steps": 1, "cap": 1}
+    assert settings("--dry-run-full") == {"batch": None, "steps": 2, "cap": None}
+    assert settings("--dry-run-full", "--dry-run-cap", "3") == {"batch": None, "steps": 2, "cap": 3}
+    assert settings("--dry-run-batch", "8") == {"batch": 8, "steps": 1, "cap": 1}

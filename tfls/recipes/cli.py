@@ -6,6 +6,20 @@ import argparse
 
 from tfls.recipes.schema import SCALES
 
+# The dry run's defaults: every network built at its paper size and every code path run once, on
+# a batch of 2 with one timed step and every iteration count capped at 1 (13-111 s a recipe on two
+# cores, tests/recipes/test_dryrun.py); the estimate scales the timings back up. `--dry-run-full`
+# times the configuration's own batch sizes and iteration counts instead.
+QUICK = {"batch": 2, "steps": 1, "cap": 1}
+FULL = {"batch": None, "steps": 2, "cap": None}
+
+
+def dry_run_settings(args) -> dict:
+    """`{batch, steps, cap}` of the dry run: the flags given, else `QUICK` (or `FULL`)."""
+    base = FULL if args.dry_run_full else QUICK
+    given = {"batch": args.dry_run_batch, "steps": args.dry_run_steps, "cap": args.dry_run_cap}
+    return {k: base[k] if v is None else v for k, v in given.items()}
+
 
 def parser(recipe: str) -> argparse.ArgumentParser:
     from tfls.recipes.spec import read_spec
@@ -72,14 +86,16 @@ def parser(recipe: str) -> argparse.ArgumentParser:
         type=int,
         default=None,
         metavar="B",
-        help="the dry run's batch size (default: the configuration's own)",
+        help=f"the dry run's batch size (default {QUICK['batch']}; with --dry-run-full the "
+        "configuration's own)",
     )
     p.add_argument(
         "--dry-run-steps",
         type=int,
-        default=2,
+        default=None,
         metavar="S",
-        help="timed optimiser steps per training method, after one warm-up step (default 2)",
+        help=f"timed optimiser steps per training method, after one warm-up step (default "
+        f"{QUICK['steps']}; {FULL['steps']} with --dry-run-full)",
     )
     p.add_argument(
         "--dry-run-cap",
@@ -87,8 +103,14 @@ def parser(recipe: str) -> argparse.ArgumentParser:
         default=None,
         metavar="C",
         help="cap every iteration count (attack steps, restarts, targets, queries, and the "
-        "training methods' inner attack steps) at C "
-        "(default: the recipe's own settings)",
+        f"training methods' inner attack steps) at C (default {QUICK['cap']}; with "
+        "--dry-run-full the recipe's own settings)",
+    )
+    p.add_argument(
+        "--dry-run-full",
+        action="store_true",
+        help="the dry run at the configuration's own batch sizes and iteration counts: exact "
+        "per-step timings, but on two CPU cores over 30 minutes for a WRN-34-10 recipe",
     )
     p.add_argument(
         "--no-determinism",
@@ -115,6 +137,7 @@ def main(recipe: str, argv=None) -> int:
     from tfls.startup import import_quietly
 
     args = parser(recipe).parse_args(argv)
+    dry = dry_run_settings(args)
 
     def command():
         import_quietly(args.verbose)
@@ -132,9 +155,9 @@ def main(recipe: str, argv=None) -> int:
             seeds=args.seeds,
             deterministic=args.deterministic,
             dry_run=args.dry_run,
-            dry_run_batch=args.dry_run_batch,
-            dry_run_steps=args.dry_run_steps,
-            dry_run_cap=args.dry_run_cap,
+            dry_run_batch=dry["batch"],
+            dry_run_steps=dry["steps"],
+            dry_run_cap=dry["cap"],
             plan_only=args.plan,
             log=lambda line: print(line, flush=True),
         )
