@@ -163,3 +163,21 @@ def main(recipe: str, argv=None) -> int:
         )
 
     return run_command(f"python -m tfls.recipes.{recipe}", command)
+
+
+def run_as_main(spec):
+    """A recipe's module (`tfls/recipes/table5.py`): returns its `main(argv)`, and runs it when
+    the module is `python -m`'s (`spec` is the module's `__spec__`, which names the recipe)."""
+    import sys
+
+    recipe = spec.name.rpartition(".")[2]
+
+    def recipe_main(argv=None) -> int:
+        return main(recipe, argv)
+
+    if (
+        sys.modules.get("__main__") is not None
+        and getattr(sys.modules["__main__"], "__spec__", None) is spec
+    ):
+        sys.exit(recipe_main())
+    return recipe_main

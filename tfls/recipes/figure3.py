@@ -1,21 +1,8 @@
 """Figure 3: the tanh L∞ attack (Algorithm 1) against step size and number of steps.
 
-Run: `python -m tfls.recipes.figure3 --scale smoke|cpu|paper --out DIR`
-Spec: `recipes/figure3.toml`.
+`python -m tfls.recipes.figure3`; the spec is `recipes/figure3.toml`.
 """
 
-from __future__ import annotations
+from tfls.recipes.cli import run_as_main
 
-import sys
-
-from tfls.recipes.cli import main as _main
-
-RECIPE = "figure3"
-
-
-def main(argv=None) -> int:
-    return _main(RECIPE, argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+main = run_as_main(__spec__)

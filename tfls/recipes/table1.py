@@ -1,21 +1,8 @@
 """Table 1: natural vs label-smoothed models on MNIST-like data, CIFAR-10 and CIFAR-100.
 
-Run: `python -m tfls.recipes.table1 --scale smoke|cpu|paper --out DIR`
-Spec: `recipes/table1.toml`.
+`python -m tfls.recipes.table1`; the spec is `recipes/table1.toml`.
 """
 
-from __future__ import annotations
+from tfls.recipes.cli import run_as_main
 
-import sys
-
-from tfls.recipes.cli import main as _main
-
-RECIPE = "table1"
-
-
-def main(argv=None) -> int:
-    return _main(RECIPE, argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+main = run_as_main(__spec__)

@@ -1,21 +1,8 @@
 """Table 2: the range of the logits against the smoothing factor α.
 
-Run: `python -m tfls.recipes.table2 --scale smoke|cpu|paper --out DIR`
-Spec: `recipes/table2.toml`.
+`python -m tfls.recipes.table2`; the spec is `recipes/table2.toml`.
 """
 
-from __future__ import annotations
+from tfls.recipes.cli import run_as_main
 
-import sys
-
-from tfls.recipes.cli import main as _main
-
-RECIPE = "table2"
-
-
-def main(argv=None) -> int:
-    return _main(RECIPE, argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+main = run_as_main(__spec__)

@@ -1,21 +1,8 @@
 """Table 3: the PGD-like attacks' settings, beside tfls' presets (no training).
 
-Run: `python -m tfls.recipes.table3 --scale smoke|cpu|paper --out DIR`
-Spec: `recipes/table3.toml`.
+`python -m tfls.recipes.table3`; the spec is `recipes/table3.toml`.
 """
 
-from __future__ import annotations
+from tfls.recipes.cli import run_as_main
 
-import sys
-
-from tfls.recipes.cli import main as _main
-
-RECIPE = "table3"
-
-
-def main(argv=None) -> int:
-    return _main(RECIPE, argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+main = run_as_main(__spec__)

@@ -1,21 +1,8 @@
 """Table 5: Carlini-Wagner L2 from a black image (x0=0) vs from the input (x0=x).
 
-Run: `python -m tfls.recipes.table5 --scale smoke|cpu|paper --out DIR`
-Spec: `recipes/table5.toml`.
+`python -m tfls.recipes.table5`; the spec is `recipes/table5.toml`.
 """
 
-from __future__ import annotations
+from tfls.recipes.cli import run_as_main
 
-import sys
-
-from tfls.recipes.cli import main as _main
-
-RECIPE = "table5"
-
-
-def main(argv=None) -> int:
-    return _main(RECIPE, argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+main = run_as_main(__spec__)

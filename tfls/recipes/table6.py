@@ -1,21 +1,8 @@
 """Table 6: attacks transferred from a naturally trained model.
 
-Run: `python -m tfls.recipes.table6 --scale smoke|cpu|paper --out DIR`
-Spec: `recipes/table6.toml`.
+`python -m tfls.recipes.table6`; the spec is `recipes/table6.toml`.
 """
 
-from __future__ import annotations
+from tfls.recipes.cli import run_as_main
 
-import sys
-
-from tfls.recipes.cli import main as _main
-
-RECIPE = "table6"
-
-
-def main(argv=None) -> int:
-    return _main(RECIPE, argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+main = run_as_main(__spec__)
