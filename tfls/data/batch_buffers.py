@@ -2,7 +2,7 @@
 
 `prefetch(AUTOTUNE)` and batch-level `map(num_parallel_calls=AUTOTUNE)` let tf.data hold as many
 batches as its RAM budget allows; with 224x224 images that is hundreds of MiB on top of the data
-(measured by `python -m tfls.data.bench`). Large batches are therefore built one at a time and read
+(measured by `python -m tfls.bench.data`). Large batches are therefore built one at a time and read
 two ahead, which still keeps a model busy while the next one is decoded.
 """
 

@@ -1,8 +1,8 @@
 """Measurements behind the training issue's "done when" (not a timed test; run on a quiet machine).
 
-    python -m tfls.training.bench label-smoothing --out /tmp/tfls-bench   # α=0 vs α=0.9
-    python -m tfls.training.bench epoch-cost --repeats 5                  # α=0.9 vs α=0 epoch time
-    python -m tfls.training.bench adversarial --out /tmp/tfls-bench       # natural/Madry/TRADES
+    python -m tfls.bench.training label-smoothing --out /tmp/tfls-bench   # α=0 vs α=0.9
+    python -m tfls.bench.training epoch-cost --repeats 5                  # α=0.9 vs α=0 epoch time
+    python -m tfls.bench.training adversarial --out /tmp/tfls-bench       # natural/Madry/TRADES
 
 `label-smoothing` trains cnn4 on Fashion-MNIST for one epoch with α=0 and α=0.9 through
 `tfls.training.train` (clean accuracy, logit range: the paper's Table 2 trend).
@@ -127,7 +127,7 @@ def adversarial(args) -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m tfls.training.bench",
+        prog="python -m tfls.bench.training",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

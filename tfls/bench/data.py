@@ -1,6 +1,6 @@
 """Memory and speed of reading a split of large images (not a timed test; run on a quiet machine).
 
-    python -m tfls.data.bench --n 2000 --size 224 --out /tmp/tfls-data-bench
+    python -m tfls.bench.data --n 2000 --size 224 --out /tmp/tfls-data-bench
 
 Writes `n` random block images of `size`x`size`x3 once into `out` as a 5-class JPEG folder and as
 a `.npz`, then reads each through `tfls.data.load(..., batch_size=64)` and reports, per source, the
@@ -83,7 +83,7 @@ def measure(spec: Path, *, batch_size: int = 64) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tfls.data.bench", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m tfls.bench.data", description=__doc__)
     parser.add_argument("--n", type=int, default=2000, help="images in the split")
     parser.add_argument("--size", type=int, default=224, help="image height and width")
     parser.add_argument("--out", type=Path, default=Path("/tmp/tfls-data-bench"))

@@ -4,7 +4,7 @@ Each size runs in a fresh process (tiny CNN, FGSM, synthetic 32x32x3 images gene
 batch, results streamed to a temporary folder) and reports its peak resident set size. Holding
 10,000 such images in memory would alone cost 123 MB, so a non-streaming evaluator shows up.
 
-    python -m tfls.eval.bench_memory --sizes 1000,10000
+    python -m tfls.bench.memory --sizes 1000,10000
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def main(argv=None) -> int:
             [
                 sys.executable,
                 "-m",
-                "tfls.eval.bench_memory",
+                "tfls.bench.memory",
                 "--child",
                 str(n),
                 "--batch-size",

@@ -1,6 +1,6 @@
 import pytest
 
-from tfls.eval import bench_memory
+from tfls.bench import memory as bench_memory
 
 
 @pytest.mark.slow
