@@ -3,7 +3,7 @@
 `--signature`, `--input-range`, `--preprocess`, `--outputs` put a classifier into the threat model
 ([0, 1] pixels in, logits out, through `tfls.models.wrap`); `--image-size` resizes the dataset and
 `--batch-size` takes a number or `auto`. `tfls eval`, `tfls audit` (through
-`tfls.cli.model_options`) and the terminal app (through `tfls.external`) share these checks.
+`tfls.cli.model_flags`) and the terminal app (through `tfls.external`) share these checks.
 Importing this module imports neither TensorFlow nor Keras (so it lives outside `tfls.models`).
 """
 

@@ -6,7 +6,7 @@ inside it, a loss it was compiled with, or the surrogate the audit is given. `FI
 each, how it is built, its ε, how many points are audited, which surrogate checks 8 and 16 get,
 and (`EXPECTED`) the checks that must fire on it and its verdict; `PINNED` holds, per budget, the
 exact set of checks that fire (evidence checks significant after Holm, diagnostics warn or
-fail) and the verdict, as `tests/audit/test_verdicts.py` asserts and `python -m tfls.bench.audit`
+fail) and the verdict, as `tests/audit/test_verdicts.py` asserts and `python -m tfls.bench.detection`
 tabulates.
 
 The controls (`CONTROLS`) must come out `no masking found` at `quick` and `standard`: the natural
@@ -402,7 +402,7 @@ CASES: dict[str, Fixture] = {**FIXTURES, **CONTROLS}
 EXPECTED = {name: (f.checks, f.verdict) for name, f in CASES.items()}
 
 # budget -> fixture -> (the exact checks that fire, the verdict), measured at the fixture's ε and
-# n with `python -m tfls.bench.audit` (XLA off; 2 CPU cores, TF 2.21). Evidence checks count when
+# n with `python -m tfls.bench.detection` (XLA off; 2 CPU cores, TF 2.21). Evidence checks count when
 # significant after Holm; diagnostics when they warn or fail.
 # Checks 16 and 18 (diagnostics) fire on every case at `standard`, the controls included: PGD-20
 # transfers poorly between two tiny MLPs (check 16: 69-72% of what fools the surrogate does not

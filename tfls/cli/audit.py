@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from tfls import _validation as v
-from tfls.cli.model_options import add_model_options, check_options
+from tfls.cli.model_flags import add_model_options, check_options
 from tfls.io import resolve_out
 
 STATUS_STYLE = {"ok": "green", "warn": "yellow", "fail": "bold red", "skipped": "dim"}
@@ -86,7 +86,7 @@ def run(args) -> int:
     import tfls.attacks  # noqa: F401  (a model may hold tfls attack layers)
     import tfls.data
     from tfls.audit import TITLES, audit
-    from tfls.cli.model_options import (
+    from tfls.cli.model_flags import (
         check_model_fits,
         dataset_spec,
         load_data,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tfls import _validation as v
 from tfls.cli.adaptive_options import add_adaptive_options, check_adaptive, resolve_bpda
-from tfls.cli.model_options import (
+from tfls.cli.model_flags import (
     add_model_options,
     check_model_fits,
     check_options,

@@ -1,4 +1,4 @@
-"""`python -m tfls.bench.audit`: the fixture × check table of the gradient-masking audit.
+"""`python -m tfls.bench.detection`: the fixture × check table of the gradient-masking audit.
 
 `--scale small` (default) audits the tiny fixtures and controls of `tests/audit/fixtures.py`
 (run from the repository root): models with one known defect each, and natural and Madry
@@ -30,7 +30,7 @@ from tfls import io
 CHECKS = tuple(range(1, 19))
 SYMBOL = {"ok": ".", "warn": "W", "fail": "F", "skipped": "-"}
 BUDGET_NAMES = ("quick", "standard")
-COMMAND = "python -m tfls.bench.audit"
+COMMAND = "python -m tfls.bench.detection"
 
 
 def _fixtures():
