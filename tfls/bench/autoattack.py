@@ -32,7 +32,7 @@ import tensorflow as tf
 import tfls.attacks as attacks
 from tfls.attacks.autoattack import SETTINGS, STANDARD
 from tfls.bench.attacks import forward_backward_rate, instrument
-from tfls.bench.budgets import FULL, budget, spec
+from tfls.bench.components import FULL, budget, spec
 
 # The peers a tfls row can sit beside, by library name, and their column headings.
 PEERS = {"art": "ART", "fra31": "fra31 (PyTorch)", "torchattacks": "torchattacks"}

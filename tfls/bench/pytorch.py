@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from tfls.attacks.autoattack import SETTINGS, STANDARD
-from tfls.bench.budgets import FULL, spec
+from tfls.bench.components import FULL, spec
 
 
 def versions(libraries) -> dict:

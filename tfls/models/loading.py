@@ -11,7 +11,7 @@ import zipfile
 from pathlib import Path
 
 from tfls._validation import model_classes
-from tfls.models.run_folder import unknown_layer_hint
+from tfls.models.finished_run import unknown_layer_hint
 
 __all__ = ["check_keras_archive", "load", "load_saved_model"]
 
@@ -68,7 +68,7 @@ def _load(path, *, signature: str | None = None) -> tuple:
                 f"Received: model={str(path)!r}"
             )
         check_keras_archive(path / "model.keras", received=path)
-        from tfls.models.run_folder import load_run
+        from tfls.models.finished_run import load_run
 
         return load_run(path)
     if path.suffix not in (".keras", ".h5", ".hdf5"):

@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 
 from tfls.io import remove_owned
-from tfls.models.run_folder import CHECKPOINT_DIR
+from tfls.models.finished_run import CHECKPOINT_DIR
 from tfls.training import legacy_checkpoint
 
 KEEP_CHECKPOINTS = 2

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from tfls.io import LOCK_FILE, atomic_path, atomic_write_json, foreign_entries, remove_owned
-from tfls.models.run_folder import (  # noqa: F401  (the format's names, and reading a run)
+from tfls.models.finished_run import (  # noqa: F401  (the format's names, and reading a run)
     BACKUP_DIR,
     CONFIG_FILE,
     LOG_DIR,
