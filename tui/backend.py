@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tui.plan import PARAMS
+from tui.request import PARAMS
 
 
 @dataclass(frozen=True)

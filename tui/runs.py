@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tfls.hashing import digest
 from tfls.names import method_label
-from tui.audits import latest_verdict
+from tui.audit_store import latest_verdict
 
 RUN_FILE = "run.json"
 RESULTS = "results"
@@ -34,7 +34,7 @@ class RunInfo:
     label_smoothing: float | None = None
     clean_accuracy: float | None = None
     error: str | None = None
-    verdict: str | None = None  # of the newest audit saved in the run folder (tui.audits)
+    verdict: str | None = None  # of the newest audit saved in the run folder (tui.audit_store)
     external: bool = False  # an outside model added with `tfls-tui --model` (tfls.external)
     outputs: str | None = None  # an outside model's `--outputs` (logits or probs)
     method_text: str = "?"  # what it was trained with, named (`tfls.names.method_label`)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tfls.recipes import RECIPES, SCALES, cache, judge, load_spec, resolve, schema, spec_dir
+from tfls.recipes import RECIPES, SCALES, configs, judge, load_spec, resolve, schema, spec_dir
 from tfls.recipes import spec as spec_mod
 
 REPO = Path(__file__).resolve().parents[2]
@@ -150,7 +150,7 @@ def test_missing_eps_is_refused_before_any_training():
 def test_train_config_needs_an_architecture():
     plan = resolve(load_spec("table4"), "smoke", available=_available, overrides=["train.model=''"])
     with pytest.raises(ValueError, match="model"):
-        cache.train_config(plan.model("ls"))
+        configs.train_config(plan.model("ls"))
 
 
 # --------------------------------------------------------------------------------------------

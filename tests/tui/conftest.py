@@ -8,7 +8,7 @@ import pytest
 def pytest_configure(config):
     config.addinivalue_line(
         "markers",
-        "default_attacks: keep the attacks the app ticks at start (tui.plan.DEFAULT_ATTACKS)",
+        "default_attacks: keep the attacks the app ticks at start (tui.request.DEFAULT_ATTACKS)",
     )
 
 

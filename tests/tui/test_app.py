@@ -13,7 +13,7 @@ from tests.tui.fakes import FakeBackend, write_run
 from tests.tui.helpers import finished, until
 from tui.app import TflsApp
 from tui.capture import screen_text
-from tui.plan import DEFAULT_ATTACKS
+from tui.request import DEFAULT_ATTACKS
 from tui.screens.help import HelpScreen
 from tui.screens.main import MainScreen
 from tui.screens.run import RunScreen

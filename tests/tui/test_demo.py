@@ -122,7 +122,7 @@ async def test_cancel_mid_demo_keeps_the_finished_model_and_d_resumes(empty):
 
 def test_the_pair_shares_the_recipes_cache_keys_and_table4s_threat_model(monkeypatch):
     import tfls.recipes.plan
-    from tfls.recipes.cache import train_config
+    from tfls.recipes.configs import train_config
     from tfls.recipes.demo import demo_pair, demo_threat
     from tfls.recipes.plan import resolve
     from tfls.recipes.spec import load_spec

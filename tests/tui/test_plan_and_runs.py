@@ -1,4 +1,4 @@
-"""The form parsing (`tui.plan`) and run discovery (`tui.runs`), without a UI."""
+"""The form parsing (`tui.request`) and run discovery (`tui.runs`), without a UI."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import pytest
 
 from tests.tui.fakes import write_run
-from tui.plan import AttackChoice, make_plan, parse_eps_list, parse_overrides
+from tui.request import AttackChoice, make_plan, parse_eps_list, parse_overrides
 from tui.runs import discover_runs, read_run, results_key, saved_results
 
 PGD = ("steps", "step_size", "restarts", "loss")

@@ -18,7 +18,7 @@ from tests.tui.helpers import finished, until
 from tfls.recipes.demo import LOOK_FOR
 from tui.app import TflsApp
 from tui.capture import screen_text
-from tui.plan import AttackChoice, EvalPlan
+from tui.request import AttackChoice, EvalPlan
 from tui.runs import read_run
 from tui.screens.run import RunScreen
 from tui.widgets.results_table import display_name

@@ -68,7 +68,7 @@ def small_cases(budget, names=None):
 def cpu_cases(*, data_dir=None, n=300, cache_dir=None):
     """The recipes' cpu-scale cnn4 models (6 epochs, Fashion-MNIST, ε = 0.03)."""
     import tfls.data
-    from tfls.recipes.cache import train_config
+    from tfls.recipes.configs import train_config
     from tfls.recipes.plan import resolve
     from tfls.recipes.spec import load_spec
     from tfls.training.cache import train_or_load

@@ -83,7 +83,7 @@ def demo_pair(
     Example: `demo_pair()[1].hash` is the cache folder name `tfls recipe table1 --scale cpu`
     trains its label-smoothed model in.
     """
-    from tfls.recipes.cache import train_config
+    from tfls.recipes.configs import train_config
     from tfls.training.cache import config_hash
 
     plan = _plan(MODELS_RECIPE, scale, overrides)

@@ -235,7 +235,7 @@ def dry_run(
     from tfls import _validation as v
     from tfls import distribute
     from tfls.recipes import measure
-    from tfls.recipes.cache import train_config
+    from tfls.recipes.configs import train_config
     from tfls.recipes.results import empty_results
 
     if batch_size is not None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from tfls.recipes import seeds as seeds_mod
-from tfls.recipes.cache import train_config
+from tfls.recipes.configs import train_config
 from tfls.recipes.plan import Plan
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from tfls.io import resolve_out
 from tfls.recipes import audits, measure
 from tfls.recipes import seeds as seeds_mod
-from tfls.recipes.cache import train_config
+from tfls.recipes.configs import train_config
 from tfls.recipes.judge import judge, paper_measures
 from tfls.recipes.plan import Plan, resolve
 from tfls.recipes.presets_table import presets_table

@@ -12,7 +12,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Label
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from tui.audits import AuditRequest
+from tui.audit_store import AuditRequest
 from tui.messages import AuditCheck, AuditFinished
 from tui.notes import warnings_as_notices
 from tui.runs import RESULTS

@@ -14,7 +14,7 @@ from textual.widgets import Footer, Header, Input, Label, ProgressBar
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from tfls.recipes.demo import DURATION  # light: no TensorFlow import
-from tui.audits import DEFAULT_BUDGET, make_audit_request
+from tui.audit_store import DEFAULT_BUDGET, make_audit_request
 from tui.messages import (
     DemoCancelled,
     DemoReady,
@@ -24,7 +24,7 @@ from tui.messages import (
     TrainFinished,
 )
 from tui.outputs import RecipeOutput, recipe_outputs
-from tui.plan import AttackChoice, EvalPlan, make_plan
+from tui.request import AttackChoice, EvalPlan, make_plan
 from tui.runs import SavedResult, discover_runs, link_run, read_run, saved_results
 from tui.screens.audit import AuditScreen
 from tui.screens.recipe import RecipeScreen

@@ -17,7 +17,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from tui.messages import BatchDone, EvalFailed, EvalFinished, EvalStarted, PlanFinished
 from tui.notes import warnings_as_notices
-from tui.plan import EvalPlan
+from tui.request import EvalPlan
 from tui.runs import RESULTS, SESSION_FILE
 from tui.widgets.results_panel import ResultsPanel
 from tui.widgets.run_progress import RunProgress

@@ -8,7 +8,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Label, SelectionList
 from textual.widgets.selection_list import Selection
 
-from tui.plan import DEFAULT_ATTACKS, PARAMS, AttackChoice, parse_overrides
+from tui.request import DEFAULT_ATTACKS, PARAMS, AttackChoice, parse_overrides
 
 LABELS = {
     "steps": "steps",

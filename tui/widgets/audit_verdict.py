@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from tui.audits import BADGE_STYLES
+from tui.audit_store import BADGE_STYLES
 
 
 def verdict_text(report) -> Text:

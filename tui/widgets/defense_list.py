@@ -6,7 +6,7 @@ from rich.text import Text
 from textual.widgets import SelectionList
 from textual.widgets.selection_list import Selection
 
-from tui.audits import BADGE_STYLES
+from tui.audit_store import BADGE_STYLES
 from tui.runs import RunInfo, read_run
 
 

@@ -8,7 +8,7 @@ from textual.widgets import Input, Label, Select
 
 
 class ThreatModelForm(Vertical):
-    """Two compact rows of fields; `texts()` returns what was typed, parsed by `tui.plan`."""
+    """Two compact rows of fields; `texts()` returns what was typed, parsed by `tui.request`."""
 
     DEFAULT_CSS = """
     ThreatModelForm {

@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Label
 
-from tui.audits import BADGE_STYLES
+from tui.audit_store import BADGE_STYLES
 from tui.runs import RunInfo
 from tui.widgets.accuracy_chart import AccuracyChart, SweepPlot
 from tui.widgets.results_table import ResultsTable, Row, display_name
@@ -91,7 +91,7 @@ class ResultsPanel(Vertical):
 
         kind = self.run.model if self.run.external else self.run.method_text
         text = Text(f"{self.run.dataset_text} {kind or '?'}")
-        if self.run.verdict:  # the audit's verdict (tui.audits), as in the defense list
+        if self.run.verdict:  # the audit's verdict (tui.audit_store), as in the defense list
             text.append(" ")
             text.append(
                 f" {self.run.verdict} ", style=BADGE_STYLES.get(self.run.verdict, "reverse")

@@ -1,6 +1,6 @@
 """Captures the demo pair's result screen: the app driven headless as a user would, `d` pressed.
 
-    TFLS_RECIPES_DIR=/work/cache/recipes python -m tui.demo --runs /tmp/tfls-demo \\
+    TFLS_RECIPES_DIR=/work/cache/recipes python -m tui.demo_capture --runs /tmp/tfls-demo \\
         --data-dir "$TFLS_DATA_DIR" --size 100x30 --out results/tui
 
 Starts the real app on an (empty or not) runs folder, presses `d` (the demo pair: the natural and
@@ -66,7 +66,7 @@ async def capture(app: TflsApp, size: tuple[int, int], *, out: Path | None, log=
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m tui.demo", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m tui.demo_capture", description=__doc__)
     parser.add_argument("--runs", type=Path, default=Path("runs-demo"))
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--cache-dir", default=None, help="default: $TFLS_RECIPES_DIR")
