@@ -14,7 +14,7 @@ import pytest
 
 import tfls
 from tests.conftest import REPO
-from tfls.recipes.spec import tomllib
+from tfls.recipes.spec_files import tomllib
 
 # What a build needs from the checkout (pyproject.toml's packages, package-dir and readme); copied
 # into a temporary folder so setuptools' `build/` and `*.egg-info` never land in the repository.
@@ -212,7 +212,7 @@ def run_installed(venv: Path, *args: str, cwd: Path) -> subprocess.CompletedProc
 # Every spec, loaded and validated, and every tfls/tui module from `prefix` (nothing from the
 # checkout, nor from another install through its editable finder).
 LIST_SPECS = """
-import sys, tfls.recipes.spec as s, tui.app
+import sys, tfls.recipes.spec_files as s, tui.app
 from pathlib import Path
 from tfls.recipes import RECIPES
 prefix = sys.argv[1]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tfls.recipes import claim_entries
 from tfls.recipes import claims as c
 
 
@@ -89,7 +90,7 @@ def test_evaluate_claim_reads_measures(entry, expected):
         "ls": {"pgd10": 0.64, "pgd20": 0.75, "pgd40": 0.73},
         "madry": {"pgd10": 0.52, "pgd20": 0.51, "pgd40": 0.51},
     }
-    result = c.evaluate_claim(entry, measures, {"models": {}, "attacks": {}})
+    result = claim_entries.evaluate_claim(entry, measures, {"models": {}, "attacks": {}})
     assert result.held is expected
     assert result.verdict == {True: "held", False: "not held", None: "n/a"}[expected]
 
@@ -97,7 +98,7 @@ def test_evaluate_claim_reads_measures(entry, expected):
 def test_evaluate_claim_alpha_sweep_uses_groups():
     measures = {"ls@0": {"pgd20": 0.0}, "ls@0.3": {"pgd20": 0.02}, "ls@0.9": {"pgd20": 0.7}}
     groups = {"models": {"ls": {0.0: "ls@0", 0.3: "ls@0.3", 0.9: "ls@0.9"}}, "attacks": {}}
-    result = c.evaluate_claim(
+    result = claim_entries.evaluate_claim(
         {"id": "C2", "model": "ls", "attack": "pgd20", "variant": "v"}, measures, groups
     )
     assert result.held is True and result.variant == "v"
@@ -105,22 +106,22 @@ def test_evaluate_claim_alpha_sweep_uses_groups():
 
 def test_claim_spec_validation_names_the_problem():
     with pytest.raises(ValueError, match="unknown model 'nope'"):
-        c.check_claim_spec(
+        claim_entries.check_claim_spec(
             {"id": "C3", "model": "nope"}, model_ids={"ls"}, attack_ids=set(), where="x"
         )
     with pytest.raises(ValueError, match="missing \\['attack'\\]"):
-        c.check_claim_spec(
+        claim_entries.check_claim_spec(
             {"id": "C2", "model": "ls"}, model_ids={"ls"}, attack_ids=set(), where="x"
         )
     with pytest.raises(ValueError, match="pairs"):
-        c.check_claim_spec(
+        claim_entries.check_claim_spec(
             {"id": "C1", "rows": [["a", "b", "a"]], "attack": "x"},
             model_ids={"a", "b"},
             attack_ids={"x"},
             where="x",
         )
     with pytest.raises(ValueError, match="empty list"):
-        c.check_claim_spec(
+        claim_entries.check_claim_spec(
             {"id": "C8", "ls": "a", "adversarial": ["b"], "attacks": []},
             model_ids={"a", "b"},
             attack_ids=set(),

@@ -15,7 +15,7 @@ import pytest
 
 from tfls.recipes import RECIPES, run_recipe
 from tfls.recipes.cli import parser
-from tfls.recipes.dryrun import capped_params, gradient_passes
+from tfls.recipes.pass_counts import capped_params, gradient_passes
 
 _CACHE: dict = {}
 

@@ -116,7 +116,7 @@ def test_a_recipe_over_two_seeds_reports_mean_and_spread(shared_data_dir, tmp_pa
 
 
 def test_the_audit_section_says_which_seed_it_audited():
-    from tfls.recipes.report import _audits_md
+    from tfls.recipes.write_results import _audits_md
 
     audit = {
         "budget": "standard",

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tfls.recipes import RECIPES, load_spec, run_recipe
-from tfls.recipes import claims as claims_mod
+from tfls.recipes import RECIPES, claim_entries, load_spec, run_recipe
 from tfls.recipes import table1 as table1_module
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -103,7 +102,7 @@ def test_recipe_runs_at_smoke_scale(name, shared_data_dir, model_cache, tmp_path
     # beside it; the paper's numbers judged too, with the verdicts they are known to give.
     assert [c["id"] for c in results["claims"]] == [c["id"] for c in spec["claims"]]
     for entry, claim in zip(spec["claims"], results["claims"], strict=True):
-        again = claims_mod.evaluate_claim(entry, results["measures"], results["groups"])
+        again = claim_entries.evaluate_claim(entry, results["measures"], results["groups"])
         assert (again.verdict, again.detail) == (claim["verdict"], claim["detail"])
         assert any(f"{claim['id']}" in line and claim["verdict"].upper() in line for line in lines)
     assert [c["verdict"] for c in results["paper_claims"]] == PAPER_VERDICTS[name]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tfls.recipes import RECIPES, SCALES, configs, judge, load_spec, resolve, schema, spec_dir
-from tfls.recipes import spec as spec_mod
+from tfls.recipes import spec_files as spec_mod
 
 REPO = Path(__file__).resolve().parents[2]
 PAPER = REPO.parent / "shared" / "paper" / "label-smoothing-and-adversarial-robustness.md"

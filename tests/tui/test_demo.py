@@ -125,7 +125,7 @@ def test_the_pair_shares_the_recipes_cache_keys_and_table4s_threat_model(monkeyp
     from tfls.recipes.configs import train_config
     from tfls.recipes.demo import demo_pair, demo_threat
     from tfls.recipes.plan import resolve
-    from tfls.recipes.spec import load_spec
+    from tfls.recipes.spec_files import load_spec
     from tfls.training.cache import config_hash
 
     def no_tfds(name, data_dir=None):

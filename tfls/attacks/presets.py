@@ -2,7 +2,8 @@
 
 A preset is plain data: the attack class name and its keyword arguments. `eps`-relative step sizes
 are written as multiples of ε (`step_size_eps`) and resolved by `tfls.attacks.get`. The table is
-read-only; `get` copies a preset before applying overrides.
+read-only; `get` copies a preset before applying overrides, and `resolved` gives a preset's settings
+with overrides as plain data (AutoAttack's per component, read from `autoattack.SETTINGS`).
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from tfls.attacks.autoattack import SETTINGS
+from tfls import _validation as v
+from tfls.attacks.autoattack import SETTINGS, STANDARD
 
 
 def _autoattack_part(name: str) -> dict:
@@ -98,3 +100,21 @@ PRESETS: Mapping[str, dict] = MappingProxyType(
         "noise": {"attack": "RandomNoise", "draws": 100},
     }
 )
+
+
+def resolved(preset: str, overrides: Mapping | None = None) -> dict:
+    """The settings of `preset` with `overrides` over them, as a new dict.
+
+    For AutoAttack, also `components`: `{name: {"attack": class name, **settings}}` for each
+    component it runs (`attacks`, else the standard four), its settings `SETTINGS[name]` with
+    `overrides["overrides"][name]` over them.
+    """
+    v.check_choice(preset, PRESETS, name="attack preset")
+    config = {**PRESETS[preset], **(overrides or {})}
+    if config["attack"] == "AutoAttack":
+        names = config.get("attacks") or STANDARD
+        per_component = config.get("overrides") or {}
+        config["components"] = {
+            name: {**_autoattack_part(name), **per_component.get(name, {})} for name in names
+        }
+    return config

@@ -70,7 +70,7 @@ def cpu_cases(*, data_dir=None, n=300, cache_dir=None):
     import tfls.data
     from tfls.recipes.configs import train_config
     from tfls.recipes.plan import resolve
-    from tfls.recipes.spec import load_spec
+    from tfls.recipes.spec_files import load_spec
     from tfls.training.cache import train_or_load
 
     table1 = resolve(load_spec("table1"), "cpu", data_dir=data_dir)

@@ -6,12 +6,13 @@ configuration hash), evaluates with `tfls.eval.evaluate`, writes JSON, Markdown 
 checks the paper's claims C1–C8.
 """
 
+from tfls.recipes.claim_entries import evaluate_claim
 from tfls.recipes.claims import STATEMENTS as CLAIMS
-from tfls.recipes.claims import ClaimResult, evaluate_claim
+from tfls.recipes.claims import ClaimResult
 from tfls.recipes.plan import STAND_INS, Plan, resolve
-from tfls.recipes.runner import run_recipe
+from tfls.recipes.run_recipe import run_recipe
 from tfls.recipes.schema import RECIPES, SCALES
-from tfls.recipes.spec import load_spec, spec_dir
+from tfls.recipes.spec_files import load_spec, spec_dir
 
 __all__ = [
     "CLAIMS",

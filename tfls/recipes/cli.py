@@ -22,7 +22,7 @@ def dry_run_settings(args) -> dict:
 
 
 def parser(recipe: str) -> argparse.ArgumentParser:
-    from tfls.recipes.spec import read_spec
+    from tfls.recipes.spec_files import read_spec
 
     # Only the title, unvalidated: validation needs the attack presets, hence TensorFlow, and
     # `--help` must stay fast. A run validates the whole spec before doing anything.
@@ -141,7 +141,7 @@ def main(recipe: str, argv=None) -> int:
 
     def command():
         import_quietly(args.verbose)
-        from tfls.recipes.runner import run_recipe
+        from tfls.recipes.run_recipe import run_recipe
 
         return run_recipe(
             recipe,

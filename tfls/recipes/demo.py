@@ -70,7 +70,7 @@ def _assume_available(name: str) -> bool:
 
 def _plan(recipe: str, scale: str, overrides=()):
     from tfls.recipes.plan import resolve
-    from tfls.recipes.spec import load_spec
+    from tfls.recipes.spec_files import load_spec
 
     return resolve(load_spec(recipe), scale, overrides=overrides, available=_assume_available)
 

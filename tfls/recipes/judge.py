@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tfls.recipes import claims as claims_mod
+from tfls.recipes.claim_entries import evaluate_claim
 from tfls.recipes.plan import Plan, groups_of
 
 ACCURACY_UNIT = "%"
@@ -35,4 +35,4 @@ def judge(plan: Plan, measures: dict, *, paper: bool = False) -> list[dict]:
                 group, _, alpha = key.partition("@")
                 models.setdefault(group, {})[float(alpha)] = key
         groups = {"models": {**groups["models"], **models}, "attacks": groups["attacks"]}
-    return [claims_mod.evaluate_claim(entry, measures, groups).to_dict() for entry in plan.claims]
+    return [evaluate_claim(entry, measures, groups).to_dict() for entry in plan.claims]

@@ -226,14 +226,14 @@ def resolve(
                 )
             )
 
-    from tfls.attacks import PRESETS
+    from tfls.attacks.presets import resolved
 
     attacks: list[AttackPlan] = []
     for a in spec["attacks"]:
         over = dict(section.get("attacks", {}).get(a["id"], {}))
         merged = {**a, **{k: over.pop(k) for k in list(over) if k in ATTACK_OVERRIDE_KEYS}}
         params = {**a.get("params", {}), **over}
-        norm = merged.get("norm", PRESETS[a["preset"]].get("norm", "linf"))
+        norm = merged.get("norm", resolved(a["preset"]).get("norm", "linf"))
         base = dict(
             label=merged.get("label", a["id"]),
             group=a["id"],

@@ -1,7 +1,7 @@
 """A recipe run's results dictionary as it starts: spec, provenance, models and attack columns.
 
-The runner (`tfls.recipes.runner`) and the dry run (`tfls.recipes.dryrun`) both fill it; the
-report (`tfls.recipes.report`) writes it out.
+The runner (`tfls.recipes.run_recipe`) and the dry run (`tfls.recipes.dryrun`) both fill it;
+`tfls.recipes.write_results` writes it out.
 """
 
 from __future__ import annotations

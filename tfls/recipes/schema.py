@@ -11,7 +11,7 @@ import copy
 import dataclasses
 
 from tfls import _validation as v
-from tfls.recipes.claims import check_claim_spec
+from tfls.recipes.claim_entries import check_claim_spec
 
 RECIPES = ("table1", "table2", "table3", "table4", "table5", "table6", "figure2", "figure3")
 SCALES = ("smoke", "cpu", "paper")

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from tfls import io
-from tfls.recipes.report import claim_name, claims_with_paper
+from tfls.recipes.write_results import claim_name, claims_with_paper
 
 
 def load_runs(folders) -> list[dict]:

@@ -18,8 +18,8 @@ from pathlib import Path
 from tfls import io
 from tfls.exits import run_command
 from tfls.recipes.overrides import parse_override
-from tfls.recipes.report import claim_name
 from tfls.recipes.schema import RECIPES, SCALES
+from tfls.recipes.write_results import claim_name
 
 
 def parse_grid(items) -> list[tuple[str, list]]:
@@ -60,7 +60,7 @@ def run_sweep(
     recipe, *, scale, grid, out, base_overrides=(), rerun=False, log=print, **kwargs
 ) -> list[dict]:
     """Runs `recipe` at every grid point; writes `out/sweep.json` and `out/sweep.md`."""
-    from tfls.recipes.runner import run_recipe
+    from tfls.recipes.run_recipe import run_recipe
 
     out = Path(out)
     rows = []

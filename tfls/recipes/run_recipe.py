@@ -1,8 +1,8 @@
 """Runs a recipe: resolve its spec at a scale, train what is missing, measure, judge, write.
 
-Each step lives in its own module (`spec`, `plan`, `cache`, `measure`, `presets_table`, `judge`,
-`report`); this one only calls them in order and keeps the results dictionary that
-`tfls.recipes.report` writes out.
+Each step lives in its own module (`spec_files`, `plan`, `cache`, `measure`, `presets_table`,
+`judge`, `write_results`); this one only calls them in order and keeps the results dictionary that
+`tfls.recipes.write_results` writes out.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from tfls.recipes.judge import judge, paper_measures
 from tfls.recipes.plan import Plan, resolve
 from tfls.recipes.presets_table import presets_table
 from tfls.recipes.results import empty_results, model_entry
-from tfls.recipes.spec import load_spec
+from tfls.recipes.spec_files import load_spec
 
 
 def run_recipe(
@@ -75,7 +75,7 @@ def run_recipe(
     Returns:
         The results dictionary (also written to `out/results.json`).
     """
-    from tfls.recipes import report
+    from tfls.recipes.write_results import claim_name, write_all
 
     spec = load_spec(recipe)
     plan = resolve(spec, scale, overrides=overrides, data_dir=data_dir, available=available)
@@ -112,6 +112,7 @@ def run_recipe(
         results["presets"] = presets_table(plan)
     if dry_run:
         from tfls.recipes import dryrun
+        from tfls.recipes.cost_estimate import ASSUMED_GPU_FLOPS
 
         results.update(
             dryrun.dry_run(
@@ -132,7 +133,7 @@ def run_recipe(
             f"(training {est['train_cpu_hours']:.1f}, attacks ≤ "
             f"{est['attack_cpu_hours_upper_bound']:.1f}); {est['flops']:.3g} FLOPs ≈ "
             f"{est['gpu_hours_at_assumed_throughput']:.1f} GPU-hours at "
-            f"{dryrun.ASSUMED_GPU_FLOPS / 1e12:g} TFLOP/s; peak memory "
+            f"{ASSUMED_GPU_FLOPS / 1e12:g} TFLOP/s; peak memory "
             f"{results['dry_run']['peak_rss_gib']:.1f} GiB"
         )
     elif plan.kind != "presets":
@@ -169,9 +170,9 @@ def run_recipe(
             c["per_seed"] = [v["verdict"] for v in verdicts]
     results["paper_claims"] = judge(plan, paper_measures(plan), paper=True)
     results["wall_time_s"] = round(time.perf_counter() - started, 2)
-    report.write_all(plan, results, out)
+    write_all(plan, results, out)
     for c in results["claims"]:
-        log(f"  {report.claim_name(c)} {c['verdict'].upper()}: {c['statement']} — {c['detail']}")
+        log(f"  {claim_name(c)} {c['verdict'].upper()}: {c['statement']} — {c['detail']}")
     log(f"  wrote {out / 'results.md'} ({results['wall_time_s']:.1f}s)")
     return results
 

@@ -82,7 +82,7 @@ def markdown(plan: Plan, results: dict) -> str:
     if plan.description:
         lines += [plan.description, ""]
     if "dry_run" in results:
-        from tfls.recipes.dryrun import markdown as dry_run_markdown
+        from tfls.recipes.cost_estimate import markdown as dry_run_markdown
 
         lines += dry_run_markdown(results)
     if plan.kind == "presets":
