@@ -141,7 +141,7 @@ def main(recipe: str, argv=None) -> int:
 
     def command():
         import_quietly(args.verbose)
-        from tfls.recipes.run_recipe import run_recipe
+        from tfls.recipes.pipeline import run_recipe
 
         return run_recipe(
             recipe,

@@ -1,6 +1,6 @@
 """A recipe run's results dictionary as it starts: spec, provenance, models and attack columns.
 
-The runner (`tfls.recipes.run_recipe`) and the dry run (`tfls.recipes.dryrun`) both fill it;
+The runner (`tfls.recipes.pipeline`) and the dry run (`tfls.recipes.dryrun`) both fill it;
 `tfls.recipes.write_results` writes it out.
 """
 

@@ -60,7 +60,7 @@ def run_sweep(
     recipe, *, scale, grid, out, base_overrides=(), rerun=False, log=print, **kwargs
 ) -> list[dict]:
     """Runs `recipe` at every grid point; writes `out/sweep.json` and `out/sweep.md`."""
-    from tfls.recipes.run_recipe import run_recipe
+    from tfls.recipes.pipeline import run_recipe
 
     out = Path(out)
     rows = []
