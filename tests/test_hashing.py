@@ -5,7 +5,6 @@ hashing on its own); the committed `results/` folders are checked against their 
 """
 
 import hashlib
-import importlib
 import json
 from pathlib import Path
 
@@ -14,10 +13,10 @@ import pytest
 
 from tfls import hashing
 from tfls.data import cache as data_cache
-from tfls.eval import store
+from tfls.eval import fingerprint, record_format
+from tfls.eval.fingerprint import model_fingerprint
 
 REPO = Path(__file__).resolve().parents[1]
-model_fingerprint = importlib.import_module("tfls.eval.evaluate").model_fingerprint
 
 
 def test_digest_is_sha256_of_canonical_json():
@@ -80,12 +79,12 @@ def test_eval_fingerprint_and_batch_digest_unchanged():
         "path": Path("/tmp"),
     }
     assert (
-        store.fingerprint_digest(components)
+        fingerprint.fingerprint_digest(components)
         == "77aa52a74db59952b4dbb7f8c55d6dab3e94b4c0f5b27d0d304411063639ba3e"
     )
     x = np.arange(24, dtype=np.float32).reshape(2, 3, 4) / 24
     y = np.array([1, 7], dtype=np.int32)
-    assert store.batch_digest(x, y) == "9e3d94b3200b4ecb0298ddddbcde5566a53b0eda"
+    assert record_format.batch_digest(x, y) == "9e3d94b3200b4ecb0298ddddbcde5566a53b0eda"
 
 
 def test_model_fingerprint_unchanged():
@@ -123,7 +122,7 @@ def test_committed_results_are_found():
 
 @pytest.mark.parametrize("stored", FINGERPRINTS, ids=lambda s: s["report"])
 def test_committed_evaluation_fingerprints_still_match(stored):
-    assert store.fingerprint_digest(stored["components"]) == stored["digest"]
+    assert fingerprint.fingerprint_digest(stored["components"]) == stored["digest"]
     # The committed report names the same evaluation.
     report = json.loads((REPO / stored["report"]).read_text(encoding="utf-8"))
     assert report["fingerprint"] == stored["digest"]

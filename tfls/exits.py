@@ -100,8 +100,8 @@ def is_reported_error(e: BaseException) -> bool:
     """
     if isinstance(e, (ValueError, OSError)):
         return True
-    evaluate = sys.modules.get("tfls.eval.evaluate")  # only raised once it is imported
-    return evaluate is not None and isinstance(e, evaluate.ThreatModelViolation)
+    threat = sys.modules.get("tfls.eval.threat")  # only raised once it is imported
+    return threat is not None and isinstance(e, threat.ThreatModelViolation)
 
 
 def one_line(text: str) -> str:

@@ -14,7 +14,7 @@ from tfls import TflsWarning
 from tfls.attacks import FGSM, PGD, suite
 from tfls.eval import Report, evaluate
 from tfls.eval.checks import Comparisons
-from tfls.eval.store import encode_bits
+from tfls.eval.record_format import encode_bits
 
 
 @pytest.fixture(scope="module")

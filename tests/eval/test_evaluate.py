@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from tests.eval import helpers
 from tfls.attacks import FGSM, PGD
 from tfls.eval import Cancelled, Progress, Report, ThreatModelViolation, evaluate
-from tfls.eval.store import decode_bits
+from tfls.eval.record_format import decode_bits
 
 
 @pytest.fixture(scope="module")
@@ -272,7 +272,7 @@ def test_no_attacks_gives_clean_accuracy(model, data):
 
 def test_fingerprint_ignores_auto_numbered_layer_names(model):
     from tfls.attacks import get
-    from tfls.eval.evaluate import attack_config, model_fingerprint
+    from tfls.eval.fingerprint import attack_config, model_fingerprint
 
     twin = helpers.tiny_model(seed=0)
     assert twin.name != model.name and twin.weights[0].path != model.weights[0].path

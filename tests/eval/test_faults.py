@@ -23,7 +23,7 @@ import pytest
 import tfls.attacks
 from tfls.cli.main import main
 from tfls.eval import evaluate
-from tfls.eval.evaluate import ThreatModelViolation
+from tfls.eval.threat import ThreatModelViolation
 
 IMAGE = (28, 28, 1)
 

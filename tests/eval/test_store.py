@@ -4,16 +4,9 @@ import numpy as np
 import pytest
 
 from tfls import TflsWarning
-from tfls.eval.store import (
-    FORMAT,
-    BatchStore,
-    batch_digest,
-    bind,
-    decode_bits,
-    differences,
-    encode_bits,
-    read_records,
-)
+from tfls.eval.fingerprint import differences
+from tfls.eval.record_format import batch_digest, bind, decode_bits, encode_bits
+from tfls.eval.store import FORMAT, BatchStore, read_records
 
 COMPONENTS = {"model": {"weights_sha256": "abc"}, "attacks": {"pgd20": {"steps": 20}}, "n": 10}
 

@@ -149,7 +149,7 @@ def audit(
     # A stop (Ctrl-C, SIGTERM) takes effect between checks and between evaluated batches.
     with exits.stop_at_safe_points():
         try:
-            from tfls.eval.evaluate import model_fingerprint
+            from tfls.eval.fingerprint import model_fingerprint
 
             weights_sha256 = model_fingerprint(model)["weights_sha256"]
             ws.claim(

@@ -214,7 +214,7 @@ def standard_surrogate(
 
 def transfer_key(surrogate) -> str:
     """The workspace key of the transfer evaluation crafted on `surrogate`."""
-    from tfls.eval.evaluate import model_fingerprint
+    from tfls.eval.fingerprint import model_fingerprint
 
     return "transfer-" + model_fingerprint(surrogate)["weights_sha256"][:12]
 
@@ -252,8 +252,8 @@ def replay_transfer(ws, surrogate) -> Replay:
     The attack is built as `ws.evaluation` builds it and attacks the same sub-batches, so on a
     deterministic model the points are the ones the evaluation scored.
     """
-    from tfls.eval.evaluate import predictor
     from tfls.eval.replay import adversarial_batches
+    from tfls.eval.scoring import predictor
 
     attack = ws.attacks({TRANSFER_LABEL: TRANSFER_PRESET}, source_model=surrogate)[TRANSFER_LABEL]
     predict = predictor(surrogate)

@@ -1,8 +1,9 @@
 """Honest robustness evaluation: per-example worst case over attacks, streamed and resumable."""
 
-from tfls.eval.evaluate import ThreatModelViolation, evaluate
+from tfls.eval.evaluate import evaluate
 from tfls.eval.progress import Cancelled, Progress
 from tfls.eval.report import AttackResult, Report
+from tfls.eval.threat import ThreatModelViolation
 from tfls.stats import wilson_interval
 
 __all__ = [

@@ -17,7 +17,7 @@ def array_batches(dataset):
         return dataset  # two (images, labels) batches
     x, y = (np.asarray(a) for a in dataset)
     if x.ndim < 2 or y.ndim == 0 or len(x) != len(y) and y.ndim != 1:
-        return dataset  # not an (x, y) pair: `_batches` says what is wrong
+        return dataset  # not an (x, y) pair: `tfls.eval.arguments.batches` says what is wrong
     check_label_vector(y)  # one-hot or float labels beside their images: said as such
     if len(x) != len(y):
         raise ValueError(

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from tfls.eval.store import batch_digest, decode_bits, encode_bits
+from tfls.eval.record_format import batch_digest, decode_bits, encode_bits
 
 SCHEDULES = ("batch-major", "attack-major")
 DEFAULT_POOL_SIZE = 512

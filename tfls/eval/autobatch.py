@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfls import _validation as v
-from tfls.eval.store import decode_bits, encode_bits
+from tfls.eval.record_format import decode_bits, encode_bits
 
 DEFAULT_SIZE = v.AUTO_BATCH_SIZE
 

@@ -13,7 +13,7 @@ import warnings
 
 import numpy as np
 
-from tfls.eval.store import decode_bits
+from tfls.eval.record_format import decode_bits
 
 # Attack classes for checks 6 and 7 (by class, so any preset or label is recognised). AutoAttack
 # is left out of the gradient attacks: its ensemble already contains Square.

@@ -13,32 +13,20 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
-import keras
-import numpy as np
 import tensorflow as tf
 
 from tfls import _validation as v
 from tfls import exits, provenance
-from tfls.attacks.base import compiled
-from tfls.data.reading import elements
-from tfls.eval import attack_major
+from tfls.eval import arguments, attack_major, record_streams
 from tfls.eval import checks as eval_checks
 from tfls.eval import draws as score_draws
 from tfls.eval.arrays import array_batches
+from tfls.eval.fingerprint import attack_config, fingerprint_digest, model_fingerprint
 from tfls.eval.progress import Cancelled, Progress
 from tfls.eval.report import Report, Tally
-from tfls.eval.store import BatchStore, batch_digest, encode_bits, fingerprint_digest
-from tfls.hashing import digest_chunks
-from tfls.models import randomness
-from tfls.models.wrap import check_wrapped_outputs, options_of
-
-# Float32 rounding of `x ± eps` and of L2 rescaling stays far inside these; 1/255 is 4e-3.
-EPS_RTOL = 1e-5
-ATOL = 1e-6
-
-
-class ThreatModelViolation(RuntimeError):
-    """An attack returned a point outside its ε-ball or outside [0, 1]: its numbers would lie."""
+from tfls.eval.scoring import evaluate_batch
+from tfls.eval.store import BatchStore
+from tfls.eval.threat import threat_model
 
 
 def evaluate(
@@ -127,7 +115,7 @@ def evaluate(
         ...                   attacks, out="runs/eval", n=1000)
         >>> report.worst_case_accuracy
     """
-    attacks = _check_attacks(attacks)
+    attacks = arguments.check_attacks(attacks)
     meta = dict(meta or {})
     model_name = str(meta.get("model") or getattr(model, "name", "model"))
     if not callable(model):
@@ -135,7 +123,7 @@ def evaluate(
     classes = v.model_classes(model, name=model_name)  # one (batch, classes) output
     dataset = array_batches(dataset)
     n = None if n is None else v.check_positive_int(n, name="n")
-    _check_in_memory(dataset, classes, n)
+    arguments.check_in_memory(dataset, classes, n)
     if on_batch is not None and not callable(on_batch):
         raise ValueError(f"`on_batch` must be callable or None. Received: on_batch={on_batch!r}")
     if strategy is not None and not isinstance(strategy, tf.distribute.Strategy):
@@ -212,7 +200,7 @@ def evaluate(
                 return True
             elapsed = time.perf_counter() - session_start
             rate = new_images / elapsed if elapsed > 0 else 0.0
-            total = n if n is not None else _known_size(dataset)
+            total = n if n is not None else arguments.known_size(dataset)
             eta = (total - tally.images) / rate if (total is not None and rate > 0) else None
             progress = Progress(
                 images_done=tally.images,
@@ -240,14 +228,16 @@ def evaluate(
             stored_digests=stored_digests,
             read=read,
         )
-        batches = lambda: _batches(dataset, n)  # noqa: E731 - re-read once per pass
+        batches = lambda: arguments.batches(dataset, n)  # noqa: E731 - re-read once per pass
         if schedule == "batch-major":
             run_batch = evaluate_batch if autobatch is None else autobatch.wrap(evaluate_batch)
             if draws > 1:
                 run_batch = functools.partial(run_batch, draws=draws)
-            steps = _batch_major(model, batches, attacks, out=out, run_batch=run_batch, **common)
+            steps = record_streams.batch_major_records(
+                model, batches, attacks, out=out, run_batch=run_batch, **common
+            )
         else:
-            steps = _attack_major(
+            steps = record_streams.attack_major_records(
                 model, batches, attacks, store=store, pool_size=pool_size, **common
             )
         # A stop (Ctrl-C, SIGTERM) takes effect between steps, each durable once it is written.
@@ -304,483 +294,3 @@ def evaluate(
             store.close(failed=failed)
     eval_checks.warn(report.checks)
     return report
-
-
-def _batch_major(
-    model,
-    batches,
-    attacks,
-    *,
-    individual,
-    strategy,
-    model_name,
-    stored_digests,
-    read,
-    out,
-    run_batch,
-):
-    """Yields each new batch's record, every attack run on one batch before the next."""
-    checked_outputs = False
-    for index, (x, y) in enumerate(batches()):
-        digest = batch_digest(x, y)
-        if index < len(stored_digests):
-            if digest != stored_digests[index]:
-                raise ValueError(
-                    f"Batch {index} of `dataset` differs from the one whose results are "
-                    f"stored in {str(out)!r} (different data, order or batch size); resuming "
-                    "would mix two evaluations. Use the same dataset and batch size, or start "
-                    f"over (resume=False). Received: out={str(out)!r}"
-                )
-            read(index, x, y)
-            continue
-        record = run_batch(
-            model,
-            x,
-            y,
-            attacks,
-            individual=individual,
-            strategy=strategy,
-            check_outputs=not checked_outputs,
-            model_name=model_name,
-        )
-        checked_outputs = True
-        read(index, x, y)
-        yield {"batch": index, "n": int(len(y)), "digest": digest, **record}
-
-
-def _attack_major(
-    model,
-    batches,
-    attacks,
-    *,
-    individual,
-    strategy,
-    model_name,
-    stored_digests,
-    read,
-    store,
-    pool_size,
-):
-    """Yields each batch's record (and a `Step` per pool), each attack run over pooled batches."""
-    predict = predictor(model)
-    checked_outputs = False
-
-    def clean_step(index, x, y):
-        nonlocal checked_outputs
-        start = time.perf_counter()
-        clean = predict_clean(
-            model,
-            x,
-            y,
-            predict=predict,
-            strategy=strategy,
-            check_outputs=not checked_outputs,
-            model_name=model_name,
-        )
-        checked_outputs = True
-        return clean, time.perf_counter() - start
-
-    def attack_step(name, attack, xs, ys):
-        return attack_points(name, attack, xs, ys, model=model, predict=predict, strategy=strategy)
-
-    for step in attack_major.run(
-        batches,
-        attacks,
-        clean_step=clean_step,
-        attack_step=attack_step,
-        individual=individual,
-        pool_size=pool_size,
-        done=len(stored_digests),
-        stored_digests=stored_digests,
-        pending=store.read_pending() if store is not None else [],
-        append=store.append_pending if store is not None else None,
-        on_batch_x=read,
-    ):
-        yield step if isinstance(step, attack_major.Step) else step[1]
-
-
-def evaluate_batch(
-    model,
-    x,
-    y,
-    attacks,
-    *,
-    individual=True,
-    strategy=None,
-    check_outputs=True,
-    model_name=None,
-    draws=1,
-) -> dict:
-    """Evaluates one batch; returns per-example bits (`clean`, `robust[name]`) and timings.
-
-    `nonfinite[name]` counts the attacked points where the model's logits at the adversarial
-    point are NaN or inf: they count as broken (the prediction there is garbage). With
-    `draws > 1` (a random model, `tfls.eval.draws`) every point is scored over that many
-    forward draws: the record adds the counts `clean_hits` and `robust_hits[name]`, and its
-    bits are the majority votes.
-    """
-    start = time.perf_counter()
-    predict = predictor(model)
-    clean = predict_clean(
-        model,
-        x,
-        y,
-        predict=predict,
-        strategy=strategy,
-        check_outputs=check_outputs,
-        model_name=model_name,
-    )
-    if draws > 1:
-        clean_hits = _hits(predict, strategy, x, y, draws)
-        clean = clean_hits > 0  # attacked: every point some draw classifies correctly
-        still = clean_hits.copy()
-    seconds = {"clean": time.perf_counter() - start}
-    still_robust = clean.copy()
-    robust_bits, robust_hits, attacked, nonfinite = {}, {}, {}, {}
-    for name, attack in attacks.items():
-        start = time.perf_counter()
-        targets = np.flatnonzero(clean if individual else still_robust)
-        # individual=False: points skipped because an earlier attack broke them are not known to
-        # fool this one, so they count as robust to it (an upper bound, flagged in the report).
-        robust = np.zeros_like(clean) if individual else clean.copy()
-        if draws > 1:
-            hits = np.zeros_like(clean_hits) if individual else still.copy()
-        if targets.size:
-            found, broken = attack_points(
-                name,
-                attack,
-                x[targets],
-                y[targets],
-                model=model,
-                predict=predict,
-                strategy=strategy,
-                draws=draws,
-            )
-            if draws > 1:
-                # The attacker may always submit the clean point: never above its clean score.
-                hits[targets] = np.minimum(found, clean_hits[targets])
-                found = hits[targets] > 0
-            robust[targets] = found
-            nonfinite[name] = int(broken.sum())
-        still_robust &= robust
-        if draws > 1:
-            still = np.minimum(still, hits)
-            robust_hits[name] = score_draws.encode(hits)
-            robust = score_draws.majority(hits, draws)
-        robust_bits[name] = encode_bits(robust)
-        attacked[name] = int(targets.size)
-        nonfinite.setdefault(name, 0)
-        seconds[name] = time.perf_counter() - start
-    record = {
-        "clean": encode_bits(clean if draws == 1 else score_draws.majority(clean_hits, draws)),
-        "robust": robust_bits,
-        "attacked": attacked,
-        "nonfinite": nonfinite,
-        "seconds": seconds,
-    }
-    if draws > 1:
-        record.update(
-            draws=int(draws), clean_hits=score_draws.encode(clean_hits), robust_hits=robust_hits
-        )
-    return record
-
-
-def _hits(predict, strategy, x, y, draws) -> np.ndarray:
-    """Per point of `x`, the draws of `draws` forward passes that classify it as `y`."""
-    return randomness.hits(
-        lambda xs: run_sharded(strategy, lambda t: (predict(t),), xs)[0], x, y, draws
-    )
-
-
-def predict_clean(
-    model, x, y, *, predict=None, strategy=None, check_outputs=True, model_name=None
-) -> np.ndarray:
-    """The boolean mask of `x`'s points the model classifies as `y`, after the input checks."""
-    model_name = model_name or getattr(model, "name", "model")
-    v.check_model_input(model, x, model_name=model_name)
-    if check_outputs:
-        check_wrapped_outputs(model, x, name=model_name)
-    predict = predict or predictor(model)
-    (logits,) = run_sharded(strategy, lambda xs: (predict(xs),), x)
-    if check_outputs:
-        v.check_output_structure(logits, name=model_name)
-    v.check_finite_logits(logits, name=model_name)  # every batch: argmax(NaN) would score
-    if check_outputs:
-        v.check_logits(logits, name=model_name)
-    v.check_labels(y, num_classes=int(logits.shape[-1]), batch_size=len(x))
-    return np.argmax(logits, axis=-1) == y
-
-
-def attack_points(name, attack, xs, ys, *, model, predict=None, strategy=None, draws=1):
-    """Attacks `(xs, ys)` and checks the threat model: `(robust, nonfinite)` boolean masks.
-
-    A point whose adversarial logits are NaN or inf counts as broken (its prediction is garbage).
-    With `draws > 1`, `robust` is the count of `draws` forward draws classifying each
-    adversarial point correctly (`nonfinite`: its first draw's logits were not finite).
-    """
-    predict = predict or predictor(model)
-    x_adv, adv_logits = craft(name, attack, xs, ys, model=model, predict=predict, strategy=strategy)
-    finite = np.isfinite(adv_logits.reshape(len(ys), -1)).all(axis=1)
-    if draws > 1:
-        return _hits(predict, strategy, x_adv, ys, draws), ~finite
-    return (np.argmax(adv_logits, axis=-1) == ys) & finite, ~finite
-
-
-def craft(name, attack, xs, ys, *, model, predict=None, strategy=None):
-    """`(x_adv, logits)`: `attack`'s points for `(xs, ys)` and `model`'s logits there, numpy.
-
-    The one place an evaluation calls an attack (`tfls.eval.replay` crafts through it too, so a
-    replayed attack sees exactly the tensors the evaluation gave it); raises
-    `ThreatModelViolation` for a point outside the ε-ball or [0, 1].
-    """
-    predict = predict or predictor(model)
-
-    def attack_and_predict(xb, yb):
-        x_adv = attack(xb, yb)
-        return x_adv, predict(x_adv)
-
-    x_adv, adv_logits = run_sharded(strategy, attack_and_predict, xs, ys)
-    check_threat_model(name, attack, xs, x_adv, model=model, y=ys)
-    return x_adv, adv_logits
-
-
-def predictor(model):
-    """`model(x, training=False)` as one cached `tf.function` (an eager Keras call costs ~10 ms)."""
-    return compiled(model, ("eval-predict",), lambda: lambda x: model(x, training=False), False)
-
-
-def run_sharded(strategy, fn, *arrays) -> tuple[np.ndarray, ...]:
-    """Runs `fn(*tensors)` with the rows of `arrays` split across `strategy`'s replicas.
-
-    Returns `fn`'s outputs (a tuple of tensors) gathered back into numpy arrays in row order.
-    Without a strategy, or with fewer rows than replicas, `fn` runs once on everything.
-    """
-    replicas = 1 if strategy is None else strategy.num_replicas_in_sync
-    rows = len(arrays[0])
-    if replicas == 1 or rows < replicas:
-        return tuple(np.asarray(o) for o in fn(*[tf.convert_to_tensor(a) for a in arrays]))
-    bounds = np.linspace(0, rows, replicas + 1).astype(int)
-
-    def shard(ctx):
-        i = ctx.replica_id_in_sync_group
-        return tuple(tf.convert_to_tensor(a[bounds[i] : bounds[i + 1]]) for a in arrays)
-
-    distributed = strategy.experimental_distribute_values_from_function(shard)
-    outputs = strategy.run(lambda *t: tuple(fn(*t)), args=tuple(distributed))
-    return tuple(
-        np.concatenate([np.asarray(p) for p in strategy.experimental_local_results(o)], axis=0)
-        for o in outputs
-    )
-
-
-def check_threat_model(name, attack, x, x_adv, *, model=None, y=None) -> None:
-    """Raises `ThreatModelViolation` unless every `x_adv` is in [0, 1] and its ε-ball around `x`.
-
-    Non-finite `x_adv` is blamed on the model rather than the attack when the model's logits or
-    loss gradients at those clean points are themselves non-finite (give `model` and `y`).
-    """
-    x_adv = np.asarray(x_adv)
-    if x_adv.shape != x.shape:
-        raise ThreatModelViolation(
-            f"Attack {name!r} returned shape {x_adv.shape} for inputs of shape {x.shape}."
-        )
-    bad = ~np.isfinite(x_adv.reshape(len(x_adv), -1)).all(axis=1)
-    if bad.any():
-        count = f"{int(bad.sum())} of {len(x_adv)} points"
-        if model is not None and y is not None and not _finite_gradients(model, x[bad], y[bad]):
-            raise ThreatModelViolation(
-                f"Attack {name!r} returned non-finite values at {count} because the model "
-                f"{getattr(model, 'name', 'model')!r} has NaN or inf logits or gradients there: "
-                f"the model is broken, not the attack. Received: model="
-                f"{getattr(model, 'name', 'model')!r}"
-            )
-        raise ThreatModelViolation(f"Attack {name!r} returned non-finite values at {count}.")
-    lo, hi = float(x_adv.min()), float(x_adv.max())
-    if lo < -ATOL or hi > 1 + ATOL:
-        raise ThreatModelViolation(
-            f"Attack {name!r} left the valid input box [0, 1]: values in [{lo:.6g}, {hi:.6g}]."
-        )
-    delta = (x_adv.astype(np.float64) - x.astype(np.float64)).reshape(len(x), -1)
-    dist = np.abs(delta).max(axis=1) if attack.norm == "linf" else np.sqrt((delta**2).sum(axis=1))
-    limit = attack.eps * (1 + EPS_RTOL) + ATOL
-    if dist.size and float(dist.max()) > limit:
-        worst = int(np.argmax(dist))
-        raise ThreatModelViolation(
-            f"Attack {name!r} left its {attack.norm} ball: perturbation {float(dist[worst]):.6g} > "
-            f"eps={attack.eps:.6g} (example {worst} of the attacked subset). Its robust accuracy "
-            "would be meaningless."
-        )
-
-
-def _finite_gradients(model, x, y) -> bool:
-    """Whether the model's logits and cross-entropy input gradients at `x` are all finite."""
-    x = tf.convert_to_tensor(x)
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        logits = model(x, training=False)
-        loss = tf.nn.sparse_softmax_cross_entropy_with_logits(tf.cast(y, tf.int32), logits)
-    grad = tape.gradient(loss, x)
-    return bool(np.isfinite(logits).all()) and (grad is None or bool(np.isfinite(grad).all()))
-
-
-def threat_model(attacks: Mapping) -> tuple[str | None, float | None]:
-    """The one (norm, eps) all attacks share; a worst case over different balls means nothing."""
-    models = {(a.norm, float(a.eps)) for a in attacks.values()}
-    if len(models) > 1:
-        listing = ", ".join(f"{k}: {a.norm} eps={float(a.eps):.6g}" for k, a in attacks.items())
-        raise ValueError(
-            "All attacks of one evaluation must share a threat model (norm and eps); evaluate "
-            f"each separately. Received: {listing}"
-        )
-    return next(iter(models)) if models else (None, None)
-
-
-def attack_config(attack, model) -> dict:
-    """The attack's `get_config()` with serialized models replaced by a short description.
-
-    A model other than the evaluated one (a transfer attack's source) is described by its
-    weights hash, so that its identity is part of the fingerprint. Layer names ("pgd_3") and
-    `trainable` are dropped at every level: Keras numbers unnamed layers per process, and
-    neither says anything about what was computed, so both would only break resuming. So are
-    `eot=1` and `bpda=None`, the attack without adaptation: fingerprints of evaluations that do
-    not use EOT or BPDA are those they had before these options existed.
-    """
-    config = dict(attack.get_config()) if hasattr(attack, "get_config") else {}
-    config.setdefault("eps", float(attack.eps))
-    config.setdefault("norm", attack.norm)
-    config = {"class": type(attack).__name__, **config}
-    for key in list(config):
-        held = getattr(attack, key, None)
-        if held is model:
-            config[key] = "<the evaluated model>"
-        elif isinstance(held, keras.Model):
-            info = model_fingerprint(held)
-            config[key] = f"<model {info['class']} sha256:{info['weights_sha256'][:16]}>"
-    return _without_models_and_names(config)
-
-
-def _unadapted(key, value) -> bool:
-    """An attack's EOT or BPDA setting at its default (no adaptation)."""
-    return (key == "eot" and value == 1) or (key == "bpda" and value is None)
-
-
-def _without_models_and_names(value):
-    if isinstance(value, dict):
-        if _is_serialized_model(value):
-            return "<model>"
-        return {
-            k: _without_models_and_names(v)
-            for k, v in value.items()
-            if k not in ("name", "trainable") and not _unadapted(k, v)
-        }
-    if isinstance(value, (list, tuple)):
-        return [_without_models_and_names(v) for v in value]
-    return value
-
-
-def _is_serialized_model(value: dict) -> bool:
-    if "class_name" not in value or "config" not in value:
-        return False
-    if value["class_name"] in ("Sequential", "Functional", "Model"):
-        return True
-    registered = value.get("registered_name")
-    cls = keras.saving.get_registered_object(registered) if isinstance(registered, str) else None
-    return isinstance(cls, type) and issubclass(cls, keras.Model)
-
-
-def model_fingerprint(model) -> dict:
-    """Class, parameter count and a SHA-256 over every weight's shape, dtype and values.
-
-    Names are left out on purpose: Keras numbers unnamed models and layers per process
-    ("sequential_5/dense_7/kernel"), so the same weights must hash the same whatever they are
-    called.
-    """
-    params = 0
-
-    def chunks():
-        nonlocal params
-        for w in getattr(model, "weights", []):
-            value = np.asarray(w.numpy() if hasattr(w, "numpy") else keras.ops.convert_to_numpy(w))
-            params += value.size
-            yield f"{value.dtype.str}{value.shape}"
-            yield np.ascontiguousarray(value).tobytes()
-
-    weights_sha256 = digest_chunks(chunks())
-    return {
-        "class": type(model).__name__,
-        "params": int(params),
-        "weights_sha256": weights_sha256,
-        **options_of(model),  # a wrapped model's input range, preprocessing and outputs
-    }
-
-
-def _check_attacks(attacks) -> dict:
-    if not isinstance(attacks, Mapping):
-        raise ValueError(
-            "`attacks` must be a mapping name -> attack, e.g. "
-            "tfls.attacks.suite(model, ['pgd20'], eps=8/255). "
-            f"Received: attacks={attacks!r}"
-        )
-    for name, attack in attacks.items():
-        if not isinstance(name, str) or not name:
-            raise ValueError(f"Attack names must be non-empty strings. Received: name={name!r}")
-        if name in ("clean", "worst-case"):
-            raise ValueError(
-                f"Attack name {name!r} is reserved for the report. Received: name={name!r}"
-            )
-        if not callable(attack) or not hasattr(attack, "eps") or not hasattr(attack, "norm"):
-            raise ValueError(
-                f"Attack {name!r} must be callable as attack(x, y) and have `eps` and `norm` "
-                f"attributes (a tfls.attacks.Attack). Received: {attack!r}"
-            )
-        v.check_norm(attack.norm)
-        v.check_eps(attack.eps, norm=attack.norm)
-    return dict(attacks)
-
-
-def _check_in_memory(dataset, classes: int | None, n: int | None) -> None:
-    """Batches held in memory (a list, as `array_batches` makes): their labels fit the model's
-    classes and they hold images, checked before any batch is attacked."""
-    if not isinstance(dataset, (list, tuple)) or not all(
-        isinstance(e, (tuple, list)) and len(e) == 2 for e in dataset
-    ):
-        return
-    labels = [np.asarray(y) for _, y in dataset]
-    if n is not None:  # only the first `n` images are evaluated
-        kept, seen = [], 0
-        for y in labels:
-            kept.append(y[: max(0, n - seen)])
-            seen += len(y)
-        labels = kept
-    if not any(y.size for y in labels):
-        raise ValueError("`dataset` is empty: nothing to evaluate. Received: dataset=<empty>")
-    if classes is None or not all(
-        y.ndim == 1 and np.issubdtype(y.dtype, np.integer) for y in labels
-    ):
-        return  # unknown class count, or labels the per-batch checks will describe
-    v.check_labels(np.concatenate(labels), num_classes=classes)
-
-
-def _batches(dataset, n):
-    """Yields `(x, y)` numpy batches, truncated to the first `n` images."""
-    seen = 0
-    for element in elements(dataset):
-        if not isinstance(element, (tuple, list)) or len(element) != 2:
-            raise ValueError(
-                "`dataset` must yield (images, labels) batches. Received an element of type "
-                f"{type(element).__name__}"
-            )
-        x, y = (np.asarray(t) for t in element)
-        if n is not None:
-            if seen >= n:
-                return
-            x, y = x[: n - seen], y[: n - seen]
-        seen += len(y)
-        yield x, y
-
-
-def _known_size(dataset) -> int | None:
-    try:
-        return sum(len(y) for _, y in dataset) if isinstance(dataset, (list, tuple)) else None
-    except TypeError:
-        return None

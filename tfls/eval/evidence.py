@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tfls.eval.store import BATCHES, decode_bits, read_records
+from tfls.eval.record_format import decode_bits
+from tfls.eval.store import BATCHES, read_records
 
 
 @dataclass

@@ -3,7 +3,7 @@
 `evaluate` keeps one bit per point and attack, never the points. A caller that needs the points
 themselves (the audit's transfer failure: is the point crafted on a surrogate adversarial *on
 the surrogate*?) replays the attack here: batch by batch, the points the model classifies
-correctly are attacked together through `tfls.eval.evaluate.craft`, as a batch-major evaluation
+correctly are attacked together through `tfls.eval.scoring.craft`, as a batch-major evaluation
 with `individual=True` attacks them. A deterministic attack on a deterministic model therefore
 returns the very points the evaluation scored (random starts are drawn per attacked sub-batch,
 so the sub-batches must be the same ones, not just the same points).
@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
-from tfls.eval.evaluate import craft, predict_clean, predictor
+from tfls.eval.scoring import craft, predict_clean, predictor
 
 
 def adversarial_batches(

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from tfls import io
-from tfls.eval.store import decode_bits
+from tfls.eval.record_format import decode_bits
 from tfls.stats import draws_interval, wilson_interval
 
 REPORT_FILES = ("report.json", "report.md", "report.csv")
