@@ -6,7 +6,6 @@ on the same folder resumes from the batches already finished there.
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 
 from tfls import _validation as v
@@ -59,7 +58,12 @@ def add_parser(sub):
         "--pool-size", type=int, default=None, help="attack-major: most points a pool attacks"
     )
     p.add_argument("--overwrite", action="store_true", help="discard earlier results in --out")
-    p.add_argument("--mirrored", action="store_true", help="shard batches over all local devices")
+    p.add_argument(
+        "--strategy",
+        default="auto",
+        help="auto (default), one_device, mirrored (all local devices) or multi_worker (the "
+        "cluster in TF_CONFIG; the chief writes --out, which every worker must see)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
 
@@ -107,6 +111,11 @@ def check_out_folder(out: Path) -> None:
 def run(args) -> int:
     import tfls.attacks
     import tfls.data
+    from tfls import distribute
+
+    # A multi-worker strategy must exist before any TensorFlow op (a TensorFlow requirement).
+    strategy = distribute.strategy(distribute.check_name(args.strategy))
+    chief = distribute.is_chief(strategy)
 
     # Everything that can be wrong with the arguments is checked before any model or data loads.
     adaptive = check_adaptive(args)
@@ -129,12 +138,7 @@ def run(args) -> int:
     out = resolve_out(args.out, name="--out")  # once, at the edge
     check_out_folder(out)
 
-    strategy = None
-    if args.mirrored:
-        from tfls import distribute
-
-        strategy = distribute.strategy("mirrored")
-    scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
+    scope = strategy.scope()
     with scope:
         model, run_dict = load_wrapped(args.model, options)
     spec = dataset_spec(args.dataset, run_dict)
@@ -192,12 +196,18 @@ def run(args) -> int:
         resume=not args.overwrite,
         strategy=strategy,
         individual=not args.sequential,
-        quiet=args.quiet,
+        quiet=args.quiet or not chief,
         autobatch=autobatch,
         schedule=args.schedule,
         pool_size=args.pool_size,
         draws=adaptive["draws"],
     )
+    if not chief:
+        print(
+            f"tfls eval: worker {distribute.worker_index(strategy)} done "
+            f"({strategy.num_replicas_in_sync} replicas in sync); the chief wrote {out}"
+        )
+        return 0 if report.complete else 1
     if report.random:
         print(
             f"{model.name} is random at inference: every point was scored over {report.draws} draws"

@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from tfls import _validation as v
 from tfls import exits, provenance
-from tfls.eval import arguments, attack_major, record_streams
+from tfls.eval import arguments, attack_major, cluster, record_streams
 from tfls.eval import checks as eval_checks
 from tfls.eval import draws as score_draws
 from tfls.eval.arrays import array_batches
@@ -174,7 +174,8 @@ def evaluate(
     comparisons = eval_checks.Comparisons(attacks, individual=individual) if checks else None
     model_results: list = []
     stored_digests: list[str] = []
-    store = BatchStore(out) if out is not None else None
+    writer = cluster.writes(strategy)  # False only on a non-chief worker of a cluster
+    store = BatchStore(out, writer=writer) if out is not None else None
     failed = True  # until the report is written: a failure leaves `out` as it was, if no batch
     try:
         if store is not None:
@@ -183,6 +184,7 @@ def evaluate(
                 if comparisons is not None:
                     comparisons.add(record)
                 stored_digests.append(record["digest"])
+            cluster.agree(strategy, len(stored_digests), what="finished batches", out=out)
         restored_images = tally.images
         complete = True
         session_start = time.perf_counter()
@@ -286,7 +288,7 @@ def evaluate(
         if checks:
             found = model_results + (comparisons.results() if complete else [])
             report.checks = [eval_checks.summarise(c) for c in sorted(found, key=lambda c: c.id)]
-        if out is not None:
+        if out is not None and writer:
             report.write(out)
         failed = False
     finally:

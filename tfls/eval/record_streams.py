@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from tfls.eval import attack_major
+from tfls.eval import attack_major, cluster
 from tfls.eval.record_format import batch_digest
 from tfls.eval.scoring import attack_points, predict_clean, predictor
 
@@ -86,6 +86,9 @@ def attack_major_records(
     def attack_step(name, attack, xs, ys):
         return attack_points(name, attack, xs, ys, model=model, predict=predict, strategy=strategy)
 
+    pending = store.read_pending() if store is not None else []
+    if store is not None:
+        cluster.agree(strategy, len(pending), what="pending attack steps", out=store.out)
     for step in attack_major.run(
         batches,
         attacks,
@@ -95,7 +98,7 @@ def attack_major_records(
         pool_size=pool_size,
         done=len(stored_digests),
         stored_digests=stored_digests,
-        pending=store.read_pending() if store is not None else [],
+        pending=pending,
         append=store.append_pending if store is not None else None,
         on_batch_x=read,
     ):

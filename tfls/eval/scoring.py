@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from tfls import _validation as v
 from tfls.attacks.base import compiled
+from tfls.eval import cluster
 from tfls.eval import draws as score_draws
 from tfls.eval.record_format import encode_bits
 from tfls.eval.threat import check_threat_model
@@ -170,7 +171,8 @@ def run_sharded(strategy, fn, *arrays) -> tuple[np.ndarray, ...]:
     """Runs `fn(*tensors)` with the rows of `arrays` split across `strategy`'s replicas.
 
     Returns `fn`'s outputs (a tuple of tensors) gathered back into numpy arrays in row order.
-    Without a strategy, or with fewer rows than replicas, `fn` runs once on everything.
+    Without a strategy, or with fewer rows than replicas, `fn` runs once on everything. On a
+    multi-worker cluster every worker gets every row's outputs (the same arrays everywhere).
     """
     replicas = 1 if strategy is None else strategy.num_replicas_in_sync
     rows = len(arrays[0])
@@ -184,7 +186,4 @@ def run_sharded(strategy, fn, *arrays) -> tuple[np.ndarray, ...]:
 
     distributed = strategy.experimental_distribute_values_from_function(shard)
     outputs = strategy.run(lambda *t: tuple(fn(*t)), args=tuple(distributed))
-    return tuple(
-        np.concatenate([np.asarray(p) for p in strategy.experimental_local_results(o)], axis=0)
-        for o in outputs
-    )
+    return tuple(cluster.gathered(strategy, o) for o in outputs)

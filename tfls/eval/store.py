@@ -88,6 +88,10 @@ class BatchStore:
 
     Args:
         out: the output folder (created on `open`).
+        writer: False for a reader that resumes from the same records and refuses the same
+            folders, but never writes: a non-chief worker of a multi-worker cluster
+            (`tfls.eval.cluster`). It takes no lock, creates nothing and warns of nothing (the
+            writer does); `append*` and `close` do nothing.
 
     Example:
         >>> store = BatchStore(out)
@@ -96,8 +100,9 @@ class BatchStore:
         >>> store.close()
     """
 
-    def __init__(self, out: str | os.PathLike):
+    def __init__(self, out: str | os.PathLike, *, writer: bool = True):
         self.out = io.resolve_out(out)  # once: a later chdir cannot move the store
+        self.writer = writer
         self.batches_path = self.out / BATCHES
         self.fingerprint_path = self.out / FINGERPRINT
         self.pending_path = self.out / PENDING
@@ -120,14 +125,18 @@ class BatchStore:
         """
         if self.out.exists() and not self.out.is_dir():
             raise ValueError(f"`out` must be a folder. Received: out={str(self.out)!r}")
-        if not self.out.exists():
-            self._top = io.first_missing(self.out)
-            self.out.mkdir(parents=True)
-        try:
-            self._lock.acquire()
-        except ValueError:
-            self._cleanup()
-            raise
+        if self.writer:
+            if not self.out.exists():
+                self._top = io.first_missing(self.out)
+                self.out.mkdir(parents=True)
+            try:
+                self._lock.acquire()
+            except ValueError:
+                self._cleanup()
+                raise
+        # A reader decides as the writer does, from the same files: the writer commits nothing
+        # before its first append, which comes after every worker has opened (the first batch
+        # is a collective). Its deferred changes (`_pending`) are simply never applied.
         digest = fingerprint_digest(components)
         self.evaluation = digest
         fingerprint = {"format": FORMAT, "digest": digest, "components": components}
@@ -209,6 +218,8 @@ class BatchStore:
         return False
 
     def _warn(self, message: str) -> None:
+        if not self.writer:
+            return
         warnings.warn(message, TflsWarning, stacklevel=4)
 
     def _read(self) -> Iterator[dict]:
@@ -256,6 +267,8 @@ class BatchStore:
 
     def append_pending(self, entry: dict) -> None:
         """Durably appends one attack-major step (see `read_pending`)."""
+        if not self.writer:
+            return
         self._commit()
         if self._pending_end is not None:
             with open(self.pending_path, "r+b") as f:
@@ -267,6 +280,8 @@ class BatchStore:
         io.append_line(self.pending_path, line)
 
     def append(self, record: dict) -> None:
+        if not self.writer:
+            return
         self._commit()
         line = json.dumps(bind(record, self.evaluation), default=io._json_default)
         io.append_line(self.batches_path, line)

@@ -9,8 +9,8 @@ checks the paper's claims C1–C8.
 from tfls.recipes.claim_entries import evaluate_claim
 from tfls.recipes.claims import STATEMENTS as CLAIMS
 from tfls.recipes.claims import ClaimResult
-from tfls.recipes.plan import STAND_INS, Plan, resolve
 from tfls.recipes.pipeline import run_recipe
+from tfls.recipes.plan import STAND_INS, Plan, resolve
 from tfls.recipes.schema import RECIPES, SCALES
 from tfls.recipes.spec_files import load_spec, spec_dir
 
