@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from tui.fields import parse_eps_list, parse_positive_int  # noqa: F401  (the plan's fields)
-from tui.runs import RunInfo, results_key
+from tui.runs import RunInfo, read_run, results_key
 
 # The attack parameters the form lets the user edit, in display order.
 # `eot`: forward draws each gradient and score averages (EOT), for a defence random at inference.
@@ -144,4 +144,23 @@ def make_plan(
         norm=norm,
         n=n,
         batch_size=min(batch, n),
+    )
+
+
+def saved_plan(result) -> EvalPlan:
+    """The `EvalPlan` a saved result (`tui.runs.SavedResult`) was evaluated with, from its session.
+
+    Raises `KeyError`, `TypeError` or `ValueError` for a session that does not hold one.
+    """
+    session = result.session
+    return EvalPlan(
+        defenses=(read_run(result.run_path),),
+        attacks=tuple(
+            AttackChoice(a["name"], dict(a.get("overrides") or {})) for a in session["attacks"]
+        ),
+        eps_values=(float(session["eps"]),),
+        eps_labels=(str(session.get("eps_label", session["eps"])),),
+        norm=session.get("norm", "linf"),
+        n=int(session["n"]),
+        batch_size=int(session.get("batch_size", 50)),
     )

@@ -477,7 +477,7 @@ _SURROGATES: dict = {}
 
 def surrogate(seed=1, hidden=64, epochs=10):
     """A standard surrogate for the 8×8 fixtures (the small-scale stand-in of
-    `tfls.audit.transfer.standard_surrogate`): a `tiny_mlp` of its own width and seed, trained
+    `tfls.audit.surrogate.standard_surrogate`): a `tiny_mlp` of its own width and seed, trained
     naturally on 512 prototype images of the same distribution drawn with their own seed (3),
     so neither the audited points (`data()`, seed 2) nor the fixtures' training images (seed 1).
     """

@@ -97,7 +97,7 @@ def test_still_moving_follows_pintor():
 
 
 def test_bench_table_counts_detections_and_control_false_positives():
-    from tfls.bench.detection import CHECKS, cell, summarise, to_markdown
+    from tfls.bench.detection_table import CHECKS, cell, summarise, to_markdown
 
     def row(name, control, expected, fired, verdict, expected_verdict):
         checks = {}

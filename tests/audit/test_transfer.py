@@ -1,6 +1,7 @@
-"""Transfer done right (`tfls.audit.transfer`): a standard surrogate trained on the training split
-and cached, check 8 (exact McNemar against the white-box worst case) and check 16 (transfer
-failure), on the zero-gradient fixture, a control and hand-made cases."""
+"""Transfer done right (`tfls.audit.surrogate`, `tfls.audit.transfer_checks`): a standard
+surrogate trained on the training split and cached, check 8 (exact McNemar against the white-box
+worst case) and check 16 (transfer failure), on the zero-gradient fixture, a control and hand-made
+cases."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import numpy as np
 import pytest
 
 from tests.audit import fixtures as fx
-from tfls.audit import transfer as tr
+from tfls.audit import surrogate as sg
+from tfls.audit import transfer_checks as tc
 from tfls.audit.workspace import Workspace
 from tfls.eval.evidence import Evidence
 from tfls.stats import mcnemar_greater
@@ -22,13 +24,13 @@ TINY = {"epochs": 1, "limit": 256}  # the standard surrogate at a size tests can
 
 
 def test_defaults_are_cpu_sized_natural_training_on_the_training_split(shared_data_dir):
-    config = tr.surrogate_config(
+    config = sg.surrogate_config(
         "fashion_mnist", input_shape=(28, 28, 1), num_classes=10, data_dir=shared_data_dir
     )
     assert (config.dataset, config.model, config.method) == ("fashion_mnist", "cnn4", "natural")
-    assert (config.epochs, config.limit) == (tr.EPOCHS, tr.LIMIT) == (5, 20_000)
+    assert (config.epochs, config.limit) == (sg.EPOCHS, sg.LIMIT) == (5, 20_000)
     assert config.label_smoothing == 0.0
-    rgb = tr.surrogate_config(
+    rgb = sg.surrogate_config(
         "cifar10", input_shape=(32, 32, 3), num_classes=10, data_dir=shared_data_dir
     )
     assert rgb.model == "small-cnn"
@@ -50,7 +52,7 @@ def trained(tmp_path_factory, shared_data_dir):
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(tfls.data, "load", spy)
-        model = tr.standard_surrogate(
+        model = sg.standard_surrogate(
             "fashion_mnist",
             input_shape=(28, 28, 1),
             num_classes=10,
@@ -96,7 +98,7 @@ def test_a_second_call_loads_the_cached_run_without_training(trained, shared_dat
     logged = []
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(tfls.training, "train", no_training)
-        again = tr.standard_surrogate(
+        again = sg.standard_surrogate(
             "fashion_mnist",
             input_shape=(28, 28, 1),
             num_classes=10,
@@ -138,7 +140,7 @@ def test_refusals_are_one_line_naming_what_to_pass(
                 (tmp_path / split / label).mkdir(parents=True)
         dataset = str(tmp_path)
     with pytest.raises(ValueError, match=match) as info:
-        tr.standard_surrogate(
+        sg.standard_surrogate(
             dataset,
             input_shape=shape,
             num_classes=classes,
@@ -158,7 +160,7 @@ def _checks(name, surrogate=None):
     ws = Workspace(model, x, y, eps=fx.EPS, norm="linf", seed=0, jit_compile=False)
     try:
         main = ws.evaluation("main", ["fgsm", "pgd20"])
-        return tr.transfer_checks(ws, main, fx.surrogate() if surrogate is None else surrogate)
+        return tc.transfer_checks(ws, main, fx.surrogate() if surrogate is None else surrogate)
     finally:
         ws.close()
 
@@ -221,7 +223,7 @@ def test_check_8_counts_discordant_points_against_the_gradient_only_worst_case()
         robust={"pgd20": _bits("11110100"), "autoattack": _bits("00000000")},
     )
     transfer = _bits("00111110")
-    result = tr.transfer_beats_whitebox(evidence, transfer)
+    result = tc.transfer_beats_whitebox(evidence, transfer)
     # b: robust to PGD, broken by transfer: points 0, 1; c: PGD broke, transfer did not: 4, 6.
     assert (result.numbers["b"], result.numbers["c"]) == (2, 2)
     assert result.evidence == {"broken_only_by_transfer": [0, 1], "broken_only_by_whitebox": [4, 6]}
@@ -230,7 +232,7 @@ def test_check_8_counts_discordant_points_against_the_gradient_only_worst_case()
 
 
 def test_check_16_by_hand():
-    replay = tr.Replay(
+    replay = tc.Replay(
         attacked=_bits("111111"),
         target_correct=_bits("110001"),
         surrogate_clean=_bits("111110"),
@@ -238,19 +240,19 @@ def test_check_16_by_hand():
     )
     # Fooled on the surrogate: 0-3 (point 4 stays right there, point 5 is wrong clean on it);
     # of those the model still gets 0 and 1 right.
-    result = tr.transfer_failure(replay, transfer_robust=_bits("110000"))
+    result = tc.transfer_failure(replay, transfer_robust=_bits("110000"))
     n = result.numbers
     assert (n["fooled_surrogate"], n["failed_on_model"], n["transfer_failure"]) == (4, 2, 0.5)
     assert n["surrogate_clean_errors"] == 1 and n["attacked"] == 6
     assert n["replay_mismatches"] == 1  # point 5: right in the replay, not in the evaluation
     assert result.status == "ok" and "1 point(s)" in result.summary  # 0.5 is not above 0.5
-    worse = tr.Replay(**{**replay.__dict__, "target_correct": _bits("111001")})
-    assert tr.transfer_failure(worse).status == "warn"
+    worse = tc.Replay(**{**replay.__dict__, "target_correct": _bits("111001")})
+    assert tc.transfer_failure(worse).status == "warn"
 
 
 def test_check_16_warns_when_the_surrogate_is_never_fooled():
-    never = tr.Replay(*(np.ones(4, bool),) * 4)
-    result = tr.transfer_failure(never)
+    never = tc.Replay(*(np.ones(4, bool),) * 4)
+    result = tc.transfer_failure(never)
     assert result.status == "warn" and result.numbers["transfer_failure"] is None
     assert "probes nothing" in result.summary
 
@@ -268,8 +270,8 @@ def test_cli_train_surrogate_trains_the_standard_one_and_loads_it_again(
 
     model_file = save_model(tmp_path / "tiny.keras")
     monkeypatch.setenv("TFLS_RECIPES_DIR", str(tmp_path / "cache"))
-    monkeypatch.setattr(tr, "EPOCHS", TINY["epochs"])
-    monkeypatch.setattr(tr, "LIMIT", TINY["limit"])
+    monkeypatch.setattr(sg, "EPOCHS", TINY["epochs"])
+    monkeypatch.setattr(sg, "LIMIT", TINY["limit"])
     given = []
 
     def audit(model, dataset, **kwargs):  # stands in for the audit itself: only its inputs count

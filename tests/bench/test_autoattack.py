@@ -6,7 +6,8 @@ import re
 import pytest
 
 from tests.tiny_models import tiny_conv
-from tfls.bench import autoattack as bench
+from tfls.bench import autoattack_inputs as inputs
+from tfls.bench import autoattack_peers as peers
 from tfls.cli.main import main
 
 TINY = [
@@ -94,10 +95,10 @@ def test_art_runs_beside_tfls_on_the_same_budget(model_file, shared_data_dir, tm
 
 def test_bad_options_are_refused():
     with pytest.raises(ValueError, match=r"Received: 'square.queries=5'"):
-        bench.parse_budgets(["square.queries=5"])
+        inputs.parse_budgets(["square.queries=5"])
     with pytest.raises(ValueError, match=r"Received: model='no/such/thing'"):
-        bench.load_benchmark("no/such/thing")
-    assert bench.parse_budgets(["square.n_queries=1000", "square.p_init=0.5"]) == {
+        inputs.load_benchmark("no/such/thing")
+    assert inputs.parse_budgets(["square.n_queries=1000", "square.p_init=0.5"]) == {
         "square": {"n_queries": 1000, "p_init": 0.5}
     }
 
@@ -105,7 +106,7 @@ def test_bad_options_are_refused():
 def test_pytorch_without_torch_or_fra31_is_one_clear_line(
     monkeypatch, model_file, tmp_path, capsys
 ):
-    monkeypatch.setattr(bench, "pytorch_available", lambda library: False)
+    monkeypatch.setattr(peers, "pytorch_available", lambda library: False)
     args = ["bench", "autoattack", "--model", str(model_file), "--no-art"]
     for value, expected in [
         ("fra31", "--pytorch fra31 needs torch installed and a checkout of fra31/auto-attack"),

@@ -154,7 +154,7 @@ def test_pytorch_rows_sit_beside_tfls_on_the_same_budget(
 
 
 def bench_peers():
-    from tfls.bench.autoattack import PEERS
+    from tfls.bench.autoattack_peers import PEERS
 
     return PEERS
 

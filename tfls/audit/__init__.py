@@ -7,9 +7,10 @@ returns an `AuditReport` whose verdict is `overestimated`, `suspicious`, `inconc
 `no masking found`.
 """
 
-from tfls.audit.audit import TITLES, audit, load_points
+from tfls.audit.audit import TITLES, audit
+from tfls.audit.audit_report import AuditReport
 from tfls.audit.budgets import BUDGETS, Budget, get_budget
-from tfls.audit.report import AuditReport
+from tfls.audit.inputs import load_points
 from tfls.audit.verdict import VERDICTS
 from tfls.checks.result import STATUSES, CheckResult
 

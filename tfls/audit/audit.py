@@ -4,7 +4,7 @@ The one implementation behind `tfls audit`, the recipes and the terminal app. Di
 the model first (`model_checks`, `integrity`); the main evaluation runs the budget's white-box
 attacks; the adaptive follow-ups (`followups`: EOT, BPDA, margin losses) attack what the
 diagnostics found; the evidence checks compare attacks on the same points (`comparisons`,
-`radius`, `convergence`, `transfer`); `verdict` tests the gap between PGD-20 and the worst case
+`radius`, `convergence`, `transfer_checks`); `verdict` tests the gap between PGD-20 and the worst case
 over everything, Holm-corrected with the evidence checks. Every attack runs through
 `tfls.eval.evaluate` (per-example evidence, resumable under `<out>/evals/`), every finished check
 is saved under `<out>/checks/` and reused when the same audit runs again.
@@ -23,16 +23,16 @@ from tfls import exits
 from tfls.audit import convergence as conv
 from tfls.audit import followups, radius
 from tfls.audit.alongside import find as find_evaluation
-from tfls.audit.budgets import EVIDENCE, get_budget
+from tfls.audit.audit_report import AuditReport
+from tfls.audit.budgets import get_budget
+from tfls.audit.conclusion import _report
+from tfls.audit.inputs import _check_same_task, _probe_classes, load_points
 from tfls.audit.integrity import gradient_integrity
-from tfls.audit.report import AuditReport
-from tfls.audit.transfer import transfer_checks
-from tfls.audit.verdict import decide, gap_test
+from tfls.audit.transfer_checks import transfer_checks
 from tfls.audit.workspace import Workspace, data_digest
 from tfls.checks import comparisons as cmp
 from tfls.checks import model_checks as mc
 from tfls.checks.result import CheckResult
-from tfls.data.reading import elements
 
 TITLES = {
     1: "Probability outputs",
@@ -86,7 +86,7 @@ def audit(
         eps: the threat model's radius (`0.03`, `"8/255"`). norm: `"linf"` or `"l2"`.
         surrogate: a model of the same input shape and classes to transfer attacks from
             (checks 8 and 16): a standard architecture trained on the training split
-            (`tfls.audit.transfer.standard_surrogate`), never the audited points; without one
+            (`tfls.audit.surrogate.standard_surrogate`), never the audited points; without one
             they are skipped.
         n: audit only the first `n` points.
         budget: `"quick"`, `"standard"` or `"thorough"` (`tfls.audit.BUDGETS`).
@@ -333,145 +333,3 @@ def _accuracies(ws, evaluations) -> dict:
         for label, bits in e.evidence.robust.items():
             out[label] = float(np.mean(bits))
     return out
-
-
-def _report(ws, plan, checks, *, model, label, start, out, data, alongside) -> AuditReport:
-    """Folds every evaluation at ε into the worst case, tests the gap, decides the verdict.
-
-    The evaluations are those each check records it used, in check order (the main one first),
-    so a resumed audit (whose cached checks ran nothing) folds in exactly the same ones.
-    """
-    main_key = f"main-{plan.name}"
-    keys = [main_key]
-    for c in checks:
-        keys += c.data.get("evaluations", [])
-    main = ws.stored(main_key)
-    accuracies: dict[str, float] = {}
-    worst = main.evidence.clean.copy()
-    for key in dict.fromkeys(keys):
-        e = ws.stored(key)
-        if e.report.eps is None or abs(e.report.eps - ws.eps) > 1e-12 * max(1.0, ws.eps):
-            continue
-        for attack, bits in e.evidence.robust.items():
-            name = attack if attack not in accuracies else f"{attack}@{key}"
-            accuracies[name] = float(bits.mean())
-            worst &= bits
-    gap = gap_test(main.evidence.robust["pgd20"], worst)
-    verdict = decide(checks, gap)
-    lowest = min(accuracies.items(), key=lambda kv: kv[1])
-    skipped = [
-        f"{c.id} ({c.title}: {c.summary})"
-        for c in checks
-        if c.id in EVIDENCE and c.status == "skipped"
-    ]
-    report = AuditReport(
-        checks=checks,
-        verdict=verdict.verdict,
-        reason=verdict.reason,
-        recommended_suite=verdict.recommended_suite,
-        clean_accuracy=float(main.evidence.clean.mean()),
-        pgd20=gap.reported,
-        lowest={"attack": lowest[0], "accuracy": lowest[1]},
-        worst_case=gap.worst_case,
-        points_of_difference=gap.points,
-        accuracies=accuracies,
-        gap={
-            "points": gap.points,
-            "interval": [100 * gap.interval[0], 100 * gap.interval[1]],
-            "broken": gap.broken,
-            "robust_to_pgd20": gap.robust_to_reported,
-            "p_value": gap.p_value,
-            "p_adjusted": verdict.p_adjusted["gap"],
-            "smallest_detectable_share": gap.detectable,
-        },
-        skipped_evidence=skipped,
-        meta={
-            "model": label or getattr(model, "name", "?"),
-            **data,
-            "eps": ws.eps,
-            "norm": ws.norm,
-            "budget": plan.name,
-            "images": ws.n,
-            "seed": ws.seed,
-            "draws": main.report.draws,
-            "seconds": time.perf_counter() - start,
-        },
-        evaluator=None if alongside is None else alongside.to_dict(),
-    )
-    if out is not None:
-        report.write(out)
-    return report
-
-
-def load_points(dataset, n=None) -> tuple[np.ndarray, np.ndarray]:
-    """The audited points as numpy `(x float32, y int32)`: the first `n` of `dataset`."""
-    if isinstance(dataset, tuple) and len(dataset) == 2 and not _is_batch_pair_list(dataset):
-        xs, ys = [np.asarray(dataset[0])], [np.asarray(dataset[1])]
-    else:
-        xs, ys, seen = [], [], 0
-        for element in elements(dataset):
-            if not isinstance(element, (tuple, list)) or len(element) != 2:
-                raise ValueError(
-                    "`dataset` must be (x, y) arrays or yield (images, labels) batches. "
-                    f"Received an element of type {type(element).__name__}"
-                )
-            xb, yb = np.asarray(element[0]), np.asarray(element[1])
-            xs.append(xb)
-            ys.append(yb)
-            seen += len(yb)
-            if n is not None and seen >= n:
-                break
-    if not xs:
-        raise ValueError("`dataset` is empty: nothing to audit. Received: dataset=<empty>")
-    x, y = np.concatenate(xs), np.concatenate(ys)
-    if n is not None:
-        if len(y) < n:
-            raise ValueError(
-                f"`dataset` has only {len(y)} images, fewer than requested. Received: n={n}"
-            )
-        x, y = x[:n], y[:n]
-    v.check_images(x)
-    if not np.issubdtype(y.dtype, np.integer):
-        raise ValueError(f"Labels must be integers. Received: y.dtype={y.dtype}")
-    if len(y) == 0:
-        raise ValueError("`dataset` is empty: nothing to audit. Received: dataset=<empty>")
-    return x.astype(np.float32), y.astype(np.int32)
-
-
-def _is_batch_pair_list(dataset) -> bool:
-    """`((x0, y0), (x1, y1))`: two batches, not one `(x, y)` pair."""
-    return all(isinstance(e, (tuple, list)) and len(e) == 2 for e in dataset)
-
-
-def _static_task(model, name: str):
-    """`(input shape without the batch, classes)` the model declares; None for each unknown."""
-    classes = v.model_classes(model, name=name)
-    shape = v.static_input_shape(model)
-    return (None if shape is None else tuple(shape[1:])), classes
-
-
-def _check_same_task(model, surrogate) -> None:
-    (m_in, m_out) = _static_task(model, "model")
-    if surrogate is None:
-        return
-    (s_in, s_out) = _static_task(surrogate, "surrogate")
-    if m_in is not None and s_in is not None and None not in m_in + s_in and m_in != s_in:
-        raise ValueError(
-            f"The surrogate takes inputs of shape {s_in} but the model {m_in}. "
-            f"Received: surrogate input shape {s_in}"
-        )
-    if m_out is not None and s_out is not None and m_out != s_out:
-        raise ValueError(
-            f"The surrogate outputs {s_out} classes but the model {m_out}. "
-            f"Received: surrogate classes={s_out}"
-        )
-
-
-def _probe_classes(model, x, name: str = "model") -> int:
-    """The model's class count from one call on two points, after checking they fit its input."""
-    expected = v.static_input_shape(model)
-    if expected is not None:
-        v.check_input_shape(x, expected, model=getattr(model, "name", name))
-    out = model(x[:2], training=False)
-    classes = v.check_output_structure(out, name=getattr(model, "name", name))
-    return int(np.shape(out)[1]) if classes is None else int(classes)

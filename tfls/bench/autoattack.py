@@ -19,12 +19,9 @@ compilation: a user pays them too.
 
 from __future__ import annotations
 
-import importlib.util
-import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 import tensorflow as tf
@@ -32,12 +29,9 @@ import tensorflow as tf
 import tfls.attacks as attacks
 from tfls.attacks.autoattack import SETTINGS, STANDARD
 from tfls.bench.attacks import forward_backward_rate, instrument
+from tfls.bench.autoattack_peers import PYTORCH_MODULES
 from tfls.bench.components import FULL, budget, spec
 
-# The peers a tfls row can sit beside, by library name, and their column headings.
-PEERS = {"art": "ART", "fra31": "fra31 (PyTorch)", "torchattacks": "torchattacks"}
-# The PyTorch peers (`--pytorch`) and the module each needs besides torch.
-PYTORCH_MODULES = {"fra31": "autoattack", "torchattacks": "torchattacks"}
 CHOICES = (*SETTINGS, FULL)
 # What each component is measured against: the model's forward+backward pass, or forward only.
 PASS = {"apgd-ce": "fwd+bwd", "apgd-dlr": "fwd+bwd", "apgd-t": "fwd+bwd", "fab-t": "fwd+bwd"}
@@ -60,115 +54,6 @@ class Row:
     note: str = ""
     # A second call with the traces cached (`warm=True`): what each further batch costs.
     warm_seconds: float | None = None
-
-
-def load_benchmark(model, *, dataset=None, n=128, data_dir=None, split="test"):
-    """The model to attack and its first `n` images: `(model, x, y, about)`.
-
-    `model` is a tfls run folder or `.keras` file (attacked on the dataset's labels), or an
-    architecture name such as `"preact-resnet18"`, built with random weights (seed 0) and
-    attacked on its own predictions, so that every image is attacked (`dataset` defaults to
-    cifar10 then).
-    """
-
-    import tfls.data
-    import tfls.models
-    from tfls._validation import check_positive_int
-
-    n = check_positive_int(n, name="n")
-    path = Path(str(model))
-    if path.exists():
-        from tfls.model_options import check_model_fits
-
-        network, run = tfls.models.load(path)  # one (batch, classes) output, or refused
-        dataset = dataset or run.get("dataset")
-        if not dataset:
-            raise ValueError(
-                f"Name the model's dataset with --dataset. Received: model={str(model)!r}"
-            )
-        # Input shape and classes against the data's, before any image is read.
-        check_model_fits(network, tfls.data.info(dataset, data_dir=data_dir), name=str(path))
-        x, y = tfls.data.load_arrays(dataset, split, data_dir=data_dir, limit=n)
-        about = {"name": path.name, "path": str(path), "dataset": dataset, "labels": "dataset"}
-        return network, x, y.astype(np.int32), about
-    if not isinstance(model, str) or not _is_architecture(model):
-        raise ValueError(
-            "--model must be a run folder, a .keras file or an architecture name such as "
-            f"preact-resnet18. Received: model={str(model)!r}"
-        )
-    dataset = dataset or "cifar10"
-    x, _ = tfls.data.load_arrays(dataset, split, data_dir=data_dir, limit=n)
-    num_classes = 100 if dataset == "cifar100" else 10
-    network = tfls.models.build(model, num_classes=num_classes, input_shape=x.shape[1:], seed=0)
-    y = np.argmax(np.asarray(network(x, training=False)), -1).astype(np.int32)
-    about = {
-        "name": f"{model}-random",
-        "architecture": model,
-        "dataset": dataset,
-        "weights": "random (seed 0)",
-        "labels": "the model's own predictions",
-    }
-    return network, x, y, about
-
-
-def _is_architecture(name: str) -> bool:
-    import tfls.models
-
-    return name in tfls.models.NAMES or any(
-        re.fullmatch(
-            p.replace("<depth>", "[0-9]+").replace("<width>", "[0-9]+").replace("<k>", "[0-9]+"),
-            name,
-        )
-        for p in tfls.models.PATTERNS
-    )
-
-
-def parse_budgets(items: Sequence[str]) -> dict:
-    """`["square.n_queries=1000"]` -> `{"square": {"n_queries": 1000}}` (numbers parsed)."""
-    overrides: dict = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        component, dot, arg = key.partition(".")
-        if not sep or not dot or component not in SETTINGS or arg not in SETTINGS[component][1]:
-            raise ValueError(
-                "A budget is COMPONENT.ARG=VALUE with an argument of that component's standard "
-                f"settings, e.g. square.n_queries=1000. Received: {item!r}"
-            )
-        try:
-            number = float(value)
-        except ValueError:
-            number = float("nan")
-        if not np.isfinite(number):
-            raise ValueError(
-                f"A budget's VALUE must be a number, e.g. square.n_queries=1000. Received: {item!r}"
-            )
-        overrides.setdefault(component, {})[arg] = int(number) if number.is_integer() else number
-    return overrides
-
-
-def art_available() -> bool:
-    return importlib.util.find_spec("art") is not None
-
-
-def pytorch_available(library: str) -> bool:
-    """torch and `library` (fra31 or torchattacks) importable, for `--pytorch`."""
-    return all(importlib.util.find_spec(m) is not None for m in ("torch", PYTORCH_MODULES[library]))
-
-
-def art_versions() -> dict:
-    if not art_available():
-        return {}
-    import art
-
-    return {"adversarial-robustness-toolbox": art.__version__}
-
-
-def pytorch_versions(libraries) -> dict:
-    if not libraries:
-        return {}
-    from tfls.bench import pytorch as reference
-
-    return reference.versions(libraries)
 
 
 def forward_rate(model, x, repeats=5) -> float:
@@ -387,132 +272,3 @@ def measure(
                 ),
             )
     return rows, baselines
-
-
-def to_markdown(rows: list[Row], baselines: dict[str, dict], info: dict | None = None) -> str:
-    """One table: each tfls row with ART's beside it, and ART's time over tfls's.
-
-    `info` (the JSON written beside it) adds the threat model, budgets, command and versions.
-    """
-    lines = []
-    if info:
-        lines += [
-            f"L∞ ε = {info['eps']:g}, seed {info['seed']}, the first {info['n']} test images; "
-            f"model {info['model']['name']} (labels: {info['model'].get('labels', 'dataset')}).",
-            "",
-        ]
-    peers = [lib for lib in PEERS if any(r.library == lib for r in rows)] or ["art"]
-    lines += [
-        "| model | component | n | tfls s | tfls images/s | tfls robust | tfls efficiency "
-        + "".join(f"| {PEERS[p]} s | {PEERS[p]} robust | {PEERS[p]} s / tfls s " for p in peers)
-        + "|",
-        "|---|---|---:|---:|---:|---:|---:" + "|---:|---:|---:" * len(peers) + "|",
-    ]
-    by = {(r.library, r.model, r.component): r for r in rows}
-    for r in rows:
-        if r.library != "tfls":
-            continue
-        eff = "" if r.efficiency is None else f"{r.efficiency:.2f} ({PASS[r.component]})"
-        cells = ""
-        for p in peers:
-            a = by.get((p, r.model, r.component))
-            if a is None:
-                cells += (
-                    " no FAB in ART | | |" if p == "art" and r.component == "fab-t" else " | | |"
-                )
-            else:
-                cells += (
-                    f" {a.seconds:.1f} | {a.robust_accuracy:.1%} | {a.seconds / r.seconds:.1f}× |"
-                )
-        lines.append(
-            f"| {r.model} | {r.component} | {r.n} | {r.seconds:.1f} | {r.images_per_s:.2f} | "
-            f"{r.robust_accuracy:.1%} | {eff} |{cells}"
-        )
-    if any(r.warm_seconds is not None for r in rows):
-        lines += ["", *_warm_table(rows, peers, by)]
-    lines.append("")
-    for model, rates in baselines.items():
-        lines.append(
-            f"{model}: the model's own forward pass {rates['fwd']:,.0f} images/s, forward+backward "
-            f"{rates['fwd+bwd']:,.0f} images/s at batch {rows[0].n if rows else '?'}. "
-            "Efficiency = images/s × counted passes per image / that rate (fwd for Square, "
-            "fwd+bwd for gradient attacks)."
-        )
-    notes = [f"{r.library} {r.component}: {r.note}" for r in rows if r.note]
-    if info:
-        lines += ["", "Budgets (every library alike): " + "; ".join(info["budgets"].values()) + "."]
-        if info.get("art_settings"):
-            lines.append("ART: " + info["art_settings"])
-        for library, settings in (info.get("pytorch_settings") or {}).items():
-            lines.append(f"{PEERS[library]}: {settings}.")
-        if info.get("pytorch_settings"):
-            lines.append(PYTORCH_COMMON)
-        lines += notes and ["Notes: " + "; ".join(notes) + "."]
-        lines += [
-            "Seconds include tracing and compilation (compiled functions are cached per "
-            "process, so a later row can reuse an earlier row's traces); robust accuracy counts "
-            "clean mistakes as broken.",
-            "",
-            f"Command: `{info.get('command')}`",
-            "",
-            "Versions: "
-            + ", ".join(f"{k} {v}" for k, v in info.get("versions", {}).items())
-            + f"; host {info.get('machine', {}).get('hostname')}, "
-            f"{info.get('machine', {}).get('cpus')} CPUs.",
-        ]
-    return "\n".join(lines)
-
-
-def _warm_table(rows, peers, by) -> list[str]:
-    """Second calls, tfls' traces cached: what each further batch of a long evaluation costs."""
-    lines = [
-        "Second call of each row (tfls' traces cached):",
-        "",
-        "| model | component | tfls warm s "
-        + "".join(f"| {PEERS[p]} warm s | {PEERS[p]} / tfls " for p in peers)
-        + "|",
-        "|---|---|---:" + "|---:|---:" * len(peers) + "|",
-    ]
-    for r in rows:
-        if r.library != "tfls" or r.warm_seconds is None:
-            continue
-        cells = ""
-        for p in peers:
-            a = by.get((p, r.model, r.component))
-            if a is None or a.warm_seconds is None:
-                cells += " | |"
-            else:
-                cells += f" {a.warm_seconds:.1f} | {a.warm_seconds / r.warm_seconds:.1f}× |"
-        lines.append(f"| {r.model} | {r.component} | {r.warm_seconds:.1f} |{cells}")
-    return lines
-
-
-ART_SETTINGS = (
-    "TensorFlowV2Classifier(clip_values=(0, 1)) on the same Keras model; "
-    "AutoProjectedGradientDescent(norm=inf, eps_step=2ε, max_iter=steps, nb_random_init=1, "
-    "batch_size=n, loss_type='cross_entropy' or 'difference_logits_ratio'); APGD-T runs "
-    "targeted at the 2nd, 3rd, … most likely clean class (n_targets of them), each on the "
-    "points still robust; "
-    "SquareAttack(norm=inf, max_iter=queries, p_init=0.8, nb_restarts=1, batch_size=n). "
-    "ART's 'autoattack' row chains them (APGD-CE → APGD-T → Square) on still-robust points: "
-    "ART has no FAB."
-)
-
-PYTORCH_SETTINGS = {
-    "fra31": "fra31/auto-attack's AutoAttack class with norm='Linf', version='standard', the "
-    "seed and device='cpu', attacks_to_run set to the component, the budgets above; "
-    "run_standard_evaluation with one batch of n",
-    "torchattacks": "torchattacks' APGD (loss='ce'), APGDT and FAB (multi_targeted=True), both "
-    "with n_classes = n_targets + 1, and Square (resc_schedule=False), with the budgets above, "
-    "chained by MultiAttack for the whole AutoAttack (its own AutoAttack class with "
-    "version='standard' would keep 10-step defaults)",
-}
-PYTORCH_COMMON = (
-    "Each on a PyTorch copy of the Keras model (its logits checked equal on the images), "
-    "torch on the same cores; passes counted by a wrapper on the copy; no efficiency column "
-    "(another framework's passes)."
-)
-
-
-def rows_to_json(rows: list[Row]) -> list[dict]:
-    return [asdict(r) for r in rows]

@@ -8,7 +8,7 @@ same logits on the benchmark images; `run_fra31` and `run_torchattacks` time one
 component (or the whole standard AutoAttack) with the budgets tfls uses. The libraries then run
 in one process on the same cores, so their ratio is measured, not assumed. Needs `torch`, and a
 checkout of fra31/auto-attack on `PYTHONPATH` or `pip install torchattacks`; import this module
-only when `tfls.bench.autoattack.pytorch_available(...)`.
+only when `tfls.bench.autoattack_peers.pytorch_available(...)`.
 """
 
 from __future__ import annotations

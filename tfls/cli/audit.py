@@ -103,7 +103,7 @@ def run(args) -> int:
         surrogate, _ = load_model(args.surrogate)  # as saved: the options describe --model
         check_model_fits(surrogate, info, image_size=options.image_size, name="--surrogate")
     elif args.train_surrogate:
-        from tfls.audit.transfer import standard_surrogate
+        from tfls.audit.surrogate import standard_surrogate
 
         surrogate = standard_surrogate(
             name,

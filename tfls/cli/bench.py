@@ -168,14 +168,17 @@ def run_autoattack(args) -> int:
 
     import tfls.bench.autoattack as bench
     from tfls import provenance
+    from tfls.bench import autoattack_inputs as inputs
+    from tfls.bench import autoattack_peers as peers
+    from tfls.bench import autoattack_table as table_of
     from tfls.io import atomic_write_json, atomic_write_text
 
     components = _names(args.components, bench.CHOICES, "component", "--components")
     eps = check_eps(args.eps)
-    overrides = bench.parse_budgets(args.budget)
-    pytorch = _names(args.pytorch, bench.PYTORCH_MODULES, "PyTorch library", "--pytorch")
+    overrides = inputs.parse_budgets(args.budget)
+    pytorch = _names(args.pytorch, peers.PYTORCH_MODULES, "PyTorch library", "--pytorch")
     for library in pytorch:
-        if not bench.pytorch_available(library):
+        if not peers.pytorch_available(library):
             need = "a checkout of fra31/auto-attack on PYTHONPATH (not on PyPI)"
             if library == "torchattacks":
                 need = "pip install torchattacks"
@@ -183,11 +186,11 @@ def run_autoattack(args) -> int:
                 f"--pytorch {library} needs torch installed and {need}. "
                 f"Received: --pytorch={args.pytorch}"
             )
-    model, x, y, about = bench.load_benchmark(
+    model, x, y, about = inputs.load_benchmark(
         args.model, dataset=args.dataset, n=args.n, data_dir=args.data_dir
     )
     art = not args.no_art
-    if art and not bench.art_available():
+    if art and not peers.art_available():
         raise ValueError(
             "ART is not installed: pip install 'tfls[bench]', or pass --no-art. "
             "Received: --no-art not given"
@@ -199,7 +202,7 @@ def run_autoattack(args) -> int:
         """Rewrites json + md after every row, so that a long run killed midway keeps its rows."""
         info = {
             "complete": complete,
-            "rows": bench.rows_to_json(rows),
+            "rows": table_of.rows_to_json(rows),
             "baselines_images_per_s": {about["name"]: baselines},
             "model": about,
             "n": len(y),
@@ -210,14 +213,14 @@ def run_autoattack(args) -> int:
             "command": command,
             "versions": {
                 **provenance.versions(),
-                **(bench.art_versions() if art else {}),
-                **bench.pytorch_versions(pytorch),
+                **(peers.art_versions() if art else {}),
+                **peers.pytorch_versions(pytorch),
             },
             "machine": provenance.host(),
-            "art_settings": bench.ART_SETTINGS if art else None,
-            "pytorch_settings": {lib: bench.PYTORCH_SETTINGS[lib] for lib in pytorch} or None,
+            "art_settings": peers.ART_SETTINGS if art else None,
+            "pytorch_settings": {lib: peers.PYTORCH_SETTINGS[lib] for lib in pytorch} or None,
         }
-        table = bench.to_markdown(rows, {about["name"]: baselines}, info)
+        table = table_of.to_markdown(rows, {about["name"]: baselines}, info)
         if not complete:
             table = "PARTIAL: the run stopped before every row was measured.\n\n" + table
         atomic_write_json(out, info)

@@ -8,12 +8,13 @@ from pathlib import Path
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input, Label, ProgressBar
+from textual.widgets import Footer, Header, Input, Label
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from tfls.recipes.demo import DURATION  # light: no TensorFlow import
+from tui import training_jobs as jobs
 from tui.audit_store import DEFAULT_BUDGET, make_audit_request
 from tui.messages import (
     DemoCancelled,
@@ -24,8 +25,8 @@ from tui.messages import (
     TrainFinished,
 )
 from tui.outputs import RecipeOutput, recipe_outputs
-from tui.request import AttackChoice, EvalPlan, make_plan
-from tui.runs import SavedResult, discover_runs, link_run, read_run, saved_results
+from tui.request import EvalPlan, make_plan, saved_plan
+from tui.runs import SavedResult, discover_runs, saved_results
 from tui.screens.audit import AuditScreen
 from tui.screens.recipe import RecipeScreen
 from tui.screens.run import RunScreen
@@ -34,10 +35,7 @@ from tui.screens.train import TrainScreen
 from tui.widgets.attack_picker import AttackPicker
 from tui.widgets.defense_list import DefenseList
 from tui.widgets.eps_input import ThreatModelForm
-
-
-class TrainingCancelled(Exception):
-    """Raised from the training callback when the app closes the training worker."""
+from tui.widgets.training_progress import TrainingProgress
 
 
 class MainScreen(Screen):
@@ -61,9 +59,6 @@ class MainScreen(Screen):
     MainScreen #top { height: 1fr; }
     MainScreen #message { height: auto; width: 1fr; padding: 0 1; }
     MainScreen #message.error { color: $error; }
-    MainScreen #training { height: auto; padding: 0 1; display: none; }
-    MainScreen #training.active { display: block; }
-    MainScreen #training Label { width: 1fr; }
     """
 
     def __init__(self, runs_dir: Path, backend, *, results_dir: Path | None = None) -> None:
@@ -86,9 +81,7 @@ class MainScreen(Screen):
             yield AttackPicker(id="attacks")
         yield ThreatModelForm(id="threat")
         yield Label("Loading tfls (TensorFlow)…", id="message")
-        with Vertical(id="training"):
-            yield Label("", id="train-label")
-            yield ProgressBar(total=None, show_eta=False, id="train-bar")
+        yield TrainingProgress(id="training")
         yield Footer()
 
     def on_screen_resume(self) -> None:
@@ -235,20 +228,8 @@ class MainScreen(Screen):
         if isinstance(result, RecipeOutput):
             self.app.push_screen(RecipeScreen(result))
             return
-        session = result.session
         try:
-            plan = EvalPlan(
-                defenses=(read_run(result.run_path),),
-                attacks=tuple(
-                    AttackChoice(a["name"], dict(a.get("overrides") or {}))
-                    for a in session["attacks"]
-                ),
-                eps_values=(float(session["eps"]),),
-                eps_labels=(str(session.get("eps_label", session["eps"])),),
-                norm=session.get("norm", "linf"),
-                n=int(session["n"]),
-                batch_size=int(session.get("batch_size", 50)),
-            )
+            plan = saved_plan(result)
         except (KeyError, TypeError, ValueError) as e:
             self.message(f"Cannot reopen {result.folder}: {type(e).__name__}: {e}", error=True)
             return
@@ -273,45 +254,28 @@ class MainScreen(Screen):
         if request == "demo":  # the train dialog's demo button
             self.action_demo()
             return
-        self.query_one("#training").add_class("active")
-        self.query_one("#train-label", Label).update(f"Training {request.name}: loading data…")
-        self.query_one("#train-bar", ProgressBar).update(total=request.epochs, progress=0)
+        self.query_one(TrainingProgress).begin(
+            f"Training {request.name}: loading data…", request.epochs
+        )
         self._training = self.train_model(request)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="train")
     def train_model(self, request) -> None:
-        worker = get_current_worker()
-
-        def on_epoch(epoch: int, logs: dict) -> None:
-            self.post_message(
-                TrainEpoch(request.name, epoch, int(logs.get("epochs", request.epochs)), dict(logs))
-            )
-            if worker.is_cancelled:
-                raise TrainingCancelled(f"training of {request.name} cancelled after epoch {epoch}")
-
-        out = self.runs_dir / request.name
-        self.backend.train(request, out, on_epoch=on_epoch)
-        self.post_message(TrainFinished(request.name, out))
+        jobs.train_model(
+            self.post_message, self.backend, self.runs_dir, request, get_current_worker()
+        )
 
     @on(TrainEpoch)
     def _epoch(self, event: TrainEpoch) -> None:
-        metrics = "  ".join(
-            f"{k} {v:.3f}"
-            for k, v in event.logs.items()
-            if isinstance(v, float) and k != "wall_time_s"
-        )
         head = self._demo_step if self.demo_active else f"Training {event.name}"
-        self.query_one("#train-label", Label).update(
-            f"{head}: epoch {event.epoch}/{event.epochs}  {metrics}"
-        )
-        self.query_one("#train-bar", ProgressBar).update(total=event.epochs, progress=event.epoch)
+        self.query_one(TrainingProgress).show_epoch(head, event.epoch, event.epochs, event.logs)
 
     @on(TrainFinished)
     def _trained(self, event: TrainFinished) -> None:
         if self.demo_active:
             self.action_rescan()  # the demo goes on with the next model
             return
-        self.query_one("#training").remove_class("active")
+        self.query_one(TrainingProgress).end()
         self.action_rescan()
         self.message(f"Trained {event.name}: added to the defenses.")
 
@@ -319,7 +283,7 @@ class MainScreen(Screen):
         """Esc: stops the training after the current epoch (finished epochs are checkpointed)."""
         if self._training is not None and self._training.state == WorkerState.RUNNING:
             self._training.cancel()
-            self.query_one("#train-label", Label).update("Cancelling after the current epoch…")
+            self.query_one(TrainingProgress).say("Cancelling after the current epoch…")
 
     # --- the demo pair -------------------------------------------------------------------
 
@@ -333,9 +297,7 @@ class MainScreen(Screen):
             return
         self.demo_started = time.perf_counter()
         self.demo_active = True
-        self.query_one("#training").add_class("active")
-        self.query_one("#train-label", Label).update("Demo pair: reading the recipes…")
-        self.query_one("#train-bar", ProgressBar).update(total=None, progress=0)
+        self.query_one(TrainingProgress).begin("Demo pair: reading the recipes…", None)
         self.message(
             f"Demo pair: {DURATION}. Esc stops after the current epoch (finished epochs are kept)."
         )
@@ -344,46 +306,20 @@ class MainScreen(Screen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="train")
     def train_demo(self) -> None:
         """Trains or loads each model of the pair, links it into the runs folder, then says so."""
-        worker = get_current_worker()
-        pair = self.backend.demo_pair()
-        threat = self.backend.demo_threat()
-        kept: list[str] = []
-        for index, model in enumerate(pair):
-            if worker.is_cancelled:
-                self.post_message(DemoCancelled(tuple(kept)))
-                return
-            epochs = int(model.config.epochs)
-            cached = self.backend.demo_cached(model)
-            self.post_message(DemoStep(model.name, model.label, index, cached, epochs))
-
-            def on_epoch(epoch: int, logs: dict, name=model.name, epochs=epochs) -> None:
-                self.post_message(TrainEpoch(name, epoch, int(logs.get("epochs", epochs)), logs))
-                if worker.is_cancelled:
-                    raise TrainingCancelled(f"training of {name} cancelled after epoch {epoch}")
-
-            try:
-                run_dir = self.backend.train_demo(model, on_epoch=on_epoch)
-            except TrainingCancelled:
-                self.post_message(DemoCancelled(tuple(kept)))
-                return
-            link_run(run_dir, self.runs_dir, model.name)
-            kept.append(model.name)
-            self.post_message(TrainFinished(model.name, self.runs_dir / model.name))
-        self.post_message(DemoReady(tuple(kept), threat))
+        jobs.train_demo(self.post_message, self.backend, self.runs_dir, get_current_worker())
 
     @on(DemoStep)
     def _demo_step(self, event: DemoStep) -> None:
         what = "loading from the recipes' cache" if event.cached else "training"
         self._demo_step = f"Demo pair {event.index + 1}/2: {event.label} ({event.name})"
-        self.query_one("#train-label", Label).update(f"{self._demo_step}: {what}…")
-        self.query_one("#train-bar", ProgressBar).update(
-            total=event.epochs, progress=event.epochs if event.cached else 0
+        self.query_one(TrainingProgress).show_step(
+            f"{self._demo_step}: {what}…", event.epochs, event.epochs if event.cached else 0
         )
 
     @on(DemoCancelled)
     def _demo_cancelled(self, event: DemoCancelled) -> None:
         self.demo_active = False
-        self.query_one("#training").remove_class("active")
+        self.query_one(TrainingProgress).end()
         self.action_rescan()
         kept = ", ".join(event.kept) or "nothing finished"
         self.message(
@@ -394,7 +330,7 @@ class MainScreen(Screen):
     def _demo_ready(self, event: DemoReady) -> None:
         """Sets the form to the demo's threat model and starts the evaluation."""
         self.demo_active = False
-        self.query_one("#training").remove_class("active")
+        self.query_one(TrainingProgress).end()
         self.action_rescan()
         threat = event.threat
         self.query_one(DefenseList).select_only(event.names)
@@ -428,5 +364,5 @@ class MainScreen(Screen):
         )
         if event.worker.group == "train":
             self.demo_active = False
-            self.query_one("#training").remove_class("active")
+            self.query_one(TrainingProgress).end()
         self.message(f"{what}: {type(error).__name__}: {error}", error=True)

@@ -1,0 +1,96 @@
+"""What `tfls bench autoattack` attacks: the model and its images, and the budgets of its
+command line."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from tfls.attacks.autoattack import SETTINGS
+
+
+def load_benchmark(model, *, dataset=None, n=128, data_dir=None, split="test"):
+    """The model to attack and its first `n` images: `(model, x, y, about)`.
+
+    `model` is a tfls run folder or `.keras` file (attacked on the dataset's labels), or an
+    architecture name such as `"preact-resnet18"`, built with random weights (seed 0) and
+    attacked on its own predictions, so that every image is attacked (`dataset` defaults to
+    cifar10 then).
+    """
+
+    import tfls.data
+    import tfls.models
+    from tfls._validation import check_positive_int
+
+    n = check_positive_int(n, name="n")
+    path = Path(str(model))
+    if path.exists():
+        from tfls.model_options import check_model_fits
+
+        network, run = tfls.models.load(path)  # one (batch, classes) output, or refused
+        dataset = dataset or run.get("dataset")
+        if not dataset:
+            raise ValueError(
+                f"Name the model's dataset with --dataset. Received: model={str(model)!r}"
+            )
+        # Input shape and classes against the data's, before any image is read.
+        check_model_fits(network, tfls.data.info(dataset, data_dir=data_dir), name=str(path))
+        x, y = tfls.data.load_arrays(dataset, split, data_dir=data_dir, limit=n)
+        about = {"name": path.name, "path": str(path), "dataset": dataset, "labels": "dataset"}
+        return network, x, y.astype(np.int32), about
+    if not isinstance(model, str) or not _is_architecture(model):
+        raise ValueError(
+            "--model must be a run folder, a .keras file or an architecture name such as "
+            f"preact-resnet18. Received: model={str(model)!r}"
+        )
+    dataset = dataset or "cifar10"
+    x, _ = tfls.data.load_arrays(dataset, split, data_dir=data_dir, limit=n)
+    num_classes = 100 if dataset == "cifar100" else 10
+    network = tfls.models.build(model, num_classes=num_classes, input_shape=x.shape[1:], seed=0)
+    y = np.argmax(np.asarray(network(x, training=False)), -1).astype(np.int32)
+    about = {
+        "name": f"{model}-random",
+        "architecture": model,
+        "dataset": dataset,
+        "weights": "random (seed 0)",
+        "labels": "the model's own predictions",
+    }
+    return network, x, y, about
+
+
+def _is_architecture(name: str) -> bool:
+    import tfls.models
+
+    return name in tfls.models.NAMES or any(
+        re.fullmatch(
+            p.replace("<depth>", "[0-9]+").replace("<width>", "[0-9]+").replace("<k>", "[0-9]+"),
+            name,
+        )
+        for p in tfls.models.PATTERNS
+    )
+
+
+def parse_budgets(items: Sequence[str]) -> dict:
+    """`["square.n_queries=1000"]` -> `{"square": {"n_queries": 1000}}` (numbers parsed)."""
+    overrides: dict = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        component, dot, arg = key.partition(".")
+        if not sep or not dot or component not in SETTINGS or arg not in SETTINGS[component][1]:
+            raise ValueError(
+                "A budget is COMPONENT.ARG=VALUE with an argument of that component's standard "
+                f"settings, e.g. square.n_queries=1000. Received: {item!r}"
+            )
+        try:
+            number = float(value)
+        except ValueError:
+            number = float("nan")
+        if not np.isfinite(number):
+            raise ValueError(
+                f"A budget's VALUE must be a number, e.g. square.n_queries=1000. Received: {item!r}"
+            )
+        overrides.setdefault(component, {})[arg] = int(number) if number.is_integer() else number
+    return overrides
