@@ -45,7 +45,7 @@ def test_bad_arguments_name_the_value(kwargs):
 
 def test_recipe_config_hash_unchanged():
     from tfls.training import TrainConfig
-    from tfls.training.cache import config_hash
+    from tfls.training.model_cache import config_hash
 
     config = TrainConfig(
         dataset="mnist", model="cnn4", method="natural", label_smoothing=0.1, epochs=2, seed=3
@@ -131,7 +131,7 @@ def test_committed_evaluation_fingerprints_still_match(stored):
 @pytest.mark.parametrize("path", RESULTS, ids=lambda p: str(p.relative_to(REPO)))
 def test_committed_model_hashes_still_match(path):
     from tfls.training import TrainConfig
-    from tfls.training.cache import config_hash
+    from tfls.training.model_cache import config_hash
 
     models = json.loads(path.read_text()).get("models", {})
     for mid, m in models.items():

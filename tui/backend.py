@@ -48,7 +48,7 @@ class Backend:
     Args:
         data_dir: offline data folder for `tfls.data.load` (default: `$TFLS_DATA_DIR`).
         cache_dir: the recipes' model cache the demo pair lives in (default: `$TFLS_RECIPES_DIR`,
-            else `./runs/recipes`; see `tfls.training.cache.cache_root`).
+            else `./runs/recipes`; see `tfls.training.model_cache.cache_root`).
         demo_scale: the recipe scale of the demo pair and its threat model (`cpu`; tests use
             `smoke`).
         demo_overrides: recipe `--set` overrides for the pair's training (tests shrink it with

@@ -126,7 +126,7 @@ def test_the_pair_shares_the_recipes_cache_keys_and_table4s_threat_model(monkeyp
     from tfls.recipes.demo import demo_pair, demo_threat
     from tfls.recipes.plan import resolve
     from tfls.recipes.spec_files import load_spec
-    from tfls.training.cache import config_hash
+    from tfls.training.model_cache import config_hash
 
     def no_tfds(name, data_dir=None):
         # It would import TFDS, whose lazy imports patch builtins.__import__ process-wide and

@@ -1,6 +1,6 @@
 """The audit's standard surrogate: a zoo architecture trained naturally on the training split.
 
-`standard_surrogate` trains (or loads from the model cache, `tfls.training.cache`) a zoo
+`standard_surrogate` trains (or loads from the model cache, `tfls.training.model_cache`) a zoo
 architecture chosen by input shape, naturally, on the first images of the dataset's *training*
 split: never the audited model's copy, never the audited points. Checks 8 and 16 craft on it
 (`tfls.audit.transfer_checks`).
@@ -134,7 +134,7 @@ def standard_surrogate(
 
     The architecture is chosen by input shape (`ARCHITECTURES`: `cnn4` for 28×28 grey-scale,
     `small-cnn` for 32×32 RGB), not copied from the audited model, and it never sees the audited
-    (test) points. Training runs through `tfls.training.cache.train_or_load`, so the run is
+    (test) points. Training runs through `tfls.training.model_cache.train_or_load`, so the run is
     cached by configuration hash (`<cache>/<hash>/`) and every later audit loads it.
 
     Args:
@@ -162,7 +162,7 @@ def standard_surrogate(
         Papernot, McDaniel & Goodfellow, "Transferability in Machine Learning", 2016 (a
         substitute trained on the task's data); Athalye et al. 2018, §3.1.
     """
-    from tfls.training.cache import train_or_load
+    from tfls.training.model_cache import train_or_load
 
     config = surrogate_config(
         dataset,

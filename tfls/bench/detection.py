@@ -67,7 +67,7 @@ def cpu_cases(*, data_dir=None, n=300, cache_dir=None):
     from tfls.recipes.configs import train_config
     from tfls.recipes.plan import resolve
     from tfls.recipes.spec_files import load_spec
-    from tfls.training.cache import train_or_load
+    from tfls.training.model_cache import train_or_load
 
     table1 = resolve(load_spec("table1"), "cpu", data_dir=data_dir)
     table4 = resolve(load_spec("table4"), "cpu", data_dir=data_dir)

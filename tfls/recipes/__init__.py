@@ -31,14 +31,14 @@ __all__ = [
     "train_or_load",
 ]
 
-# The model cache is `tfls.training.cache`'s, kept reachable here. Resolved on first access:
+# The model cache is `tfls.training.model_cache`'s, kept reachable here. Resolved on first access:
 # `tfls.training` imports TensorFlow, and `import tfls.recipes` (recipe `--help`) must not.
 _CACHE_NAMES = ("cache_root", "config_hash", "train_or_load")
 
 
 def __getattr__(name: str):
     if name in _CACHE_NAMES:
-        from tfls.training import cache
+        from tfls.training import model_cache as cache
 
         return getattr(cache, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,6 +1,6 @@
 """The recipes' cache step: a plan's model as the `TrainConfig` the model cache is keyed by.
 
-The cache itself (`config_hash`, `cache_root`, `train_or_load`) is `tfls.training.cache`, shared
+The cache itself (`config_hash`, `cache_root`, `train_or_load`) is `tfls.training.model_cache`, shared
 with the audit's standard surrogate; this module only turns a `ModelPlan` into its config.
 """
 

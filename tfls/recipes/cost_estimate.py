@@ -17,7 +17,7 @@ ASSUMED_GPU_FLOPS = 50e12
 
 def estimate(plan, dry: dict, configs: dict, *, eval_batch: int) -> dict:
     """The full recipe's cost on this machine (CPU-hours) and in FLOPs (→ GPU-hours assumed)."""
-    from tfls.training.cache import config_hash
+    from tfls.training.model_cache import config_hash
 
     seen = set()
     train_s = train_flops = 0.0

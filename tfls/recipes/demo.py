@@ -84,7 +84,7 @@ def demo_pair(
     trains its label-smoothed model in.
     """
     from tfls.recipes.configs import train_config
-    from tfls.training.cache import config_hash
+    from tfls.training.model_cache import config_hash
 
     plan = _plan(MODELS_RECIPE, scale, overrides)
     pair = []
@@ -125,7 +125,7 @@ def train_demo_model(
     log: Callable[[str], None] = lambda _: None,
 ):
     """Trains (or loads from the recipes' cache) one model of the pair; returns its run folder."""
-    from tfls.training.cache import train_or_load
+    from tfls.training.model_cache import train_or_load
 
     _, _, run_dir, _ = train_or_load(model.config, cache_dir=cache_dir, log=log, on_epoch=on_epoch)
     return run_dir
@@ -133,6 +133,6 @@ def train_demo_model(
 
 def is_cached(model: DemoModel, *, cache_dir=None) -> bool:
     """True when the recipes' cache holds this model finished (it then loads in seconds)."""
-    from tfls.training.cache import cache_root, is_finished
+    from tfls.training.model_cache import cache_root, is_finished
 
     return is_finished(cache_root(cache_dir) / model.hash)

@@ -211,7 +211,7 @@ def _train_all(
     deterministic=True,
 ) -> dict:
     """Trains (or loads) every model; records each in `results["models"]`; returns id → model."""
-    from tfls.training.cache import config_hash, train_or_load  # imports TensorFlow
+    from tfls.training.model_cache import config_hash, train_or_load  # imports TensorFlow
 
     configs = {m.id: train_config(m, data_dir=data_dir) for m in plan.models}  # all checked first
     loaded, by_hash = {}, {}

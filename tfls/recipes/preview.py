@@ -25,7 +25,7 @@ def preview(
     log: Callable[[str], None] = print,
 ) -> dict:
     """Logs the plan; returns it as a dictionary (`models`, `attacks`, `to_train`, `out`)."""
-    from tfls.training.cache import is_finished, run_dir_of
+    from tfls.training.model_cache import is_finished, run_dir_of
 
     models = []
     for seed in seed_list:

@@ -90,7 +90,7 @@ def _build_and_step(
     from tfls import data as tfls_data
     from tfls import models as tfls_models
     from tfls.recipes.results import model_entry
-    from tfls.training.cache import config_hash
+    from tfls.training.model_cache import config_hash
 
     cache = {} if cache is None else cache
     networks: dict[str, object] = cache.setdefault("networks", {})

@@ -1,10 +1,11 @@
-"""`tfls.training.cache`: the model cache's key and where it lives (shared by recipes and audit)."""
+"""`tfls.training.model_cache`: the model cache's key and where it lives (shared by recipes and audit)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from tfls.training import TrainConfig, cache
+from tfls.training import TrainConfig
+from tfls.training import model_cache as cache
 
 
 def test_config_hash_ignores_where_and_defaults():
