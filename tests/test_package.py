@@ -239,7 +239,7 @@ def check_installed(venv: Path, work: Path, *, specs_in: Path, modules_in: Path)
     plan = ("python", "-m", "tfls.recipes.table5", "--scale", "smoke", "--plan")
     out["plan"] = run_installed(venv, *plan, cwd=work).stdout
     assert "table5 (Table 5) at scale smoke — PLAN" in out["plan"]
-    assert "Nothing was trained or written (--plan)" in out["plan"]
+    assert "Nothing was trained or evaluated (--plan)" in out["plan"]
     specs = run_installed(venv, "python", "-c", LIST_SPECS, str(modules_in), cwd=work)
     out["specs"] = specs.stdout
     lines = out["specs"].splitlines()

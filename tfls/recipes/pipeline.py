@@ -1,18 +1,20 @@
 """Runs a recipe: resolve its spec at a scale, train what is missing, measure, judge, write.
 
-Each step lives in its own module (`spec_files`, `plan`, `cache`, `measure`, `presets_table`,
+Each step lives in its own module (`spec_files`, `plan`, `configs`, `measure`, `cells`, `presets_table`,
 `judge`, `write_results`); this one only calls them in order and keeps the results dictionary that
 `tfls.recipes.write_results` writes out.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from tfls.io import resolve_out
 from tfls.recipes import audits, measure
+from tfls.recipes import cells as cells_mod
 from tfls.recipes import seeds as seeds_mod
 from tfls.recipes.configs import train_config
 from tfls.recipes.judge import judge, paper_measures
@@ -42,6 +44,9 @@ def run_recipe(
     dry_run_cap: int | None = None,
     dry_run_cache: dict | None = None,
     plan_only: bool = False,
+    cell: int | None = None,
+    jobs: int | None = None,
+    command_args: list[str] | None = None,
 ) -> dict:
     """Trains, evaluates and judges recipe `recipe` at `scale`; writes results into `out`.
 
@@ -97,15 +102,29 @@ def run_recipe(
             f"  STAND-IN: {sub.paper_dataset} → {sub.dataset} ({sub.reason}); "
             "numbers are not the paper's setting"
         )
+    all_cells = None
+    if plan.kind != "presets" and (plan_only or cell is not None or jobs):
+        all_cells = cells_mod.cells(plan, seed_list, cache_dir=cache_dir, data_dir=data_dir)
     if plan_only:
         from tfls.recipes.preview import preview
 
-        return {
-            "plan": preview(
-                plan, seed_list, out=out, cache_dir=cache_dir, data_dir=data_dir, log=log
+        shown = preview(plan, seed_list, out=out, cache_dir=cache_dir, data_dir=data_dir, log=log)
+        if all_cells is not None:
+            cells_mod.write_cells(
+                all_cells, recipe=plan.recipe, argv=list(command_args or ()), out=out, log=log
             )
-        }
+        return {"plan": shown}
+    if cell is not None:
+        return _run_cell(
+            plan, seed_list, all_cells, cell, out=out, cache_dir=cache_dir, data_dir=data_dir,
+            log=log, retrain=retrain, strategy=strategy, deterministic=deterministic,
+        )  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
+    if jobs and all_cells and not dry_run:
+        cells_mod.run_local(
+            all_cells, recipe=plan.recipe, argv=list(command_args or ()), jobs=jobs, out=out, log=log
+        )
+        log("  every cell done: assembling")
     started = time.perf_counter()
     results = empty_results(plan)
     if plan.kind == "presets":
@@ -175,6 +194,32 @@ def run_recipe(
         log(f"  {claim_name(c)} {c['verdict'].upper()}: {c['statement']} — {c['detail']}")
     log(f"  wrote {out / 'results.md'} ({results['wall_time_s']:.1f}s)")
     return results
+
+
+def _run_cell(plan, seed_list, all_cells, index, *, out, log, **train) -> dict:
+    """Cell `index` alone: its models trained (or loaded), its evaluations and audit run."""
+    if all_cells is None:
+        raise ValueError(f"Recipe {plan.recipe} ({plan.kind}) has no cells. Received: cell={index}")
+    if not isinstance(index, int) or not 0 <= index < len(all_cells):
+        raise ValueError(
+            f"cell must be one of 0..{len(all_cells) - 1} ({len(all_cells)} cells in "
+            f"{plan.recipe}). Received: cell={index}"
+        )
+    cell = all_cells[index]
+    sub = cells_mod.sub_plan(plan, seed_list, cell)
+    out.mkdir(parents=True, exist_ok=True)
+    log(f"  cell {index}: {', '.join(cell.models)} (seed {cell.seed}, {cell.config_hash})")
+    r = empty_results(sub)
+    data_dir = train.pop("data_dir")
+    loaded = _train_all(sub, r, data_dir=data_dir, log=log, **train)
+    if plan.kind != "logits":
+        measure.measure_robustness(
+            sub, r, loaded, out=out, data_dir=data_dir, log=log, strategy=train["strategy"]
+        )
+        if cell.seed == seed_list[0]:
+            audits.audit_models(sub, r, loaded, out=out, data_dir=data_dir, log=log)
+    log(f"  cell {index} done; the recipe's command without --cell assembles")
+    return {"cell": dataclasses.asdict(cell)}
 
 
 def _combine_seeds(plan: Plan, results: dict, per_seed: dict[int, dict]) -> None:

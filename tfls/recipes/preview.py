@@ -79,6 +79,6 @@ def preview(
         )
     log(
         f"  {len(to_train)} of {len({m['cache'] for m in models})} trainings to run; results would "
-        f"go to {out}. Nothing was trained or written (--plan)."
+        f"go to {out}. Nothing was trained or evaluated (--plan)."
     )
     return {"models": models, "attacks": attacks, "to_train": to_train, "out": str(out)}
