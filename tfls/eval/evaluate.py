@@ -19,7 +19,7 @@ import tensorflow as tf
 
 from tfls import _validation as v
 from tfls import exits, provenance
-from tfls.attacks.base import compiled
+from tfls.attacks.compiling import compiled
 from tfls.data.reading import elements
 from tfls.eval import attack_major
 from tfls.eval import checks as eval_checks
