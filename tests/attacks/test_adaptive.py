@@ -18,7 +18,7 @@ import tfls.attacks as attacks
 from tests import adaptive_references as ref
 from tests import defences
 from tfls.attacks import adaptive, losses
-from tfls.attacks.base import loss_and_grad
+from tfls.attacks.gradients import loss_and_grad
 from tfls.eval import evaluate
 
 RANDOM = [n for n, k in defences.KIND.items() if k == "random"]

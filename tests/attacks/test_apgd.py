@@ -17,7 +17,7 @@ from tests.attacks.helpers import distance as _distance
 from tests.tiny_models import any_size_conv, linear, trained_quadrant_cnn
 from tfls.attacks import APGD, apgd, get, pgd
 from tfls.attacks.apgd import checkpoints
-from tfls.attacks.base import compiled
+from tfls.attacks.compiling import compiled
 
 
 @functools.cache

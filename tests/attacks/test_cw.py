@@ -180,7 +180,7 @@ def test_matches_cleverhans_with_binary_search_and_abort_early():
 
 
 def test_one_trace_serves_every_batch_size():
-    from tfls.attacks.base import compiled_functions
+    from tfls.attacks.compiling import compiled_functions
 
     model = trained_tiny_mlp()
     for n in (8, 16, 12, 5):

@@ -235,7 +235,7 @@ def test_bad_arguments_are_named(kwargs, match):
 
 
 def test_no_retracing_from_batch_to_batch():
-    from tfls.attacks.base import compiled
+    from tfls.attacks.compiling import compiled
 
     model = _random_cnn()
     rng = np.random.default_rng(0)

@@ -135,7 +135,7 @@ def test_at_least_as_strong_as_pgd20_on_a_trained_model():
 
 
 def test_one_trace_serves_every_batch_and_subset_size():
-    from tfls.attacks.base import compiled_functions
+    from tfls.attacks.compiling import compiled_functions
 
     model = trained_tiny_mlp()
     for n in (8, 16, 12, 5):

@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from tests.tiny_models import linear, tiny_conv
 from tfls.attacks import FGSM, PGD, fgsm, losses, pgd
-from tfls.attacks.base import compiled
+from tfls.attacks.compiling import compiled
 from tfls.attacks.pgd import make_pgd_loop
 
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from tests.tiny_models import any_size_conv
 from tfls.attacks import Square, get, pgd, square
-from tfls.attacks.square import _eta, p_schedule
+from tfls.attacks.square_proposals import _eta, p_schedule
 
 
 @functools.cache
@@ -205,7 +205,7 @@ def test_preset_config_and_refusals():
 
 
 def test_no_retracing_from_batch_to_batch():
-    from tfls.attacks.base import compiled
+    from tfls.attacks.compiling import compiled
 
     model = _random_cnn(1)
     x = np.random.default_rng(0).random((40, 6, 6, 1), dtype=np.float32)

@@ -44,7 +44,7 @@ def test_a_saved_model_is_attacked_without_xla_on_cpu(tmp_path):
     """Its layers are hidden behind TFSMLayer: `jit_compile="auto"` assumes convolutions (XLA
     ~8× slower on CPU, and without a deterministic MaxPool gradient under op determinism)."""
     from tests.tiny_models import tiny_mlp
-    from tfls.attacks.base import resolve_jit
+    from tfls.attacks.compiling import resolve_jit
 
     mlp = tiny_mlp((8, 8, 3), 4, seed=0)
     mlp.export(tmp_path / "mlp", verbose=False)

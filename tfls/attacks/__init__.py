@@ -15,15 +15,12 @@ from tfls.attacks.noise import RandomNoise, random_noise
 from tfls.attacks.odi import ODI, odi
 from tfls.attacks.pgd import PGD, pgd
 from tfls.attacks.presets import PRESETS
-from tfls.attacks.registry import ATTACKS, get, register
+from tfls.attacks.registry import get
 from tfls.attacks.square import Square, square
 from tfls.attacks.suites import TRANSFER_PREFIX, SuitePlan, plan_suite, suite
+from tfls.attacks.table import ATTACKS, register
 from tfls.attacks.tanh_linf import TanhLinf, tanh_linf
 from tfls.attacks.transfer import TransferAttack
-
-register(FGSM, PGD, MultiTargeted, ODI, CarliniWagnerL2, TanhLinf, TransferAttack)
-register(APGD, FAB, Square, AutoAttack, RandomNoise)
-
 
 __all__ = ["ATTACKS", "Attack", "FGSM", "PGD", "PRESETS", "fgsm", "get", "losses", "pgd"]
 __all__ += ["MultiTargeted", "ODI", "CarliniWagnerL2", "TanhLinf", "TransferAttack"]
@@ -32,3 +29,4 @@ __all__ += ["APGD", "FAB", "Square", "AutoAttack", "apgd", "fab", "square", "aut
 __all__ += ["SuitePlan", "TRANSFER_PREFIX", "plan_suite", "suite"]
 __all__ += ["RandomNoise", "random_noise"]
 __all__ += ["adapt", "find_nondifferentiable", "straight_through"]
+__all__ += ["register"]

@@ -5,7 +5,7 @@ Two adaptations (Athalye, Carlini & Wagner, 2018), options of every attack (`eot
 * **EOT** (expectation over transformation), for models random at inference (input noise, random
   resizing, dropout left on): each gradient is the mean of `eot` draws' gradients of the attack's
   loss, each score (a margin a black-box attack compares, a misclassification test) the mean of
-  `eot` draws'. The draws run in one compiled `tf.while_loop` (`tfls.attacks.base`),
+  `eot` draws'. The draws run in one compiled `tf.while_loop` (`tfls.attacks.gradients`),
   never a Python loop per draw. Under EOT an attack does not stop at the first point a few
   draws misclassify (fresh draws mostly still classify it right): PGD returns its last iterate,
   Square spends its whole budget. A model found deterministic is attacked as without EOT.
@@ -137,7 +137,7 @@ class Adapted(Drawn):
     """`model` as an attack sees it under EOT and BPDA.
 
     Calling it runs one forward draw of `model`, with the BPDA layers' backward passes replaced;
-    `eot` is read by the attacks' gradient and score helpers (`tfls.attacks.base.value_and_grad`,
+    `eot` is read by the attacks' gradient and score helpers (`tfls.attacks.gradients.value_and_grad`,
     `forward`), which average that many draws: the `eot` asked for when the model is random at
     inference, 1 when it is not (`eot_requested` keeps what was asked). Compiled attack loops are cached on this object, not on the
     model, so they never mix with the model's plain graphs.

@@ -14,21 +14,13 @@ import tensorflow as tf
 
 from tfls import _validation as v
 from tfls.attacks import losses
-from tfls.attacks.base import (
-    Attack,
-    ascent_direction,
-    compiled,
-    expand_to,
-    forward,
-    loss_and_grad,
-    misclassified,
-    project,
-    random_start,
-    resolve_jit,
-    restart_search,
-)
+from tfls.attacks.base import Attack
+from tfls.attacks.compiling import compiled, resolve_jit
+from tfls.attacks.geometry import ascent_direction, expand_to, project, random_start
+from tfls.attacks.gradients import forward, loss_and_grad, misclassified
 from tfls.attacks.params import Param, choice, declare, flag, interval, positive_int
 from tfls.attacks.pgd import track_best
+from tfls.attacks.restarts import restart_search
 
 APGD_LOSSES = ("ce", "dlr")
 
@@ -317,7 +309,7 @@ def _check_classes(loss, targeted, num_classes):
 
 
 @keras.saving.register_keras_serializable(package="tfls")
-class APGD(Attack):
+class APGD(Attack, register=True):
     """Auto-PGD as a Keras layer (APGD-CE, APGD-DLR, or APGD-T with `targeted=True`).
 
     Args:

@@ -15,9 +15,11 @@ import tensorflow as tf
 
 from tfls import _validation as v
 from tfls.attacks.apgd import APGD
-from tfls.attacks.base import Attack, forward, misclassified, run_on_robust
+from tfls.attacks.base import Attack
 from tfls.attacks.fab import FAB
+from tfls.attacks.gradients import forward, misclassified
 from tfls.attacks.params import Param, choice, declare
+from tfls.attacks.restarts import run_on_robust
 from tfls.attacks.square import Square
 
 # Each component: its attack class and its settings in AutoAttack's standard version (Croce &
@@ -203,7 +205,7 @@ def _check_overrides(overrides) -> dict:
 
 
 @keras.saving.register_keras_serializable(package="tfls")
-class AutoAttack(Attack):
+class AutoAttack(Attack, register=True):
     """AutoAttack as a Keras layer: APGD-CE → APGD-T → FAB-T → Square on still-robust points.
 
     Args:

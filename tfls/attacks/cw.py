@@ -14,19 +14,13 @@ import numpy as np
 import tensorflow as tf
 
 from tfls import _validation as v
-from tfls.attacks.base import (
-    Attack,
-    compiled,
-    expand_to,
-    forward,
-    l2_norm,
-    misclassified,
-    resolve_jit,
-    run_on_robust,
-    value_and_grad,
-)
+from tfls.attacks.base import Attack
+from tfls.attacks.compiling import compiled, resolve_jit
+from tfls.attacks.geometry import expand_to, l2_norm
+from tfls.attacks.gradients import forward, misclassified, value_and_grad
 from tfls.attacks.losses import cw_objective_f
 from tfls.attacks.params import Param, choice, declare, flag, nonnegative, positive_int
+from tfls.attacks.restarts import run_on_robust
 
 STARTS = ("input", "zero")
 
@@ -261,7 +255,7 @@ def carlini_wagner_l2(
 
 
 @keras.saving.register_keras_serializable(package="tfls")
-class CarliniWagnerL2(Attack):
+class CarliniWagnerL2(Attack, register=True):
     """Carlini & Wagner's original L2 attack as a Keras layer (success = misclassified within ε).
 
     Returns, per example, the smallest-L2 misclassified point the search found if it lies within

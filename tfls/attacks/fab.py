@@ -12,18 +12,12 @@ import keras
 import tensorflow as tf
 
 from tfls import _validation as v
-from tfls.attacks.base import (
-    Attack,
-    compiled,
-    expand_to,
-    forward,
-    l2_norm,
-    misclassified,
-    resolve_jit,
-    run_on_robust,
-    value_and_grad,
-)
+from tfls.attacks.base import Attack
+from tfls.attacks.compiling import compiled, resolve_jit
+from tfls.attacks.geometry import expand_to, l2_norm
+from tfls.attacks.gradients import forward, misclassified, value_and_grad
 from tfls.attacks.params import Param, declare, interval, positive_int
+from tfls.attacks.restarts import run_on_robust
 
 # Weights below this are treated as zero: the hyperplane does not depend on those coordinates.
 _TINY = 1e-12
@@ -272,7 +266,7 @@ def fab(
 
 
 @keras.saving.register_keras_serializable(package="tfls")
-class FAB(Attack):
+class FAB(Attack, register=True):
     """Targeted FAB (FAB-T) as a Keras layer: minimum-norm adversarials, kept only within ε.
 
     Args:

@@ -42,7 +42,7 @@ def fgsm(
 
 
 @keras.saving.register_keras_serializable(package="tfls")
-class FGSM(Attack):
+class FGSM(Attack, register=True):
     """Fast gradient sign method as a Keras layer.
 
     Args:

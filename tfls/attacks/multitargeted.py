@@ -7,17 +7,13 @@ import tensorflow as tf
 
 from tfls import _validation as v
 from tfls.attacks import losses
-from tfls.attacks.base import (
-    Attack,
-    compiled,
-    forward,
-    misclassified,
-    random_start,
-    resolve_jit,
-    restart_search,
-)
+from tfls.attacks.base import Attack
+from tfls.attacks.compiling import compiled, resolve_jit
+from tfls.attacks.geometry import random_start
+from tfls.attacks.gradients import forward, misclassified
 from tfls.attacks.params import Param, declare, nonnegative, optional, positive_int
 from tfls.attacks.pgd import make_pgd_loop
+from tfls.attacks.restarts import restart_search
 
 
 def target_schedule(logits, y, restarts: int):
@@ -105,7 +101,7 @@ def multitargeted(
 
 
 @keras.saving.register_keras_serializable(package="tfls")
-class MultiTargeted(Attack):
+class MultiTargeted(Attack, register=True):
     """MultiTargeted PGD as a Keras layer: one target class per restart, cycling.
 
     Args:

@@ -13,7 +13,10 @@ import tensorflow as tf
 
 from tfls import _validation as v
 from tfls.attacks import losses
-from tfls.attacks.base import Attack, compiled, forward, random_start
+from tfls.attacks.base import Attack
+from tfls.attacks.compiling import compiled
+from tfls.attacks.geometry import random_start
+from tfls.attacks.gradients import forward
 from tfls.attacks.params import Param, declare, positive_int
 from tfls.attacks.pgd import track_answer
 
@@ -68,7 +71,7 @@ def random_noise(model, x, y, *, eps, draws, norm="linf", seed=0, jit_compile="a
 
 
 @keras.saving.register_keras_serializable(package="tfls")
-class RandomNoise(Attack):
+class RandomNoise(Attack, register=True):
     """Uniform random noise in the ε-ball as a Keras layer (a sanity baseline, not an attack).
 
     Args:

@@ -11,18 +11,10 @@ import tensorflow as tf
 
 from tfls import _validation as v
 from tfls.attacks import losses
-from tfls.attacks.base import (
-    Attack,
-    ascent_direction,
-    compiled,
-    forward,
-    misclassified,
-    project,
-    random_start,
-    resolve_jit,
-    restart_search,
-    value_and_grad,
-)
+from tfls.attacks.base import Attack
+from tfls.attacks.compiling import compiled, resolve_jit
+from tfls.attacks.geometry import ascent_direction, project, random_start
+from tfls.attacks.gradients import forward, misclassified, value_and_grad
 from tfls.attacks.params import (
     Param,
     choice,
@@ -33,6 +25,7 @@ from tfls.attacks.params import (
     positive_int,
 )
 from tfls.attacks.pgd import make_pgd_loop
+from tfls.attacks.restarts import restart_search
 
 
 def odi_direction(model, x, w):
@@ -149,7 +142,7 @@ def odi(
 
 
 @keras.saving.register_keras_serializable(package="tfls")
-class ODI(Attack):
+class ODI(Attack, register=True):
     """ODI-PGD as a Keras layer: restarts from output-diversified starting points.
 
     Args:

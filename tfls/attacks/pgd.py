@@ -10,21 +10,12 @@ import tensorflow as tf
 
 from tfls import _validation as v
 from tfls.attacks import losses
-from tfls.attacks.base import (
-    Attack,
-    ascent_direction,
-    compiled,
-    eot_draws,
-    expand_to,
-    forward,
-    loss_and_grad,
-    misclassified,
-    project,
-    random_start,
-    resolve_jit,
-    restart_search,
-)
+from tfls.attacks.base import Attack
+from tfls.attacks.compiling import compiled, resolve_jit
+from tfls.attacks.geometry import ascent_direction, expand_to, project, random_start
+from tfls.attacks.gradients import eot_draws, forward, loss_and_grad, misclassified
 from tfls.attacks.params import Param, choice, declare, nonnegative, optional, positive_int
+from tfls.attacks.restarts import restart_search
 
 INITS = ("random", "none")
 # `trades-kl` is label-free: PGD fills the loss's `target` slot with the clean logits.
@@ -195,7 +186,7 @@ def pgd(
 
 
 @keras.saving.register_keras_serializable(package="tfls")
-class PGD(Attack):
+class PGD(Attack, register=True):
     """Projected gradient descent as a Keras layer.
 
     Args:

@@ -1,8 +1,9 @@
-"""The attack classes by name, and `get(name, model, eps=...)`: a preset of `PRESETS` built.
+"""`get(name, model, eps=...)`: a preset of `PRESETS` built from its class in `ATTACKS`.
 
-`tfls.attacks` registers every attack class here when it is imported (always before any of its
-modules, Python imports a package first), so the modules that build attacks by name (`suites`,
-`transfer`) import this module, not the package that imports them.
+Every attack class enters `tfls.attacks.table.ATTACKS` as it is defined; `tfls.attacks` imports
+every attack module (always before any of them is used, Python imports a package first), so the
+modules that build attacks by name (`suites`, `transfer`) import this module, not the package
+that imports them.
 """
 
 from __future__ import annotations
@@ -10,14 +11,7 @@ from __future__ import annotations
 from tfls._validation import check_choice, check_eps
 from tfls.attacks.base import Attack
 from tfls.attacks.presets import PRESETS
-
-ATTACKS: dict[str, type[Attack]] = {}
-
-
-def register(*classes: type[Attack]) -> None:
-    """Makes `classes` buildable by name (their `__name__`, the `attack` of a preset)."""
-    for cls in classes:
-        ATTACKS[cls.__name__] = cls
+from tfls.attacks.table import ATTACKS
 
 
 def get(name: str, model, *, eps, **overrides) -> Attack:

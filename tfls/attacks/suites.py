@@ -237,7 +237,7 @@ def _entry(label: str, preset: str, params: dict) -> SuiteEntry:
 
 
 def _attack_class(preset: str) -> type[Attack]:
-    from tfls.attacks.registry import ATTACKS
+    from tfls.attacks.table import ATTACKS
 
     return ATTACKS[PRESETS[preset]["attack"]]
 

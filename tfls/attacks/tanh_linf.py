@@ -11,17 +11,12 @@ import tensorflow as tf
 
 from tfls import _validation as v
 from tfls.attacks import losses
-from tfls.attacks.base import (
-    Attack,
-    compiled,
-    forward,
-    misclassified,
-    resolve_jit,
-    run_on_robust,
-    value_and_grad,
-)
+from tfls.attacks.base import Attack
+from tfls.attacks.compiling import compiled, resolve_jit
+from tfls.attacks.gradients import forward, misclassified, value_and_grad
 from tfls.attacks.params import Param, choice, declare, nonnegative, positive_int
 from tfls.attacks.pgd import track_best
+from tfls.attacks.restarts import run_on_robust
 
 
 def tanh_box(w, x_min, x_max):
@@ -153,7 +148,7 @@ def tanh_linf(
 
 
 @keras.saving.register_keras_serializable(package="tfls")
-class TanhLinf(Attack):
+class TanhLinf(Attack, register=True):
     """The paper's tanh-reparametrised L∞ attack (Algorithm 1) as a Keras layer.
 
     Args:

@@ -13,7 +13,7 @@ from tfls.attacks.base import Attack
 
 
 @keras.saving.register_keras_serializable(package="tfls")
-class TransferAttack(Attack):
+class TransferAttack(Attack, register=True):
     """Runs `attack` against `source_model` and returns its points, to be scored on any target.
 
     The layer never calls the target model: whatever model `tfls.eval.evaluate` scores, the

@@ -15,7 +15,8 @@ import numpy as np
 import tensorflow as tf
 
 from tfls.attacks import losses
-from tfls.attacks.base import compiled, random_start
+from tfls.attacks.compiling import compiled
+from tfls.attacks.geometry import random_start
 from tfls.attacks.pgd import make_pgd_loop
 
 

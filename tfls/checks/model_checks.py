@@ -339,7 +339,7 @@ def logit_scale(model, x) -> CheckResult:
 
 def unstable_predictions(model, x, y, clean, *, eps, norm, gamma, seed) -> CheckResult:
     """Check 13: mean |L(x+δ) − L(x)| / |L(x)| over γ uniform δ in ±ε/2 (Pintor et al.)."""
-    from tfls.attacks.base import random_start
+    from tfls.attacks.geometry import random_start
 
     title = "Unstable predictions"
     idx = np.flatnonzero(clean)

@@ -8,7 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfls import _validation as v
-from tfls.attacks.base import compiled
+from tfls.attacks.compiling import compiled
 from tfls.eval import cluster
 from tfls.eval import draws as score_draws
 from tfls.eval.record_format import encode_bits

@@ -55,7 +55,9 @@ def cells(plan: Plan, seed_list: list[int], *, cache_dir=None, data_dir=None) ->
                 config = train_config(m, data_dir=data_dir)
                 rows.setdefault(config_hash(config), [config, []])[1].append(m)
         for digest, (config, members) in rows.items():
-            sources = [by_group[a.source] for m in members for a in attacks_for(splan, m) if a.source]
+            sources = [
+                by_group[a.source] for m in members for a in attacks_for(splan, m) if a.source
+            ]
             ids = [m.id for m in members]
             out.append(
                 Cell(

@@ -122,7 +122,12 @@ def run_recipe(
     out.mkdir(parents=True, exist_ok=True)
     if jobs and all_cells and not dry_run:
         cells_mod.run_local(
-            all_cells, recipe=plan.recipe, argv=list(command_args or ()), jobs=jobs, out=out, log=log
+            all_cells,
+            recipe=plan.recipe,
+            argv=list(command_args or ()),
+            jobs=jobs,
+            out=out,
+            log=log,
         )
         log("  every cell done: assembling")
     started = time.perf_counter()

@@ -16,7 +16,8 @@ import keras
 import tensorflow as tf
 
 from tfls.attacks import losses as attack_losses
-from tfls.attacks.base import compiled, random_start
+from tfls.attacks.compiling import compiled
+from tfls.attacks.geometry import random_start
 from tfls.attacks.pgd import make_pgd_loop
 
 # TRADES' KL and its inner objective are attack losses too (`loss="trades-kl"` in PGD).
