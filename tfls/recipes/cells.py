@@ -95,7 +95,10 @@ def write_cells(all_cells: list[Cell], *, recipe: str, argv: list[str], out: Pat
     entries = [
         {**dataclasses.asdict(c), "command": command(recipe, argv, c.index)} for c in all_cells
     ]
-    io.atomic_write_json(out / "cells.json", {"recipe": recipe, "cells": entries})
+    # Relative paths in the commands are the caller's: run them from `cwd`.
+    io.atomic_write_json(
+        out / "cells.json", {"recipe": recipe, "cwd": str(Path.cwd()), "cells": entries}
+    )
     io.atomic_write_text(out / "cells.txt", "".join(e["command"] + "\n" for e in entries))
     log(
         f"  {len(entries)} independent cells: wrote {out / 'cells.json'} and {out / 'cells.txt'} "

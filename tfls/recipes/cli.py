@@ -76,6 +76,21 @@ def parser(recipe: str) -> argparse.ArgumentParser:
         "write; train and write nothing",
     )
     p.add_argument(
+        "--cell",
+        type=int,
+        default=None,
+        metavar="I",
+        help="run only cell I of the recipe (one model trained, evaluated and audited), as one "
+        "job of a scheduler; --plan lists the cells and their commands",
+    )
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="run the recipe's cells as N local processes, then assemble the results",
+    )
+    p.add_argument(
         "--dry-run",
         action="store_true",
         help="build every model, run a few optimiser steps per training method and one batch of "
@@ -133,11 +148,16 @@ def parser(recipe: str) -> argparse.ArgumentParser:
 
 
 def main(recipe: str, argv=None) -> int:
+    import sys
+
     from tfls.exits import run_command
     from tfls.startup import import_quietly
 
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser(recipe).parse_args(argv)
     dry = dry_run_settings(args)
+    if args.jobs is not None and args.jobs < 1:
+        raise SystemExit(f"--jobs must be a positive number of processes. Received: {args.jobs}")
 
     def command():
         import_quietly(args.verbose)
@@ -159,6 +179,9 @@ def main(recipe: str, argv=None) -> int:
             dry_run_steps=dry["steps"],
             dry_run_cap=dry["cap"],
             plan_only=args.plan,
+            cell=args.cell,
+            jobs=args.jobs,
+            command_args=argv,
             log=lambda line: print(line, flush=True),
         )
 
