@@ -13,6 +13,16 @@ from tfls.recipes.step_timing import _network_name
 # What a GPU estimate assumes: 50 TFLOP/s sustained, about a third of an NVIDIA A100's dense TF32
 # peak (156 TFLOP/s, NVIDIA's A100 datasheet); mixed precision can do better, small batches worse.
 ASSUMED_GPU_FLOPS = 50e12
+# The cluster `gpu_wall_hours` plans for: one cell (tfls.recipes.cells) a GPU at a time.
+GPUS = 8
+
+
+def wall_hours(cell_hours: list[float], gpus: int = GPUS) -> float:
+    """Wall time of independent cells on `gpus` GPUs, longest first to the least-loaded GPU."""
+    loads = [0.0] * gpus
+    for h in sorted(cell_hours, reverse=True):
+        loads[loads.index(min(loads))] += h
+    return max(loads)
 
 
 def estimate(plan, dry: dict, configs: dict, *, eval_batch: int) -> dict:
@@ -20,6 +30,7 @@ def estimate(plan, dry: dict, configs: dict, *, eval_batch: int) -> dict:
     from tfls.training.model_cache import config_hash
 
     seen = set()
+    cell_flops: dict[str, float] = {}  # config hash -> its training and attack FLOPs
     train_s = train_flops = 0.0
     for mid, config in configs.items():
         key = config_hash(config)
@@ -37,7 +48,9 @@ def estimate(plan, dry: dict, configs: dict, *, eval_batch: int) -> dict:
         train_s += t["seconds_per_step"] * scale * t["steps_per_epoch"] * t["epochs"]
         flops = dry["networks"][f"{config.model}/{config.dataset}"]["forward_flops"]
         if flops:
-            train_flops += 3 * flops * train_passes(config) * t["train_images"] * t["epochs"]
+            cost = 3 * flops * train_passes(config) * t["train_images"] * t["epochs"]
+            train_flops += cost
+            cell_flops[key] = cell_flops.get(key, 0.0) + cost
     from tfls.recipes.measure import attacks_for
 
     attack_s = attack_flops = 0.0
@@ -61,6 +74,7 @@ def estimate(plan, dry: dict, configs: dict, *, eval_batch: int) -> dict:
             )
             if flops:
                 attack_flops += 3 * flops * full * plan.n
+                cell_flops[key[0]] = cell_flops.get(key[0], 0.0) + 3 * flops * full * plan.n
     total_flops = train_flops + attack_flops
     return {
         "train_cpu_hours": train_s / 3600,
@@ -70,6 +84,11 @@ def estimate(plan, dry: dict, configs: dict, *, eval_batch: int) -> dict:
         "attack_flops_upper_bound": attack_flops,
         "flops": total_flops,
         "gpu_hours_at_assumed_throughput": total_flops / ASSUMED_GPU_FLOPS / 3600,
+        # A cell trains one configuration and runs its attacks; a transfer source that is not
+        # itself evaluated counts as a cell of its own (it runs before the cells that need it).
+        "cells": len(cell_flops),
+        "gpu_wall_hours": wall_hours([f / ASSUMED_GPU_FLOPS / 3600 for f in cell_flops.values()]),
+        "gpus": GPUS,
     }
 
 
@@ -130,7 +149,9 @@ def markdown(results: dict) -> list[str]:
         f"{est['attack_flops_upper_bound']:.3g}); forward+backward counted as 3 forwards. At an "
         f"assumed {ASSUMED_GPU_FLOPS / 1e12:g} TFLOP/s sustained (about a third of an A100's "
         f"dense TF32 peak of 156 TFLOP/s, NVIDIA's datasheet): "
-        f"{est['gpu_hours_at_assumed_throughput']:.1f} GPU-hours.",
+        f"{est['gpu_hours_at_assumed_throughput']:.1f} GPU-hours; as {est['cells']} cells "
+        f"(`--plan`'s `cells.txt`) on {est['gpus']} GPUs, longest first: "
+        f"{est['gpu_wall_hours']:.1f} hours of wall time.",
         "",
     ]
     return lines

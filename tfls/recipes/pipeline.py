@@ -157,7 +157,8 @@ def run_recipe(
             f"(training {est['train_cpu_hours']:.1f}, attacks ≤ "
             f"{est['attack_cpu_hours_upper_bound']:.1f}); {est['flops']:.3g} FLOPs ≈ "
             f"{est['gpu_hours_at_assumed_throughput']:.1f} GPU-hours at "
-            f"{ASSUMED_GPU_FLOPS / 1e12:g} TFLOP/s; peak memory "
+            f"{ASSUMED_GPU_FLOPS / 1e12:g} TFLOP/s, {est['gpu_wall_hours']:.1f} h of wall time as "
+            f"{est['cells']} cells on {est['gpus']} GPUs; peak memory "
             f"{results['dry_run']['peak_rss_gib']:.1f} GiB"
         )
     elif plan.kind != "presets":
