@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ import pytest
 from tests.conftest import REPO
 from tests.eval import test_cli
 from tests.eval.test_cli import eval_args
+from tests.ports import free_ports
 
 pytestmark = pytest.mark.slow
 trained_model_file = test_cli.trained_model_file  # the fixture, shared
@@ -40,18 +40,8 @@ def _env(**extra):
     return {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3", **extra}
 
 
-def _ports(n):
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
 def _start_cluster(args):
-    cluster = {"worker": [f"127.0.0.1:{p}" for p in _ports(2)]}
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in free_ports(2)]}
     return [
         subprocess.Popen(
             [sys.executable, "-m", "tfls.cli.main", *args, "--strategy", "multi_worker"],

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.ports import free_ports
 from tfls.training import run_folder as rf
 
 REPO = Path(__file__).resolve().parents[2]
@@ -34,16 +34,6 @@ def _weights(path, prefix):
             key=lambda k: int(k.split("/")[1]),
         )
         return [data[k] for k in keys]
-
-
-def _free_ports(n):
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
 
 
 def test_mirrored_on_two_cpus_matches_one_device(tmp_path, shared_data_dir):
@@ -73,7 +63,7 @@ def test_mirrored_on_two_cpus_matches_one_device(tmp_path, shared_data_dir):
 
 
 def test_multi_worker_mirrored_two_processes_agree(tmp_path, shared_data_dir):
-    ports = _free_ports(2)
+    ports = free_ports(2)
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
     procs = []
     for index in range(2):
@@ -134,7 +124,7 @@ def test_multi_worker_mirrored_two_processes_agree(tmp_path, shared_data_dir):
 
 
 def _start_cluster(tmp_path, tag, run_dir, data_dir, kill_at=(0, 0), resume=False):
-    ports = _free_ports(2)
+    ports = free_ports(2)
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
     procs = []
     for index in range(2):

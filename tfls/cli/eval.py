@@ -138,8 +138,7 @@ def run(args) -> int:
     out = resolve_out(args.out, name="--out")  # once, at the edge
     check_out_folder(out)
 
-    scope = strategy.scope()
-    with scope:
+    with strategy.scope():
         model, run_dict = load_wrapped(args.model, options)
     spec = dataset_spec(args.dataset, run_dict)
     info = tfls.data.info(spec, data_dir=args.data_dir, image_size=options.image_size)
@@ -155,7 +154,7 @@ def run(args) -> int:
     )
     source = None
     if args.source is not None:
-        with scope:
+        with strategy.scope():
             source, _ = load_model(args.source)
         check_model_fits(source, info, image_size=options.image_size, name="--source")
     plan = resolve_bpda(plan, model, dataset, command="eval")

@@ -35,15 +35,6 @@ def forward_flops(network, input_shape) -> int | None:
         return None
 
 
-def train_passes(config) -> float:
-    """Forward+backward passes per training image: natural 1, Madry K + 1, TRADES K + 2⅓."""
-    if config.method == "madry":
-        return config.attack_steps + 1
-    if config.method == "trades":
-        return config.attack_steps + 2 + 1 / 3
-    return 1.0
-
-
 def _batches(dataset: str, split: str, size: int, count: int, *, data_dir, seed: int):
     """`count` batches of `size` from `split`, or uniform noise of its shape when missing offline."""
     import tensorflow as tf
