@@ -75,6 +75,7 @@ def audit(
     label: str | None = None,
     data: dict | None = None,
     evaluations=(),
+    strategy=None,
 ) -> AuditReport:
     """Audits whether white-box gradient attacks can be trusted on `model` at radius `eps`.
 
@@ -100,6 +101,9 @@ def audit(
         evaluations: folders holding `tfls eval` outputs (a run folder, the audit's parent):
             a finished evaluation of the same weights, ε, points and data found there is shown
             beside the audit's worst case (`tfls.audit.alongside`).
+        strategy: a `tf.distribute.Strategy` every evaluation runs under (build or load the
+            model in its scope). On a multi-worker cluster the chief alone writes `out`, which
+            must be a folder every worker sees (`tfls.eval.cluster`).
 
     Returns:
         An `AuditReport` (written to `out` when given).
@@ -145,6 +149,7 @@ def audit(
         out=out,
         batch_size=batch_size,
         jit_compile=plan.jit_compile,
+        strategy=strategy,
     )
     # A stop (Ctrl-C, SIGTERM) takes effect between checks and between evaluated batches.
     with exits.stop_at_safe_points():
@@ -189,7 +194,7 @@ def audit(
                 model=model,
                 label=label,
                 start=start,
-                out=out,
+                out=out if ws.writer else None,
                 data=data,
                 alongside=alongside,
             )

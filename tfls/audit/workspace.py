@@ -19,6 +19,7 @@ import numpy as np
 
 from tfls import io
 from tfls.checks.result import CheckResult
+from tfls.eval import cluster
 from tfls.eval.evidence import Evidence, read_evidence
 from tfls.eval.report import Report
 
@@ -50,11 +51,32 @@ class Workspace:
         eps, norm, seed: the threat model and the seed of every attack.
         out: the audit's folder, or `None` for a temporary one.
         batch_size: images per evaluated batch.
+        strategy: the evaluations' `tf.distribute.Strategy` (None: one device). On a
+            multi-worker cluster only the chief writes; the other workers read what it wrote
+            (`tfls.eval.cluster`), so `out` must be a folder every worker sees.
     """
 
     def __init__(
-        self, model, x, y, *, eps, norm, seed, out=None, batch_size=100, jit_compile="auto"
+        self,
+        model,
+        x,
+        y,
+        *,
+        eps,
+        norm,
+        seed,
+        out=None,
+        batch_size=100,
+        jit_compile="auto",
+        strategy=None,
     ):
+        if out is None and cluster.is_multi_worker(strategy):
+            raise ValueError(
+                "An audit on a multi-worker cluster needs `out`, a folder every worker sees "
+                "(the chief writes it, the others read it). Received: out=None"
+            )
+        self.strategy = strategy
+        self.writer = cluster.writes(strategy)
         self.model = model
         self.x, self.y = x, y
         self.eps, self.norm, self.seed = float(eps), norm, int(seed)
@@ -89,7 +111,7 @@ class Workspace:
                     f"{str(self.root)!r} holds an audit of something else (differs in: "
                     f"{', '.join(keys)}); use another output folder. Received: out={str(self.root)!r}"
                 )
-        else:
+        elif self.writer:
             self.root.mkdir(parents=True, exist_ok=True)
             io.atomic_write_json(path, facts)
 
@@ -126,8 +148,15 @@ class Workspace:
         built = self.attacks(names, eps=eps, overrides=overrides, source_model=source_model)
         out = self.root / "evals" / key
         report = evaluate(
-            self.model, self.batches(), built, out=out, meta={"audit": key}, checks=False
+            self.model,
+            self.batches(),
+            built,
+            out=out,
+            meta={"audit": key},
+            checks=False,
+            strategy=self.strategy,
         )
+        cluster.barrier(self.strategy)  # the chief's store is complete before anyone reads it
         result = Evaluation(report, read_evidence(out))
         if result.evidence.images != report.images:
             raise ValueError(
@@ -164,6 +193,8 @@ class Workspace:
             return None  # damaged: recompute
 
     def save_check(self, result: CheckResult, key: str) -> None:
+        if not self.writer:
+            return
         io.atomic_write_json(self._check_path(result.id), {"key": key, "result": result.to_dict()})
 
     def close(self) -> None:

@@ -48,6 +48,12 @@ def add_parser(sub):
     )
     p.add_argument("--out", default=None, help="output folder (default: <model>/audit-<eps>)")
     p.add_argument("--seed", type=int, default=0, help="seed of every attack and random draw")
+    p.add_argument(
+        "--strategy",
+        default="auto",
+        help="auto (default), one_device, mirrored or multi_worker (the cluster in TF_CONFIG; "
+        "the chief writes --out, which every worker must see)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(run=run)
 
@@ -60,7 +66,14 @@ def default_out(model_path, eps_text) -> Path:
 
 
 def run(args) -> int:
+    from tfls import distribute
     from tfls.audit.budgets import get_budget
+
+    # A multi-worker strategy must exist before any TensorFlow op (a TensorFlow requirement).
+    strategy = distribute.strategy(distribute.check_name(args.strategy))
+    chief = distribute.is_chief(strategy)
+    if not chief:
+        args.quiet = True
 
     # Everything that can be wrong with the arguments is refused before anything loads.
     get_budget(args.budget)
@@ -94,13 +107,15 @@ def run(args) -> int:
     )
     from tfls.models import load as load_model
 
-    model, run_dict = load_wrapped(args.model, options)
+    with strategy.scope():
+        model, run_dict = load_wrapped(args.model, options)
     name = dataset_spec(args.dataset, run_dict)
     info = tfls.data.info(name, data_dir=args.data_dir, image_size=options.image_size)
     check_model_fits(model, info, image_size=options.image_size)
     surrogate = None
     if args.surrogate is not None:
-        surrogate, _ = load_model(args.surrogate)  # as saved: the options describe --model
+        with strategy.scope():
+            surrogate, _ = load_model(args.surrogate)  # as saved: the options describe --model
         check_model_fits(surrogate, info, image_size=options.image_size, name="--surrogate")
     elif args.train_surrogate:
         from tfls.audit.surrogate import standard_surrogate
@@ -163,7 +178,15 @@ def run(args) -> int:
         label=str(Path(args.model).resolve()),
         data={"dataset": name, "split": args.split},
         evaluations=[p for p in (Path(args.model), out.parent) if p.is_dir()],
+        strategy=strategy,
     )
+    if not chief:
+        print(
+            f"tfls audit: worker {distribute.worker_index(strategy)} done "
+            f"({strategy.num_replicas_in_sync} replicas in sync): {report.verdict}; the chief "
+            f"wrote {out}"
+        )
+        return 0
     print_report(report, console)
     console.print(f"\nwrote {out / 'audit.json'}, {out / 'audit.md'} and PNGs", highlight=False)
     return 0
