@@ -18,6 +18,7 @@ SAME = ("measures", "intervals", "claims", "paper_claims")  # what a run conclud
 def test_plan_writes_one_command_a_cell(tmp_path, shared_data_dir, capsys):
     out = tmp_path / "out"
     args = ["--scale", "smoke", "--out", str(out), "--cache", str(tmp_path / "c"), "--plan"]
+    args += ["--jobs", "2"]  # a cell's command runs that cell alone
     assert main("table4", [*args, "--data-dir", str(shared_data_dir)]) == 0
     cells = json.loads((out / "cells.json").read_text())["cells"]
     lines = (out / "cells.txt").read_text().splitlines()
@@ -28,6 +29,7 @@ def test_plan_writes_one_command_a_cell(tmp_path, shared_data_dir, capsys):
         words = shlex.split(line)
         assert line == cell["command"] and words[:3] == ["python", "-m", "tfls.recipes.table4"]
         assert words[-2:] == ["--cell", str(i)] and "--plan" not in words
+        assert "--jobs" not in words and words.count("--cell") == 1
     assert not (tmp_path / "c").exists()  # nothing trained
     assert "3 independent cells" in capsys.readouterr().out
 

@@ -85,8 +85,13 @@ def sub_plan(plan: Plan, seed_list: list[int], cell: Cell) -> Plan:
 
 def command(recipe: str, argv: list[str], index: int) -> str:
     """The shell command that runs cell `index`: the recipe's own arguments plus `--cell`."""
-    kept = [a for a in argv if a not in ("--plan",)]
-    return shlex.join(["python", "-m", f"tfls.recipes.{recipe}", *kept, "--cell", str(index)])
+    return shlex.join(["python", "-m", f"tfls.recipes.{recipe}", *cell_args(argv, index)])
+
+
+def cell_args(argv: list[str], index: int) -> list[str]:
+    """The recipe's arguments for cell `index`: `--plan`, `--jobs N` and any `--cell` dropped."""
+    kept = _without(_without([a for a in argv if a != "--plan"], "--jobs"), "--cell")
+    return [*kept, "--cell", str(index)]
 
 
 def write_cells(all_cells: list[Cell], *, recipe: str, argv: list[str], out: Path, log) -> None:
@@ -111,11 +116,9 @@ def run_local(all_cells: list[Cell], *, recipe: str, argv: list[str], jobs: int,
     """Runs every cell's command as a local process, `jobs` at a time; raises if one fails."""
     logs = out / "cells"
     logs.mkdir(parents=True, exist_ok=True)
-    args = [a for a in argv if a not in ("--plan",)]
-    args = _without(args, "--jobs")
 
     def run(cell: Cell) -> tuple[Cell, int]:
-        cmd = [sys.executable, "-m", f"tfls.recipes.{recipe}", *args, "--cell", str(cell.index)]
+        cmd = [sys.executable, "-m", f"tfls.recipes.{recipe}", *cell_args(argv, cell.index)]
         with open(logs / f"{cell.index}.log", "w", encoding="utf-8") as f:
             return cell, subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT).returncode
 
