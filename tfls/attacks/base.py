@@ -18,7 +18,7 @@ import keras
 import tensorflow as tf
 
 from tfls import _validation as v
-from tfls.attacks import adaptive, table
+from tfls.attacks import adaptive, passes, table
 from tfls.attacks.call_checks import validate_call
 from tfls.attacks.compiling import resolve_jit
 from tfls.attacks.params import Param, check_all
@@ -159,7 +159,8 @@ class Attack(keras.layers.Layer):
         return keras.KerasTensor(x.shape, dtype=x.dtype)
 
     def adapted(self, x=None):
-        """The model the attack differentiates (`tfls.attacks.adaptive.adapt`), cached.
+        """The model the attack differentiates (`tfls.attacks.adaptive.adapt`), its passes
+        counted (`tfls.attacks.passes`), cached.
 
         `bpda="auto"` is resolved on the first call's `x` (`find_nondifferentiable`); the layers
         it picked are then `self.bpda_layers`.
@@ -172,7 +173,7 @@ class Attack(keras.layers.Layer):
                     raise ValueError("bpda='auto' needs the points to probe. Received: x=None")
                 bpda = adaptive.find_nondifferentiable(self.model, x)
             object.__setattr__(self, "bpda_layers", tuple(sorted(bpda or ())))
-            cached = adaptive.adapt(self.model, eot=self.eot, bpda=bpda)
+            cached = passes.counted(adaptive.adapt(self.model, eot=self.eot, bpda=bpda), self.model)
             object.__setattr__(self, "_tfls_adapted", cached)
         return cached
 
