@@ -32,7 +32,7 @@ import numpy as np
 import pytest
 
 from tests.audit import lying_fixtures as lf
-from tfls.audit import integrity
+from tfls.checks import integrity
 from tfls.checks import thresholds as th
 
 HONEST = ("mlp", "conv", "label-smoothing", "madry", "cnn4")

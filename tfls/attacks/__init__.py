@@ -6,6 +6,7 @@ from tfls.attacks import losses
 from tfls.attacks.adaptive import adapt, find_nondifferentiable, straight_through
 from tfls.attacks.apgd import APGD, apgd
 from tfls.attacks.autoattack import AutoAttack, autoattack
+from tfls.attacks.autoattack_fast import FastAutoAttack, autoattack_fast
 from tfls.attacks.base import Attack
 from tfls.attacks.cw import CarliniWagnerL2, carlini_wagner_l2
 from tfls.attacks.fab import FAB, fab
@@ -27,6 +28,7 @@ __all__ += ["MultiTargeted", "ODI", "CarliniWagnerL2", "TanhLinf", "TransferAtta
 __all__ += ["multitargeted", "odi", "carlini_wagner_l2", "tanh_linf"]
 __all__ += ["APGD", "FAB", "Square", "AutoAttack", "apgd", "fab", "square", "autoattack"]
 __all__ += ["SuitePlan", "TRANSFER_PREFIX", "plan_suite", "suite"]
+__all__ += ["FastAutoAttack", "autoattack_fast"]
 __all__ += ["RandomNoise", "random_noise"]
 __all__ += ["adapt", "find_nondifferentiable", "straight_through"]
 __all__ += ["register"]

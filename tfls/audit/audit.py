@@ -27,11 +27,11 @@ from tfls.audit.audit_report import AuditReport
 from tfls.audit.budgets import get_budget
 from tfls.audit.conclusion import _report
 from tfls.audit.inputs import _check_same_task, _probe_classes, load_points
-from tfls.audit.integrity import gradient_integrity
 from tfls.audit.transfer_checks import transfer_checks
 from tfls.audit.workspace import Workspace, data_digest
 from tfls.checks import comparisons as cmp
 from tfls.checks import model_checks as mc
+from tfls.checks.integrity import gradient_integrity
 from tfls.checks.result import CheckResult
 
 TITLES = {

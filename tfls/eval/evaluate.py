@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from tfls import _validation as v
 from tfls import exits, provenance
-from tfls.eval import arguments, attack_major, cluster, record_streams
+from tfls.eval import arguments, attack_major, cluster, gate, record_streams
 from tfls.eval import checks as eval_checks
 from tfls.eval import draws as score_draws
 from tfls.eval.arrays import array_batches
@@ -146,6 +146,12 @@ def evaluate(
             f"{model_name} is scored over {draws} draws (it is random at inference, or draws= "
             "says so), which runs with schedule='batch-major' only: drop --schedule (or pass "
             f"draws=1 to score single draws). Received: schedule={schedule!r}, draws={draws}"
+        )
+    gated = [name for name, a in attacks.items() if gate.is_gated(a)]
+    if gated and schedule != "batch-major":
+        raise ValueError(
+            f"{gated[0]} is gated by the gradient checks batch by batch (tfls.eval.gate), which "
+            f"runs with schedule='batch-major' only: drop --schedule. Received: schedule={schedule!r}"
         )
     if schedule == "attack-major":
         pool_size = v.check_positive_int(

@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from tfls import _validation as v
 from tfls.attacks.compiling import compiled
-from tfls.eval import cluster
+from tfls.eval import cluster, gate
 from tfls.eval import draws as score_draws
 from tfls.eval.record_format import encode_bits
 from tfls.eval.threat import check_threat_model
@@ -54,7 +54,7 @@ def evaluate_batch(
         still = clean_hits.copy()
     seconds = {"clean": time.perf_counter() - start}
     still_robust = clean.copy()
-    robust_bits, robust_hits, attacked, nonfinite = {}, {}, {}, {}
+    robust_bits, robust_hits, attacked, nonfinite, gates = {}, {}, {}, {}, {}
     for name, attack in attacks.items():
         start = time.perf_counter()
         targets = np.flatnonzero(clean if individual else still_robust)
@@ -64,6 +64,8 @@ def evaluate_batch(
         if draws > 1:
             hits = np.zeros_like(clean_hits) if individual else still.copy()
         if targets.size:
+            if gate.is_gated(attack):  # a cheap attack stands alone only where gradients hold
+                attack, gates[name] = gate.choose(attack, model, x[targets], y[targets])
             found, broken = attack_points(
                 name,
                 attack,
@@ -96,6 +98,8 @@ def evaluate_batch(
         "nonfinite": nonfinite,
         "seconds": seconds,
     }
+    if gates:
+        record["gates"] = gates
     if draws > 1:
         record.update(
             draws=int(draws), clean_hits=score_draws.encode(clean_hits), robust_hits=robust_hits

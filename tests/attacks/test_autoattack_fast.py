@@ -1,0 +1,134 @@
+"""autoattack-fast: the threat model, its targets against the closed form of a linear model, its
+strength there, and its passes counted against the formula of its stages."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.tiny_models import linear, tiny_conv
+from tfls.attacks import FastAutoAttack, get, passes
+from tfls.attacks.autoattack_fast import nearest_targets
+
+
+def _linear_case(seed=0, n=64, d=16, k=6):
+    rng = np.random.default_rng(seed)
+    kernel = rng.normal(size=(d, k)).astype(np.float32)
+    # Columns of very different norms: the nearest boundary is often not the second logit.
+    kernel *= np.exp(rng.normal(scale=1.5, size=(1, k))).astype(np.float32)
+    x = rng.uniform(0.3, 0.7, size=(n, d)).astype(np.float32)  # far from the box's faces
+    model = linear(kernel)
+    y = np.argmax(np.asarray(model(x)), -1).astype(np.int32)
+    return model, kernel, x, y
+
+
+def _closed_form(kernel, x, y):
+    """L∞ distance of each point to each class's boundary: (z_y − z_c) / ‖w_y − w_c‖₁."""
+    z = x @ kernel
+    w = kernel.T  # (k, d)
+    gaps = z[np.arange(len(y)), y][:, None] - z
+    dual = np.abs(w[y][:, None, :] - w[None, :, :]).sum(-1)
+    dist = np.where(dual > 0, gaps / np.maximum(dual, 1e-12), np.inf)
+    dist[np.arange(len(y)), y] = np.inf
+    return dist
+
+
+def test_linear_order_is_the_closed_form_nearest_boundary():
+    model, kernel, x, y = _linear_case()
+    dist = _closed_form(kernel, x, y)
+    got = np.asarray(
+        nearest_targets(
+            model, tf.constant(x), tf.constant(y), norm="linf", candidates=5, n_targets=2
+        )
+    )
+    np.testing.assert_array_equal(got, np.argsort(dist, axis=1, kind="stable")[:, :2])
+    by_logit = np.asarray(
+        nearest_targets(
+            model,
+            tf.constant(x),
+            tf.constant(y),
+            norm="linf",
+            candidates=5,
+            n_targets=2,
+            order="logit",
+        )
+    )
+    z = np.where(np.eye(kernel.shape[1])[y] > 0, -np.inf, x @ kernel)
+    np.testing.assert_array_equal(by_logit, np.argsort(-z, axis=1, kind="stable")[:, :2])
+    # The estimate is not the logit order on this model: the test can tell them apart.
+    assert (got[:, 0] != by_logit[:, 0]).any()
+
+
+def test_breaks_exactly_the_points_a_linear_model_cannot_keep():
+    model, kernel, x, y = _linear_case(seed=1, n=96)
+    dist = _closed_form(kernel, x, y).min(1)
+    eps = float(np.median(dist))
+    x_adv = np.asarray(FastAutoAttack(model, eps=eps, n_targets=1, steps=30, ce_steps=30)(x, y))
+    broken = np.argmax(np.asarray(model(x_adv)), -1) != y
+    clear = np.abs(dist - eps) > 0.02 * eps  # leave the points on the sphere's skin aside
+    assert clear.sum() > 60
+    np.testing.assert_array_equal(broken[clear], (dist < eps)[clear])
+
+
+@pytest.mark.parametrize("norm,eps", [("linf", 0.1), ("l2", 0.5)])
+def test_stays_inside_the_ball_and_the_box(norm, eps):
+    model = tiny_conv(seed=0)
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 1, size=(24, 8, 8, 1)).astype(np.float32)
+    x[:4] = 0.0  # on the box's faces
+    y = np.argmax(np.asarray(model(x)), -1)
+    x_adv = np.asarray(
+        get("autoattack-fast", model, eps=eps, norm=norm, steps=10, ce_steps=10)(x, y)
+    )
+    assert x_adv.min() >= 0.0 and x_adv.max() <= 1.0
+    delta = (x_adv - x).reshape(len(x), -1)
+    size = np.abs(delta).max(1) if norm == "linf" else np.linalg.norm(delta, axis=1)
+    assert size.max() <= eps * (1 + 1e-5) + 1e-7
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_passes_follow_the_stages_formula(jit):
+    """On points no stage fools, each point costs APGD-CE's start + `ce_steps` steps, one backward
+    pass per candidate class, and the start + `steps` steps of APGD-T per target. Under XLA the
+    attacked subsets are padded to a power of two (20 -> 32 rows), and the padding is work done."""
+    model, _, x, y = _linear_case(seed=2, n=20)
+    ce_steps, steps, candidates, k = 7, 5, 4, 2
+    attack = FastAutoAttack(
+        model,
+        eps=1e-6,
+        ce_steps=ce_steps,
+        steps=steps,
+        candidates=candidates,
+        n_targets=k,
+        jit_compile=jit,
+    )
+    before = passes.read(model)
+    x_adv = np.asarray(attack(x, y))
+    forward, backward = np.subtract(passes.read(model), before)
+    assert (np.argmax(np.asarray(model(x_adv)), -1) == y).all()  # nothing fooled
+    n = 32 if jit else len(y)
+    assert backward == n * ((ce_steps + 1) + candidates + k * (steps + 1))
+    # Forward: each backward pass had its forward, plus the clean logits (the batch), the
+    # targets' logits (the attacked subset) and the class count probe on one image.
+    assert forward == backward + len(y) + n + 1
+
+
+def test_without_targets_to_choose_it_equals_the_logit_order():
+    model, _, x, y = _linear_case(seed=3, n=32)
+    kw = dict(eps=0.05, steps=10, ce_steps=10, n_targets=5, candidates=5)
+    a = np.asarray(FastAutoAttack(model, targets="linear", **kw)(x, y))
+    b = np.asarray(FastAutoAttack(model, targets="logit", **kw)(x, y))
+    # With every candidate attacked, only the order differs: the same points fall.
+    assert ((np.argmax(model(a), -1) == y) == (np.argmax(model(b), -1) == y)).all()
+
+
+def test_bad_settings_are_one_line():
+    model, _, x, y = _linear_case()
+    with pytest.raises(ValueError, match="targets"):
+        FastAutoAttack(model, eps=0.1, targets="nearest")
+    with pytest.raises(ValueError, match="n_targets"):
+        FastAutoAttack(model, eps=0.1, n_targets=0)
+    three = linear(np.ones((16, 3), np.float32))
+    with pytest.raises(ValueError, match="at least 4 classes"):
+        FastAutoAttack(three, eps=0.1)(x, np.zeros(len(x), np.int32))

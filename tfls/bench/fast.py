@@ -1,0 +1,207 @@
+"""`tfls bench autoattack --fast`: AutoAttack-standard beside `autoattack-fast` on one model, and the
+bank's table over several.
+
+Both attacks run through the one evaluator (`tfls.eval.evaluate`, batch-major, every attack on
+every clean-correct point), in one process, batch by batch, so their seconds are measured under
+the same load; the evaluator's store makes a long run resumable. Per model: robust accuracy of
+each with its Wilson interval, the images on which they differ (each way), the exact one-sided
+McNemar p-value that `autoattack-fast` is the weaker, Newcombe's interval of the difference,
+the forward and backward passes of each (`tfls.attacks.passes`) and on how many batches the
+gradient checks sent `autoattack-fast` to full AutoAttack (`tfls.eval.gate`).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from tfls import stats
+from tfls.attacks.registry import get
+from tfls.eval.evaluate import evaluate
+from tfls.eval.record_format import decode_bits
+from tfls.eval.store import read_records
+
+STANDARD, FAST = "autoattack", "autoattack-fast"
+# Issue 26's bar: at most a twelfth of the forward passes, a sixth of the backward passes and a
+# third of the time, summed over the bank; never more than one image above AutoAttack a model.
+BAR = {"forward": 12.0, "backward": 6.0, "seconds": 3.0, "images_above": 1}
+
+
+def measure(model, x, y, *, eps, norm="linf", seed=0, store, about=None, on_batch=None) -> dict:
+    """Runs AutoAttack-standard and `autoattack-fast` on `(x, y)`; returns the comparison (JSON).
+
+    `store` is the evaluation's folder (resumed when it holds this evaluation's batches).
+    """
+    attacks = {name: get(name, model, eps=eps, norm=norm, seed=seed) for name in (STANDARD, FAST)}
+    report = evaluate(
+        model,
+        (x, y),
+        attacks,
+        out=store,
+        individual=True,
+        checks=False,
+        on_batch=on_batch,
+        meta={"bench": "autoattack --fast", **({"model": about["name"]} if about else {})},
+    )
+    records = read_records(store)
+    robust = {
+        name: np.concatenate([decode_bits(r["robust"][name])[: r["n"]] for r in records])
+        for name in attacks
+    }
+    n = int(report.images)
+    fast_only = int((robust[FAST] & ~robust[STANDARD]).sum())  # fast missed what AA broke
+    standard_only = int((robust[STANDARD] & ~robust[FAST]).sum())
+    both = int((robust[FAST] & robust[STANDARD]).sum())
+    fired: Counter = Counter()
+    fell_back = 0
+    for r in records:
+        g = r.get("gates", {}).get(FAST)
+        if g and g["fired"]:
+            fell_back += 1
+            fired.update(str(i) for i in g["fired"])
+    per_attack = {}
+    for name, result in report.attacks.items():
+        per_attack[name] = {
+            "robust": int(result.robust),
+            "robust_accuracy": float(result.robust_accuracy),
+            "interval": [float(b) for b in result.interval],
+            "forward_passes": result.forward_passes,
+            "backward_passes": result.backward_passes,
+            "seconds": float(result.seconds),
+        }
+    return {
+        "model": dict(about or {"name": getattr(model, "name", "model")}),
+        "n": n,
+        "eps": float(eps),
+        "norm": norm,
+        "seed": int(seed),
+        "clean": int(report.clean_correct),
+        "attacks": per_attack,
+        "fast_only_robust": fast_only,
+        "standard_only_robust": standard_only,
+        "mcnemar_p_fast_weaker": stats.mcnemar_greater(fast_only, standard_only),
+        "difference_interval": list(
+            stats.paired_difference_interval(fast_only, standard_only, n, both=both)
+        ),
+        "gate": {"batches": len(records), "fell_back": fell_back, "fired": dict(fired)},
+        "store": str(store),
+    }
+
+
+def ratio(a, b):
+    return float(a) / float(b) if a is not None and b else None
+
+
+def summarise(results: list[dict]) -> dict:
+    """The bank's totals: passes and seconds of each attack summed over the models, their
+    ratios, and whether issue 26's bar holds on each count."""
+    total = {
+        name: {
+            key: sum(r["attacks"][name][key] or 0 for r in results)
+            for key in ("forward_passes", "backward_passes", "seconds")
+        }
+        for name in (STANDARD, FAST)
+    }
+    ratios = {
+        kind: ratio(total[STANDARD][key], total[FAST][key])
+        for kind, key in (
+            ("forward", "forward_passes"),
+            ("backward", "backward_passes"),
+            ("seconds", "seconds"),
+        )
+    }
+    above = {
+        r["model"]["name"]: r["attacks"][FAST]["robust"] - r["attacks"][STANDARD]["robust"]
+        for r in results
+    }
+    holds = {kind: value is not None and value >= BAR[kind] for kind, value in ratios.items()}
+    holds["images_above"] = all(v <= BAR["images_above"] for v in above.values())
+    return {"total": total, "ratios": ratios, "images_above": above, "holds": holds, "bar": BAR}
+
+
+def _pct(count, n):
+    return f"{100 * count / n:.1f}%" if n else "n/a"
+
+
+def _interval(i):
+    return f"[{100 * i[0]:.1f}, {100 * i[1]:.1f}]"
+
+
+def _count(value):
+    return "n/a" if value is None else f"{value:,}"
+
+
+def _times(value):
+    return "n/a" if value is None else f"{value:.1f}×"
+
+
+def to_markdown(results: list[dict], *, title: str, command: str | None = None) -> str:
+    """One row per model, then the bank's sums and ratios against issue 26's bar."""
+    lines = [
+        f"# {title}",
+        "",
+        "Both attacks run through `tfls.eval.evaluate` on every clean-correct image, batch by "
+        "batch in one process; passes are images sent through the model (`tfls.attacks.passes`). "
+        "fast-only = images robust to autoattack-fast that AutoAttack broke; AA-only the reverse; "
+        "p = exact one-sided McNemar that autoattack-fast is the weaker.",
+        "",
+        "| model | ε | n | clean | AutoAttack robust [95%] | fast robust [95%] | fast-only | "
+        "AA-only | p | AA fwd | fast fwd | fwd ratio | AA bwd | fast bwd | bwd ratio | AA s | "
+        "fast s | time ratio | gate fell back |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "---:|",
+    ]
+    for r in results:
+        a, f, n = r["attacks"][STANDARD], r["attacks"][FAST], r["n"]
+        fell = r["gate"]
+        why = ", ".join(f"check {k}×{v}" for k, v in sorted(fell["fired"].items()))
+        lines.append(
+            f"| {r['model']['name']} | {r['eps']:.4g} | {n} | {_pct(r['clean'], n)} | "
+            f"{_pct(a['robust'], n)} {_interval(a['interval'])} | "
+            f"{_pct(f['robust'], n)} {_interval(f['interval'])} | {r['fast_only_robust']} | "
+            f"{r['standard_only_robust']} | {r['mcnemar_p_fast_weaker']:.3g} | "
+            f"{_count(a['forward_passes'])} | {_count(f['forward_passes'])} | "
+            f"{_times(ratio(a['forward_passes'], f['forward_passes']))} | "
+            f"{_count(a['backward_passes'])} | {_count(f['backward_passes'])} | "
+            f"{_times(ratio(a['backward_passes'], f['backward_passes']))} | {a['seconds']:.1f} | "
+            f"{f['seconds']:.1f} | {_times(ratio(a['seconds'], f['seconds']))} | "
+            f"{fell['fell_back']} of {fell['batches']}{f' ({why})' if why else ''} |"
+        )
+    if len(results) > 1 or results:
+        s = summarise(results)
+        t, q = s["total"], s["ratios"]
+        lines.append(
+            f"| **sum** | | {sum(r['n'] for r in results)} | | | | "
+            f"{sum(r['fast_only_robust'] for r in results)} | "
+            f"{sum(r['standard_only_robust'] for r in results)} | | "
+            f"{_count(t[STANDARD]['forward_passes'])} | {_count(t[FAST]['forward_passes'])} | "
+            f"**{_times(q['forward'])}** | {_count(t[STANDARD]['backward_passes'])} | "
+            f"{_count(t[FAST]['backward_passes'])} | **{_times(q['backward'])}** | "
+            f"{t[STANDARD]['seconds']:.1f} | {t[FAST]['seconds']:.1f} | "
+            f"**{_times(q['seconds'])}** | |"
+        )
+        verdict = ", ".join(
+            f"{kind} {'holds' if ok else 'FAILS'}" for kind, ok in s["holds"].items()
+        )
+        lines += [
+            "",
+            f"Issue 26's bar (forward ≥ {BAR['forward']:g}×, backward ≥ {BAR['backward']:g}×, "
+            f"time ≥ {BAR['seconds']:g}× summed; autoattack-fast at most "
+            f"{BAR['images_above']} image above AutoAttack on each model): {verdict}.",
+        ]
+    if command:
+        lines += ["", f"Command: `{command}`"]
+    return "\n".join(lines) + "\n"
+
+
+def load_results(paths) -> list[dict]:
+    """The per-model results of earlier `--fast` runs (their JSON files), in the order given."""
+    import json
+
+    out = []
+    for p in paths:
+        data = json.loads(Path(p).read_text(encoding="utf-8"))
+        out.extend(data["results"] if "results" in data else [data])
+    return out
