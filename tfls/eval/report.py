@@ -40,6 +40,10 @@ class AttackResult:
         config: the attack's `get_config()` without serialized models.
         nonfinite: attacked images where the model's logits at the adversarial point were NaN
             or inf; they count as broken (the model's prediction there is garbage).
+        forward_passes, backward_passes: images the attack sent through the model over the run
+            (`tfls.attacks.passes`; an EOT draw is a pass); `None` if a record lacks them.
+        gate: for a gated attack (`tfls.eval.gate`), `{"batches", "fell_back", "fired": {check
+            id: batches}}`: on how many batches the gradient checks sent it to its fallback.
     """
 
     name: str
@@ -53,6 +57,9 @@ class AttackResult:
     exact: bool
     config: dict = field(default_factory=dict)
     nonfinite: int = 0
+    forward_passes: int | None = None
+    backward_passes: int | None = None
+    gate: dict | None = None
 
 
 @dataclass
@@ -293,6 +300,8 @@ class Tally:
         self.seconds = {"clean": 0.0, **dict.fromkeys(self.names, 0.0)}
         self.squares = {"clean": 0.0, "worst": 0.0, **dict.fromkeys(self.names, 0.0)}
         self.squares.update({f"cumulative:{name}": 0.0 for name in self.names})
+        self.passes: dict = {name: [0, 0] for name in self.names}  # None once a record lacks them
+        self.gates: dict = {}
 
     def _scores(self, record, name=None):
         """The points' scores in this record: bits, or the shares of draws correct."""
@@ -317,6 +326,18 @@ class Tally:
             self.cumulative[name] += self._add(f"cumulative:{name}", running)
             self.attacked[name] += int(record["attacked"][name])
             self.nonfinite[name] += int(record.get("nonfinite", {}).get(name, 0))
+            spent = record.get("passes", {}).get(name)
+            if spent is None or self.passes[name] is None:
+                self.passes[name] = None
+            else:
+                self.passes[name] = [a + int(b) for a, b in zip(self.passes[name], spent)]
+            decided = record.get("gates", {}).get(name)
+            if decided is not None:
+                g = self.gates.setdefault(name, {"batches": 0, "fell_back": 0, "fired": {}})
+                g["batches"] += 1
+                g["fell_back"] += bool(decided["fired"])
+                for check in decided["fired"]:
+                    g["fired"][str(check)] = g["fired"].get(str(check), 0) + 1
         for key, s in record["seconds"].items():
             self.seconds[key] = self.seconds.get(key, 0.0) + float(s)
         self.images += int(record["n"])
@@ -352,6 +373,9 @@ class Tally:
                 exact=bool(individual),
                 config=configs[name],
                 nonfinite=self.nonfinite[name],
+                forward_passes=None if self.passes[name] is None else self.passes[name][0],
+                backward_passes=None if self.passes[name] is None else self.passes[name][1],
+                gate=self.gates.get(name),
             )
         return Report(
             images=n,

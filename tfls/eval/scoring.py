@@ -8,6 +8,8 @@ import numpy as np
 import tensorflow as tf
 
 from tfls import _validation as v
+from tfls.attacks import passes
+from tfls.attacks.base import Attack
 from tfls.attacks.compiling import compiled
 from tfls.eval import cluster, gate
 from tfls.eval import draws as score_draws
@@ -54,9 +56,11 @@ def evaluate_batch(
         still = clean_hits.copy()
     seconds = {"clean": time.perf_counter() - start}
     still_robust = clean.copy()
-    robust_bits, robust_hits, attacked, nonfinite, gates = {}, {}, {}, {}, {}
+    robust_bits, robust_hits, attacked, nonfinite, gates, spent = {}, {}, {}, {}, {}, {}
     for name, attack in attacks.items():
         start = time.perf_counter()
+        counted = isinstance(attack, Attack)  # a plain callable has no pass counters
+        before = passes.read(attack.model) if counted else None
         targets = np.flatnonzero(clean if individual else still_robust)
         # individual=False: points skipped because an earlier attack broke them are not known to
         # fool this one, so they count as robust to it (an upper bound, flagged in the report).
@@ -82,6 +86,8 @@ def evaluate_batch(
                 found = hits[targets] > 0
             robust[targets] = found
             nonfinite[name] = int(broken.sum())
+        if counted:
+            spent[name] = [int(a - b) for a, b in zip(passes.read(attack.model), before)]
         still_robust &= robust
         if draws > 1:
             still = np.minimum(still, hits)
@@ -98,6 +104,8 @@ def evaluate_batch(
         "nonfinite": nonfinite,
         "seconds": seconds,
     }
+    if spent:
+        record["passes"] = spent
     if gates:
         record["gates"] = gates
     if draws > 1:
