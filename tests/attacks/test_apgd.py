@@ -150,7 +150,7 @@ def test_no_retracing_from_batch_to_batch():
     attack = APGD(model, eps=0.03, steps=4, restarts=2, jit_compile=False)
     for n in (16, 16, 32, 7, 50):
         attack(x[:n], y[:n])
-    loop = compiled(model, ("apgd", "ce", "linf", 4, 0.75, False), None, False)
+    loop = compiled(attack.adapted(), ("apgd", "ce", "linf", 4, 0.75, False), None, False)
     assert loop.experimental_get_tracing_count() <= 2
 
 

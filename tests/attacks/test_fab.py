@@ -244,7 +244,7 @@ def test_no_retracing_from_batch_to_batch():
     attack = FAB(model, eps=0.1, steps=3, n_targets=3, restarts=2, jit_compile=False)
     for n in (8, 8, 16, 5, 40):
         attack(x[:n], y[:n])
-    loop = compiled(model, ("fab", "linf", 3, 0.1, 1.05, 0.9), None, False)
+    loop = compiled(attack.adapted(), ("fab", "linf", 3, 0.1, 1.05, 0.9), None, False)
     # Traced once, batch-free, before the first subset (not once per first size, then relaxed).
     assert loop.experimental_get_tracing_count() == 1
 

@@ -186,7 +186,7 @@ def test_no_retracing_from_batch_to_batch(trained_model):
     attack = PGD(model, eps=0.05, steps=3, restarts=3, jit_compile=False)
     for n in (16, 16, 32, 7, 50):
         attack(x[:n], y[:n])
-    loop = compiled(model, ("pgd", "ce", (), "linf", 3, True, False), None, False)
+    loop = compiled(attack.adapted(), ("pgd", "ce", (), "linf", 3, True, False), None, False)
     # One trace for the first shape, one relaxed (None-batch) trace, then none however batches
     # and still-robust subsets vary in size.
     assert loop.experimental_get_tracing_count() <= 2

@@ -213,7 +213,7 @@ def test_no_retracing_from_batch_to_batch():
     attack = Square(model, eps=0.05, n_queries=5, restarts=2, jit_compile=False)
     for n in (8, 8, 16, 5, 40):
         attack(x[:n], y[:n])
-    loop = compiled(model, ("square", "linf", 5, 0.8, 4), None, False)
+    loop = compiled(attack.adapted(), ("square", "linf", 5, 0.8, 4), None, False)
     assert loop.experimental_get_tracing_count() <= 2
 
 
