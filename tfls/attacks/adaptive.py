@@ -133,7 +133,24 @@ class Drawn:
     eot: int = 1
 
 
-class Adapted(Drawn):
+class View(Drawn):
+    """A `Drawn` standing for the Keras model `self.model`: its name, inputs and layers."""
+
+    model = None
+
+    @property
+    def name(self) -> str:
+        return getattr(self.model, "name", "model")
+
+    @property
+    def inputs(self):
+        return getattr(self.model, "inputs", None)
+
+    def _flatten_layers(self, *args, **kwargs):
+        return self.model._flatten_layers(*args, **kwargs)
+
+
+class Adapted(View):
     """`model` as an attack sees it under EOT and BPDA.
 
     Calling it runs one forward draw of `model`, with the BPDA layers' backward passes replaced;
@@ -157,17 +174,6 @@ class Adapted(Drawn):
         # changes nothing and costs nothing (its attacks run as without EOT).
         self.eot = check_eot(eot) if eot > 1 and _random(model) else 1
         self.eot_requested = check_eot(eot)
-
-    @property
-    def name(self) -> str:
-        return getattr(self.model, "name", "model")
-
-    @property
-    def inputs(self):
-        return getattr(self.model, "inputs", None)
-
-    def _flatten_layers(self, *args, **kwargs):
-        return self.model._flatten_layers(*args, **kwargs)
 
     def __call__(self, x, training=False):
         if not self._layers:

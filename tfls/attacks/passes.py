@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from tfls.attacks.adaptive import Drawn
+from tfls.attacks.adaptive import Drawn, View
 
 
 class Counter:
@@ -75,7 +75,7 @@ def read(model) -> tuple[int, int]:
     return counter(model).read()
 
 
-class Counted(Drawn):
+class Counted(View):
     """`inner` (the model, or its `tfls.attacks.adaptive.Adapted` view) with each call counted
     on `model`'s counters; it is what an attack's pure function is given.
 
@@ -88,17 +88,6 @@ class Counted(Drawn):
         self.model = model
         self.counter = counter(model)
         self.eot = inner.eot if isinstance(inner, Drawn) else 1
-
-    @property
-    def name(self) -> str:
-        return getattr(self.model, "name", "model")
-
-    @property
-    def inputs(self):
-        return getattr(self.model, "inputs", None)
-
-    def _flatten_layers(self, *args, **kwargs):
-        return self.model._flatten_layers(*args, **kwargs)
 
     def __call__(self, x, training=False):
         return self.inner(self.counter.through(x), training=training)
