@@ -300,19 +300,23 @@ def test_fooled_points_stop_costing_passes():
     """A row fooled early leaves the batch: the model sees the robust rows for every step and the
     fooled ones only until they fall."""
     from tests.tiny_models import mean_threshold_case
-    from tfls.bench.attacks import instrument
+    from tfls.attacks import passes as counting
 
     model, x, y, fragile = mean_threshold_case()  # fragile: one ε = 0.05 step from the boundary
-    counted, counter = instrument(model)
+    counted = counting.counted(model, model)
+
+    def count():
+        return counting.read(model)[0]
+
     steps = 30
 
     def passes(compact_every):
-        counter.forwards.assign(0)
+        before = count()
         _, found, _ = _apgd_run(
             counted, x, y, norm="linf", eps=0.05, steps=steps, compact_every=compact_every
         )
         np.testing.assert_array_equal(found, fragile)
-        return int(counter.forwards.numpy())
+        return count() - before
 
     n, n_robust = len(x), int((~fragile).sum())
     assert passes(None) == n * (steps + 1)  # the start, then every step on every row

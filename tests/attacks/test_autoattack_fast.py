@@ -132,3 +132,30 @@ def test_bad_settings_are_one_line():
     three = linear(np.ones((16, 3), np.float32))
     with pytest.raises(ValueError, match="at least 4 classes"):
         FastAutoAttack(three, eps=0.1)(x, np.zeros(len(x), np.int32))
+
+
+def test_a_search_still_gaining_is_sent_on_to_full_autoattack():
+    """With a one-step APGD-CE the targeted stage breaks more than `level` of what it left, so the
+    points still robust go on to full AutoAttack; the counter says how many, and the answer is
+    still the closed form's. At `escalate=1.0` nothing goes on."""
+    _, kernel, flat, y = _linear_case(seed=1, n=96)
+    dist = _closed_form(kernel, flat, y).min(1)
+    model = linear(kernel, input_shape=(4, 4, 1))  # an image, for AutoAttack's Square
+    x = flat.reshape(-1, 4, 4, 1)
+    eps = float(np.median(dist))
+    kw, level = dict(eps=eps, n_targets=1, steps=30, ce_steps=1), 0.02
+
+    def run(escalate):
+        before = passes.escalated(model)
+        x_adv = np.asarray(FastAutoAttack(model, escalate=escalate, **kw)(x, y))
+        return np.argmax(np.asarray(model(x_adv)), -1) == y, passes.escalated(model) - before
+
+    kept, none_sent = run(1.0)
+    assert none_sent == 0
+    ce_left = np.argmax(np.asarray(model(get("apgd-ce", model, eps=eps, steps=1)(x, y))), -1) == y
+    assert ce_left.sum() - kept.sum() > level * ce_left.sum()  # the gain this test needs
+    robust, sent = run(level)
+    assert sent == kept.sum() > 0  # every point the stages left, and only those
+    assert not (robust & ~kept).any()
+    clear = np.abs(dist - eps) > 0.02 * eps
+    np.testing.assert_array_equal(robust[clear], (dist >= eps)[clear])

@@ -8,8 +8,8 @@ import numpy as np
 from tests.tiny_models import tiny_conv
 from tfls.attacks import get, passes
 from tfls.eval import evaluate
-from tfls.eval.report import Tally
 from tfls.eval.store import read_records
+from tfls.eval.tally import Tally
 
 
 def test_report_passes_are_the_counters_delta(tmp_path):

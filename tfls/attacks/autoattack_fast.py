@@ -34,8 +34,9 @@ import keras
 import tensorflow as tf
 
 from tfls import _validation as v
-from tfls.attacks import losses
+from tfls.attacks import losses, passes
 from tfls.attacks.apgd import make_apgd_loop
+from tfls.attacks.autoattack import autoattack
 from tfls.attacks.base import Attack
 from tfls.attacks.compiling import compiled, resolve_jit
 from tfls.attacks.geometry import expand_to, random_start
@@ -45,6 +46,12 @@ from tfls.attacks.restarts import run_on_robust
 
 TARGET_ORDERS = ("linear", "logit")
 RHO = 0.75  # APGD's step-halving threshold, as in AutoAttack
+# The stage-gain level (ours): APGD-T breaking more than a tenth of the points APGD-CE left is a
+# search still gaining, so its stopping point is not the model's robustness. Measured on 300
+# held-out Fashion-MNIST images (test 5000-5299, ε = 0.03), the share APGD-T broke of what
+# APGD-CE left: cnn4 PGD-trained 1% (194 → 192), natural 3% (66 → 64), label-smoothed α = 0.9
+# 29% (101 → 72), where AutoAttack leaves 35.
+ESCALATE = 0.1
 
 
 def nearest_targets(model, x, y, *, norm, candidates, n_targets, order="linear"):
@@ -88,6 +95,7 @@ def nearest_targets(model, x, y, *, norm, candidates, n_targets, order="linear")
     candidates=Param(9, positive_int),
     targets=Param("linear", choice(TARGET_ORDERS)),
     rho=Param(RHO, interval(0.0, 1.0, closed="high")),
+    escalate=Param(ESCALATE, interval(0.0, 1.0)),
 )
 def autoattack_fast(
     model,
@@ -101,6 +109,7 @@ def autoattack_fast(
     candidates,
     targets,
     rho,
+    escalate,
     norm="linf",
     seed=0,
     jit_compile="auto",
@@ -117,6 +126,8 @@ def autoattack_fast(
         candidates: classes scored by the linear estimate (the highest logits but the true one).
         targets: `"linear"` (MALT's estimate) or `"logit"` (AutoAttack's order).
         rho: APGD's step-halving threshold. jit_compile: `True`, `False` or `"auto"`.
+        escalate: the stage-gain level: where APGD-T broke more than this share of the points
+            APGD-CE left robust, full AutoAttack runs on the points still robust (1.0: never).
 
     Returns:
         A tensor of `x`'s shape inside the ε-ball and [0, 1]: where a stage fooled the model, its
@@ -164,6 +175,7 @@ def autoattack_fast(
         bucket=bucket,
     )
     robust = tf.logical_and(robust, tf.logical_not(found))
+    after_ce = robust
     k = min(n_targets, candidates, num_classes - 1)
     (chosen,) = run_on_robust(
         lambda xs, ys: nearest_targets(
@@ -188,7 +200,60 @@ def autoattack_fast(
         take = tf.logical_and(robust, found)
         x_adv = tf.where(expand_to(take, x), cand, x_adv)
         robust = tf.logical_and(robust, tf.logical_not(found))
+    return _escalated(
+        model,
+        x,
+        y,
+        x_adv,
+        after_ce,
+        robust,
+        escalate=escalate,
+        eps=eps,
+        norm=norm,
+        seed=seed,
+        jit_compile=jit_compile,
+    )
+
+
+def _escalated(model, x, y, x_adv, after_ce, robust, *, escalate, eps, norm, seed, jit_compile):
+    """Full AutoAttack on the points still `robust` where the targeted stage was still gaining:
+    it broke more than `escalate` of the `after_ce` points (traced in a graph: always)."""
+    left, before = (
+        (int(tf.reduce_sum(tf.cast(m, tf.int32))) for m in (robust, after_ce))
+        if tf.executing_eagerly()
+        else (1, 0)
+    )
+    if left == 0 or (tf.executing_eagerly() and before - left <= escalate * before):
+        return x_adv
+    root = model.model if isinstance(model, passes.Counted) else model
+    passes.counter(root).escalated.assign_add(tf.reduce_sum(tf.cast(robust, tf.int64)))
+    (x_adv,) = run_on_robust(
+        lambda xs, ys, start: _full(
+            model, xs, ys, start, eps=eps, norm=norm, seed=seed, jit_compile=jit_compile
+        ),
+        robust,
+        (x, y, x_adv),
+        (x_adv,),
+    )
     return x_adv
+
+
+def _full(model, x, y, start, *, eps, norm, seed, jit_compile):
+    """AutoAttack-standard on `(x, y)`; where it fails, the stages' point `start` stays."""
+    x_aa = autoattack(
+        model,
+        x,
+        y,
+        eps=eps,
+        norm=norm,
+        version="standard",
+        attacks=None,
+        overrides=None,
+        seed=seed,
+        jit_compile=jit_compile,
+    )
+    fooled = misclassified(forward(model, x_aa), y)
+    return tf.where(expand_to(fooled, x), x_aa, start)
 
 
 @keras.saving.register_keras_serializable(package="tfls")

@@ -22,7 +22,8 @@ from tfls.attacks.adaptive import Drawn, View
 
 
 class Counter:
-    """The forward and backward pass counters of one model."""
+    """The forward and backward pass counters of one model, and `escalated`: the points a cheap
+    attack sent on to its full fallback itself (`tfls.attacks.autoattack_fast`'s stage gain)."""
 
     def __init__(self):
         def variable(name):
@@ -38,6 +39,7 @@ class Counter:
         with tf.init_scope():
             self.forward = variable("tfls_forward_passes")
             self.backward = variable("tfls_backward_passes")
+            self.escalated = variable("tfls_escalated_points")
 
     def through(self, x):
         """`x` unchanged, counting one forward pass of its batch now and one backward pass of it
@@ -68,6 +70,11 @@ def counter(model) -> Counter:
         held = Counter()
         object.__setattr__(model, "_tfls_passes", held)
     return held
+
+
+def escalated(model) -> int:
+    """The points attacks on `model` have sent on to full AutoAttack themselves so far."""
+    return int(counter(model).escalated.read_value())
 
 
 def read(model) -> tuple[int, int]:

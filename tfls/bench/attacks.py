@@ -2,7 +2,7 @@
 
 Absolute timings on a shared two-core machine are noise; ratios measured side by side are not.
 For each attack we report images/s, the gradient evaluations and forward passes per image it
-actually made (counted by an instrumented input layer), and
+actually made (`tfls.attacks.passes`, the count `report.json` gives), and
 
     efficiency = images/s × gradient evaluations per image / (forward+backward images/s),
 
@@ -26,36 +26,7 @@ import tensorflow as tf
 
 import tfls.attacks as attacks
 from tfls._validation import check_positive_int
-
-
-class _CountingIdentity(keras.layers.Layer):
-    """Identity whose forward and backward passes add the batch size to two counters."""
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.forwards = tf.Variable(0, dtype=tf.int64, trainable=False)
-        self.backwards = tf.Variable(0, dtype=tf.int64, trainable=False)
-
-    def call(self, x):
-        @tf.custom_gradient
-        def counted(t):
-            n = tf.cast(tf.shape(t)[0], tf.int64)
-
-            def grad(dy):
-                with tf.control_dependencies([self.backwards.assign_add(n)]):
-                    return tf.identity(dy)
-
-            with tf.control_dependencies([self.forwards.assign_add(n)]):
-                return tf.identity(t), grad
-
-        return counted(x)
-
-
-def instrument(model: keras.Model) -> tuple[keras.Model, _CountingIdentity]:
-    counter = _CountingIdentity()
-    inputs = keras.Input(model.input_shape[1:])
-    return keras.Model(inputs, model(counter(inputs)), name=f"counted_{model.name}"), counter
-
+from tfls.attacks import passes
 
 MODEL_CHOICES = ("small", "mobilenet")
 
@@ -152,16 +123,11 @@ def _single(model, name, eps, overrides):
 
 
 def bench_attack(model, name, x, y, *, eps, repeats=3, **overrides) -> dict:
-    counted, counter = instrument(model)
-    attack = _single(counted, name, eps, overrides)
-    attack(x, y)  # warm-up and the logits check
-    counter.forwards.assign(0)
-    counter.backwards.assign(0)
-    attack(x, y)
-    forwards = int(counter.forwards.numpy()) / len(x)
-    grads = int(counter.backwards.numpy()) / len(x)
-    # Timing runs on the plain model: the counters' control dependencies are not the attack's cost.
     attack = _single(model, name, eps, overrides)
+    attack(x, y)  # warm-up and the logits check
+    before = passes.read(model)  # the attack's own count, as in report.json
+    attack(x, y)
+    forwards, grads = ((a - b) / len(x) for a, b in zip(passes.read(model), before))
     seconds = _time(lambda: attack(x, y), repeats)
     return {
         "images_per_s": len(x) / seconds,

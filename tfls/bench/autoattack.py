@@ -23,14 +23,46 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import keras
 import numpy as np
 import tensorflow as tf
 
 import tfls.attacks as attacks
 from tfls.attacks.autoattack import SETTINGS, STANDARD
-from tfls.bench.attacks import forward_backward_rate, instrument
+from tfls.bench.attacks import forward_backward_rate
 from tfls.bench.autoattack_peers import PYTORCH_MODULES
 from tfls.bench.components import FULL, budget, spec
+
+
+class _CountingIdentity(keras.layers.Layer):
+    """Identity whose forward and backward passes add the batch size to two counters: ART and
+    tfls rows are counted by the same layer (ART calls the Keras model, not a tfls view)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.forwards = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.backwards = tf.Variable(0, dtype=tf.int64, trainable=False)
+
+    def call(self, x):
+        @tf.custom_gradient
+        def counted(t):
+            n = tf.cast(tf.shape(t)[0], tf.int64)
+
+            def grad(dy):
+                with tf.control_dependencies([self.backwards.assign_add(n)]):
+                    return tf.identity(dy)
+
+            with tf.control_dependencies([self.forwards.assign_add(n)]):
+                return tf.identity(t), grad
+
+        return counted(x)
+
+
+def instrument(model: keras.Model) -> tuple[keras.Model, _CountingIdentity]:
+    counter = _CountingIdentity()
+    inputs = keras.Input(model.input_shape[1:])
+    return keras.Model(inputs, model(counter(inputs)), name=f"counted_{model.name}"), counter
+
 
 CHOICES = (*SETTINGS, FULL)
 # What each component is measured against: the model's forward+backward pass, or forward only.

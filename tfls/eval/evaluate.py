@@ -23,9 +23,10 @@ from tfls.eval import draws as score_draws
 from tfls.eval.arrays import array_batches
 from tfls.eval.fingerprint import attack_config, fingerprint_digest, model_fingerprint
 from tfls.eval.progress import Cancelled, Progress
-from tfls.eval.report import Report, Tally
+from tfls.eval.report import Report
 from tfls.eval.scoring import evaluate_batch
 from tfls.eval.store import BatchStore
+from tfls.eval.tally import Tally
 from tfls.eval.threat import threat_model
 
 

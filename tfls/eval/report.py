@@ -1,7 +1,7 @@
 """The evaluation report: counts, accuracies with Wilson intervals, timings and configuration.
 
-`Tally` folds per-batch records into counts (constant memory); `Report` is the finished result
-with JSON, Markdown and CSV writers (all written atomically).
+`Report` is the finished result with JSON, Markdown and CSV writers (all written atomically);
+`tfls.eval.tally` folds the batch records into one.
 """
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from tfls import io
-from tfls.eval.record_format import decode_bits
-from tfls.stats import draws_interval, wilson_interval
 
 REPORT_FILES = ("report.json", "report.md", "report.csv")
+
+
+def _blank(count):
+    return "" if count is None else count
 
 
 @dataclass
@@ -43,7 +43,8 @@ class AttackResult:
         forward_passes, backward_passes: images the attack sent through the model over the run
             (`tfls.attacks.passes`; an EOT draw is a pass); `None` if a record lacks them.
         gate: for a gated attack (`tfls.eval.gate`), `{"batches", "fell_back", "fired": {check
-            id: batches}}`: on how many batches the gradient checks sent it to its fallback.
+            id: batches}, "escalated"}`: on how many batches the gradient checks sent it to its
+            fallback, and how many points its own stage-gain check sent on to full AutoAttack.
     """
 
     name: str
@@ -145,6 +146,8 @@ class Report:
                 "attacked": extra.get("attacked", ""),
                 "seconds": extra.get("seconds", ""),
                 "images_per_s": extra.get("images_per_s", ""),
+                "forward_passes": _blank(extra.get("forward_passes")),
+                "backward_passes": _blank(extra.get("backward_passes")),
                 "exact": extra.get("exact", True),
             }
 
@@ -158,6 +161,8 @@ class Report:
                     attacked=a.attacked,
                     seconds=round(a.seconds, 3),
                     images_per_s=round(a.images_per_s, 1),
+                    forward_passes=a.forward_passes,
+                    backward_passes=a.backward_passes,
                     exact=a.exact,
                 )
             )
@@ -177,9 +182,8 @@ class Report:
         lines = []
         lines += [
             f"| measure | correct / robust | accuracy | 95% CI ({self.interval_name}) | attacked "
-            "| time (s) "
-            "| images/s |",
-            "|---|---:|---:|---|---:|---:|---:|",
+            "| time (s) | images/s | forward passes | backward passes |",
+            "|---|---:|---:|---|---:|---:|---:|---:|---:|",
         ]
         for r in self.rows():
             mark = "" if r["exact"] else " †"
@@ -188,7 +192,8 @@ class Report:
             lines.append(
                 f"| {measure}{mark} | {count} / {r['images']} | {100 * r['accuracy']:.2f}% | "
                 f"[{100 * r['ci95_low']:.1f}%, {100 * r['ci95_high']:.1f}%] | {r['attacked']} | "
-                f"{r['seconds']} | {r['images_per_s']} |"
+                f"{r['seconds']} | {r['images_per_s']} | {r['forward_passes']} | "
+                f"{r['backward_passes']} |"
             )
         return "\n".join(lines)
 
@@ -220,6 +225,7 @@ class Report:
         lines.append("")
         lines.append(self.worst_case_note())
         lines += self.nonfinite_notes()
+        lines += self.gate_notes()
         if not self.individual and self.attacks:
             lines.append(
                 "† Upper bound: attacks ran in order, each only on images no earlier attack had "
@@ -260,6 +266,20 @@ class Report:
         ]
         return lines
 
+    def gate_notes(self) -> list[str]:
+        """Where a cheap attack's number is in part full AutoAttack's (`tfls.eval.gate`)."""
+        notes = []
+        for a in self.attacks.values():
+            if a.gate is None:
+                continue
+            why = ", ".join(f"check {k} on {n}" for k, n in sorted(a.gate["fired"].items()))
+            notes.append(
+                f"`{a.name}` is gated: the gradient checks sent {a.gate['fell_back']} of its "
+                f"{a.gate['batches']} batches to full AutoAttack{f' ({why})' if why else ''}; its "
+                f"stage-gain check sent {a.gate.get('escalated', 0)} more points on to it."
+            )
+        return notes
+
     def nonfinite_notes(self) -> list[str]:
         """One line per attack that reached points where the model's logits were NaN or inf."""
         return [
@@ -277,124 +297,3 @@ class Report:
         io.atomic_write_text(paths["report.md"], self.to_markdown())
         io.atomic_write_text(paths["report.csv"], self.to_csv())
         return paths
-
-
-class Tally:
-    """Running counts over batch records: memory does not grow with the number of images.
-
-    With `draws > 1` (a random model, `tfls.eval.draws`) each point adds its score, the share of
-    draws correct, instead of a bit; the sums of squared scores are kept for the intervals.
-    """
-
-    def __init__(self, names, *, draws: int = 1):
-        self.names = tuple(names)
-        self.draws = int(draws)
-        self.images = 0
-        self.batches = 0
-        self.clean = 0
-        self.worst = 0
-        self.robust = dict.fromkeys(self.names, 0)
-        self.cumulative = dict.fromkeys(self.names, 0)
-        self.attacked = dict.fromkeys(self.names, 0)
-        self.nonfinite = dict.fromkeys(self.names, 0)
-        self.seconds = {"clean": 0.0, **dict.fromkeys(self.names, 0.0)}
-        self.squares = {"clean": 0.0, "worst": 0.0, **dict.fromkeys(self.names, 0.0)}
-        self.squares.update({f"cumulative:{name}": 0.0 for name in self.names})
-        self.passes: dict = {name: [0, 0] for name in self.names}  # None once a record lacks them
-        self.gates: dict = {}
-
-    def _scores(self, record, name=None):
-        """The points' scores in this record: bits, or the shares of draws correct."""
-        if self.draws == 1:
-            return decode_bits(record["clean"] if name is None else record["robust"][name])
-        hits = record["clean_hits"] if name is None else record["robust_hits"][name]
-        return np.asarray(hits, np.float64) / self.draws
-
-    def _add(self, key, scores) -> float:
-        if self.draws > 1:
-            self.squares[key] += float(np.square(scores).sum())
-            return float(scores.sum())
-        return int(scores.sum())
-
-    def add(self, record: dict) -> None:
-        clean = self._scores(record)
-        running = clean.copy()
-        for name in self.names:
-            scores = self._scores(record, name)
-            self.robust[name] += self._add(name, scores)
-            running = np.minimum(running, scores)  # for bits: the AND
-            self.cumulative[name] += self._add(f"cumulative:{name}", running)
-            self.attacked[name] += int(record["attacked"][name])
-            self.nonfinite[name] += int(record.get("nonfinite", {}).get(name, 0))
-            spent = record.get("passes", {}).get(name)
-            if spent is None or self.passes[name] is None:
-                self.passes[name] = None
-            else:
-                self.passes[name] = [a + int(b) for a, b in zip(self.passes[name], spent)]
-            decided = record.get("gates", {}).get(name)
-            if decided is not None:
-                g = self.gates.setdefault(name, {"batches": 0, "fell_back": 0, "fired": {}})
-                g["batches"] += 1
-                g["fell_back"] += bool(decided["fired"])
-                for check in decided["fired"]:
-                    g["fired"][str(check)] = g["fired"].get(str(check), 0) + 1
-        for key, s in record["seconds"].items():
-            self.seconds[key] = self.seconds.get(key, 0.0) + float(s)
-        self.images += int(record["n"])
-        self.batches += 1
-        self.clean += self._add("clean", clean)
-        self.worst += self._add("worst", running)
-
-    def interval(self, key, total) -> tuple[float, float]:
-        if self.draws == 1:
-            return wilson_interval(total, self.images)
-        return draws_interval(total, self.squares[key], self.images, self.draws)
-
-    def report(
-        self, *, configs, individual, complete, norm, eps, meta, model, versions, fingerprint
-    ) -> Report:
-        n = self.images
-
-        def acc(k):
-            return k / n if n else 0.0
-
-        attacks = {}
-        for name in self.names:
-            sec = self.seconds[name]
-            attacks[name] = AttackResult(
-                name=name,
-                robust=self.robust[name],
-                robust_accuracy=acc(self.robust[name]),
-                interval=self.interval(name, self.robust[name]),
-                attacked=self.attacked[name],
-                seconds=sec,
-                images_per_s=self.attacked[name] / sec if sec > 0 else 0.0,
-                cumulative_robust=self.cumulative[name],
-                exact=bool(individual),
-                config=configs[name],
-                nonfinite=self.nonfinite[name],
-                forward_passes=None if self.passes[name] is None else self.passes[name][0],
-                backward_passes=None if self.passes[name] is None else self.passes[name][1],
-                gate=self.gates.get(name),
-            )
-        return Report(
-            images=n,
-            clean_correct=self.clean,
-            clean_accuracy=acc(self.clean),
-            clean_interval=self.interval("clean", self.clean),
-            worst_case=self.worst,
-            worst_case_accuracy=acc(self.worst),
-            worst_case_interval=self.interval("worst", self.worst),
-            attacks=attacks,
-            individual=bool(individual),
-            complete=bool(complete),
-            norm=norm,
-            eps=eps,
-            batches=self.batches,
-            seconds=float(sum(self.seconds.values())),
-            meta=dict(meta),
-            model=dict(model),
-            versions=dict(versions),
-            fingerprint=fingerprint,
-            draws=self.draws,
-        )

@@ -68,8 +68,10 @@ def evaluate_batch(
         if draws > 1:
             hits = np.zeros_like(clean_hits) if individual else still.copy()
         if targets.size:
-            if gate.is_gated(attack):  # a cheap attack stands alone only where gradients hold
+            gated = gate.is_gated(attack)
+            if gated:  # a cheap attack stands alone only where gradients hold
                 attack, gates[name] = gate.choose(attack, model, x[targets], y[targets])
+                sent_on = passes.escalated(attack.model)
             found, broken = attack_points(
                 name,
                 attack,
@@ -86,6 +88,8 @@ def evaluate_batch(
                 found = hits[targets] > 0
             robust[targets] = found
             nonfinite[name] = int(broken.sum())
+            if gated:  # points its own stage-gain check sent on to full AutoAttack
+                gates[name]["escalated"] = passes.escalated(attack.model) - sent_on
         if counted:
             spent[name] = [int(a - b) for a, b in zip(passes.read(attack.model), before)]
         still_robust &= robust
