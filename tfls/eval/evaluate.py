@@ -224,6 +224,7 @@ def evaluate(
                 attacks=names,
                 restored_images=restored_images,
                 stage=stage,
+                passes={k: None if v is None else list(v) for k, v in tally.passes.items()},
             )
             try:
                 return on_batch(progress) is not False

@@ -34,6 +34,8 @@ class Progress:
         restored_images: images taken from a previous run's results instead of recomputed.
         stage: with `schedule="attack-major"`, the pool just finished ("square: batches 0-9,
             412 points"); empty after a finished batch.
+        passes: per attack name, `[forward, backward]` passes so far (`tfls.attacks.passes`),
+            `None` where a record lacks them.
     """
 
     images_done: int
@@ -48,6 +50,7 @@ class Progress:
     attacks: tuple[str, ...] = ()
     restored_images: int = 0
     stage: str = ""
+    passes: dict[str, list[int] | None] = field(default_factory=dict)
 
     def __str__(self) -> str:
         """One line: `images 300/500 · clean 91.0% · worst case 16.7% · 45 img/s · 4 s left`."""

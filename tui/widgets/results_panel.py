@@ -25,6 +25,7 @@ class Column:
     state: str = "waiting"  # waiting, running, complete, cancelled, failed
     intervals: dict[str, tuple[float, float]] = field(default_factory=dict)  # incl. clean, worst
     rates: dict[str, float] = field(default_factory=dict)  # images/s per attack (from the report)
+    passes: dict[str, float] = field(default_factory=dict)  # backward passes per image, per attack
 
 
 def _pct(value: float | None) -> str:
@@ -126,6 +127,9 @@ class ResultsPanel(Vertical):
         col.intervals = {name: _wilson(c, n) for name, c in progress.robust.items()}
         col.intervals["clean"] = _wilson(progress.clean_correct, n)
         col.intervals["worst"] = _wilson(progress.worst_case, n)
+        col.passes = {
+            name: spent[1] / n for name, spent in (progress.passes or {}).items() if spent and n
+        }
         self.history.append(col.worst)
         restored = f" ({progress.restored_images} restored)" if progress.restored_images else ""
         self._state(f"ε={self.eps_labels[eps_index]}: {col.images}/{self.n} images{restored}")
@@ -141,6 +145,11 @@ class ResultsPanel(Vertical):
         col.worst = report.get("worst_case_accuracy")
         col.rates = {
             name: r["images_per_s"] for name, r in attacks.items() if r.get("images_per_s")
+        }
+        col.passes = {
+            name: r["backward_passes"] / n
+            for name, r in attacks.items()
+            if r.get("backward_passes") is not None and n
         }
 
         def interval(saved, accuracy):
@@ -190,7 +199,13 @@ class ResultsPanel(Vertical):
         col = self.columns[eps_index]
         clean = Row("clean", col.clean, col.intervals.get("clean"))
         attacks = [
-            Row(name, col.robust.get(name), col.intervals.get(name), col.rates.get(name))
+            Row(
+                name,
+                col.robust.get(name),
+                col.intervals.get(name),
+                col.rates.get(name),
+                col.passes.get(name),
+            )
             for name in self.attacks
         ]
         return clean, attacks, Row("worst", col.worst, col.intervals.get("worst"))

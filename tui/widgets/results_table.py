@@ -1,4 +1,5 @@
-"""One defense's results as a figure-like table: accuracy, 95% interval, Δ, images/s and a bar.
+"""One defense's results as a figure-like table: accuracy, 95% interval, Δ, images/s, backward
+passes per image and a bar.
 
 The layout adapts to the width it gets: at 120 columns every column and long attack names; at
 80×24 with two defenses side by side, abbreviated names and compact intervals, then fewer
@@ -27,6 +28,7 @@ NAMES = {
     "odi": ("ODI", "ODI"),
     "mt": ("MT", "MT"),
     "autoattack": ("AutoAttack", "AA"),
+    "autoattack-fast": ("AA-fast", "AAf"),
     "square": ("Square", "Sq"),
 }
 FULL_NAME_WIDTH = 10
@@ -34,6 +36,7 @@ SHORT_NAME_WIDTH = 5
 MIN_BAR = 6
 MARK = "◀"  # after the bar of the attack that found the lowest accuracy (visible without colour)
 MARK_WIDTH = 2  # the mark and the space before it
+PASSES_WIDTH = 6  # backward passes per image: "2,190"
 
 
 def display_name(name: str, *, short: bool = False) -> str:
@@ -45,12 +48,14 @@ def display_name(name: str, *, short: bool = False) -> str:
 
 @dataclass(frozen=True)
 class Row:
-    """One measure: its accuracy (a fraction), Wilson 95% interval and images/s (None: unknown)."""
+    """One measure: its accuracy (a fraction), Wilson 95% interval, images/s and backward passes
+    per image (`tfls.attacks.passes`; None: unknown)."""
 
     name: str
     accuracy: float | None = None
     interval: tuple[float, float] | None = None
     rate: float | None = None
+    passes: float | None = None
 
 
 @dataclass(frozen=True)
@@ -63,10 +68,16 @@ class Layout:
     show_delta: bool
     show_rate: bool
     bar: int  # 0: no bar
+    show_passes: bool = False
 
 
-def choose_layout(width: int) -> Layout:
-    """The richest layout whose bar still gets `MIN_BAR` cells at `width` (text cells)."""
+def choose_layout(width: int, *, passes: bool = False) -> Layout:
+    """The richest layout whose bar still gets `MIN_BAR` cells at `width` (text cells); with
+    `passes` (some row knows its passes) the richest has a passes column too."""
+    if passes:
+        used = _fixed_width(False, False, True, True, True) + PASSES_WIDTH + 1
+        if width - used - 1 - MARK_WIDTH >= MIN_BAR:
+            return Layout(False, False, True, True, True, width - used - 1 - MARK_WIDTH, True)
     tiers = [
         (False, False, True, True, True),
         (False, True, True, True, True),
@@ -123,9 +134,13 @@ def _rate(rate: float | None) -> str:
     return f"{rate:.0f}" if rate >= 10 else f"{rate:.1f}"
 
 
+def _passes(value: float | None) -> str:
+    return "…" if value is None else f"{value:,.0f}"
+
+
 def build_table(clean: Row, attacks: list[Row], worst: Row, width: int) -> Table:
     """The table for one defense at `width` cells (the widget's content width)."""
-    layout = choose_layout(width)
+    layout = choose_layout(width, passes=any(r.passes is not None for r in attacks))
     table = Table(box=None, padding=(0, 1, 0, 0), show_edge=False, pad_edge=False, expand=False)
     name_width = SHORT_NAME_WIDTH if layout.short_names else FULL_NAME_WIDTH
     table.add_column(
@@ -146,6 +161,8 @@ def build_table(clean: Row, attacks: list[Row], worst: Row, width: int) -> Table
         table.add_column("Δ", width=5, justify="right", no_wrap=True)
     if layout.show_rate:
         table.add_column("img/s", width=5, justify="right", no_wrap=True)
+    if layout.show_passes:
+        table.add_column("bwd/im", width=PASSES_WIDTH, justify="right", no_wrap=True)
     if layout.bar:
         table.add_column("", width=layout.bar, no_wrap=True)
     table.add_column("", width=1, no_wrap=True)
@@ -160,6 +177,8 @@ def build_table(clean: Row, attacks: list[Row], worst: Row, width: int) -> Table
             out.append(_delta(row.accuracy, first) if delta else "")
         if layout.show_rate:
             out.append(_rate(row.rate) if rate else "")
+        if layout.show_passes:
+            out.append(_passes(row.passes) if rate else "")
         if layout.bar:
             size = 0.0 if row.accuracy is None else row.accuracy
             out.append(Bar(1.0, 0.0, size, width=layout.bar, color=colour))
