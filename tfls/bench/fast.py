@@ -28,12 +28,19 @@ STANDARD, FAST = "autoattack", "autoattack-fast"
 BAR = {"forward": 12.0, "backward": 6.0, "seconds": 3.0, "images_above": 1}
 
 
-def measure(model, x, y, *, eps, norm="linf", seed=0, store, about=None, on_batch=None) -> dict:
+def measure(
+    model, x, y, *, eps, norm="linf", seed=0, store, about=None, on_batch=None, settings=None
+) -> dict:
     """Runs AutoAttack-standard and `autoattack-fast` on `(x, y)`; returns the comparison (JSON).
 
     `store` is the evaluation's folder (resumed when it holds this evaluation's batches).
+    `settings` (`{name: {argument: value}}`, for tests) changes either attack's budget.
     """
-    attacks = {name: get(name, model, eps=eps, norm=norm, seed=seed) for name in (STANDARD, FAST)}
+    settings = settings or {}
+    attacks = {
+        name: get(name, model, eps=eps, norm=norm, seed=seed, **settings.get(name, {}))
+        for name in (STANDARD, FAST)
+    }
     report = evaluate(
         model,
         (x, y),
@@ -45,25 +52,9 @@ def measure(model, x, y, *, eps, norm="linf", seed=0, store, about=None, on_batc
         meta={"bench": "autoattack --fast", **({"model": about["name"]} if about else {})},
     )
     records = read_records(store)
-    robust = {
-        name: np.concatenate([decode_bits(r["robust"][name])[: r["n"]] for r in records])
-        for name in attacks
-    }
     n = int(report.images)
-    fast_only = int((robust[FAST] & ~robust[STANDARD]).sum())  # fast missed what AA broke
-    standard_only = int((robust[STANDARD] & ~robust[FAST]).sum())
-    both = int((robust[FAST] & robust[STANDARD]).sum())
     gate = report.attacks[FAST].gate or {"batches": 0, "fell_back": 0, "fired": {}}
-    per_attack = {}
-    for name, result in report.attacks.items():
-        per_attack[name] = {
-            "robust": int(result.robust),
-            "robust_accuracy": float(result.robust_accuracy),
-            "interval": [float(b) for b in result.interval],
-            "forward_passes": result.forward_passes,
-            "backward_passes": result.backward_passes,
-            "seconds": float(result.seconds),
-        }
+    per_attack = {name: numbers(result) for name, result in report.attacks.items()}
     return {
         "model": dict(about or {"name": getattr(model, "name", "model")}),
         "n": n,
@@ -72,14 +63,42 @@ def measure(model, x, y, *, eps, norm="linf", seed=0, store, about=None, on_batc
         "seed": int(seed),
         "clean": int(report.clean_correct),
         "attacks": per_attack,
-        "fast_only_robust": fast_only,
-        "standard_only_robust": standard_only,
-        "mcnemar_p_fast_weaker": stats.mcnemar_greater(fast_only, standard_only),
-        "difference_interval": list(
-            stats.paired_difference_interval(fast_only, standard_only, n, both=both)
-        ),
+        **paired(records, FAST, STANDARD, n),
         "gate": {"escalated": 0, **gate},
         "store": str(store),
+    }
+
+
+def numbers(result) -> dict:
+    """One attack's entry of the comparison, from its `tfls.eval.report.AttackResult`."""
+    return {
+        "robust": int(result.robust),
+        "robust_accuracy": float(result.robust_accuracy),
+        "interval": [float(b) for b in result.interval],
+        "forward_passes": result.forward_passes,
+        "backward_passes": result.backward_passes,
+        "seconds": float(result.seconds),
+    }
+
+
+def robust_bits(records, name) -> np.ndarray:
+    """Per image of the evaluation (in order): robust to `name`."""
+    return np.concatenate([decode_bits(r["robust"][name])[: r["n"]] for r in records])
+
+
+def paired(records, name, reference, n) -> dict:
+    """`name` against `reference` on the same images: the images robust to one only (each way),
+    the exact one-sided McNemar p-value that `name` is the weaker, and Newcombe's interval of
+    the difference in robust accuracy."""
+    a, b = robust_bits(records, name), robust_bits(records, reference)
+    only, reference_only, both = (int(m.sum()) for m in (a & ~b, b & ~a, a & b))
+    return {
+        "fast_only_robust": only,
+        "standard_only_robust": reference_only,
+        "mcnemar_p_fast_weaker": stats.mcnemar_greater(only, reference_only),
+        "difference_interval": list(
+            stats.paired_difference_interval(only, reference_only, n, both=both)
+        ),
     }
 
 

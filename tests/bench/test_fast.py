@@ -1,0 +1,84 @@
+"""`tfls bench autoattack --fast` and the ingredients bench: their pairings agree with the robust
+counts, their passes with the model's counters, and the bank's sums and verdict with the rows."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from tests.audit import lying_fixtures as lf
+from tfls.attacks import passes
+from tfls.bench import fast, fast_ingredients
+
+SMALL = {"apgd-ce": {"steps": 10}, "apgd-t": {"steps": 10, "n_targets": 3}}
+SMALL |= {"fab-t": {"steps": 10, "n_targets": 3}, "square": {"n_queries": 50}}
+BUDGETS = {
+    "autoattack": {"overrides": SMALL},
+    "autoattack-fast": {"steps": 10, "ce_steps": 10, "escalate": 1.0},
+}
+
+
+def _measure(tmp_path, name="mlp"):
+    model, x, y = lf.control("mlp")
+    before = passes.read(model)
+    result = fast.measure(
+        model,
+        x[:64],
+        y[:64],
+        eps=0.1,
+        store=tmp_path / f"{name}-store",
+        about={"name": name},
+        settings=BUDGETS,
+    )
+    return result, np.subtract(passes.read(model), before)
+
+
+def test_one_model_row_agrees_with_its_counts(tmp_path):
+    result, spent = _measure(tmp_path)
+    a, f = result["attacks"]["autoattack"], result["attacks"]["autoattack-fast"]
+    # The images robust to one only explain the difference in robust counts.
+    assert f["robust"] - a["robust"] == result["fast_only_robust"] - result["standard_only_robust"]
+    assert 0 < a["robust"] < result["clean"]  # the comparison is not empty on either side
+    # Every pass the model saw is some attack's (the gate's checks are fast's).
+    total = [a["forward_passes"] + f["forward_passes"], a["backward_passes"] + f["backward_passes"]]
+    assert total == [int(s) for s in spent]
+    assert 0 <= result["mcnemar_p_fast_weaker"] <= 1
+    assert result["gate"]["batches"] >= 1 and result["gate"]["fell_back"] == 0
+
+
+def test_the_bank_sums_its_rows_and_names_what_fails(tmp_path):
+    one, _ = _measure(tmp_path, "one")
+    two = json.loads(json.dumps(one))
+    two["model"]["name"] = "two"
+    two["attacks"]["autoattack-fast"]["robust"] = two["attacks"]["autoattack"]["robust"] + 2
+    s = fast.summarise([one, two])
+    fwd = sum(r["attacks"]["autoattack"]["forward_passes"] for r in (one, two))
+    assert s["total"]["autoattack"]["forward_passes"] == fwd
+    assert s["ratios"]["forward"] == fwd / s["total"]["autoattack-fast"]["forward_passes"]
+    assert s["images_above"]["two"] == 2 and not s["holds"]["images_above"]
+    table = fast.to_markdown([one, two], title="bank")
+    assert "| one |" in table and "| **sum** |" in table and "images_above FAILS" in table
+
+
+def test_ingredients_pair_each_variant_with_the_first(tmp_path):
+    model, x, y = lf.control("mlp")
+    variants = (
+        ("autoattack", "autoattack", {"overrides": SMALL}),
+        ("ce", "apgd-ce", {"steps": 10}),
+        ("fast", "autoattack-fast", BUDGETS["autoattack-fast"]),
+    )
+    found = fast_ingredients.measure(
+        model, x[:64], y[:64], eps=0.1, store=tmp_path / "s", variants=variants
+    )
+    rows = {r["variant"]: r for r in found["rows"]}
+    reference = rows["autoattack"]["robust"]
+    for name in ("ce", "fast"):
+        r = rows[name]
+        diff = r["robust_where_autoattack_broke"] - r["broke_where_autoattack_did_not"]
+        assert r["robust"] - reference == diff
+    # APGD-CE is AutoAttack's first stage: AutoAttack never keeps an image it breaks.
+    assert rows["ce"]["broke_where_autoattack_did_not"] == 0
+    assert "| fast |" in fast_ingredients.to_markdown(
+        found["rows"], title="t", clean=found["clean"], n=found["n"]
+    )

@@ -1,0 +1,133 @@
+"""Each ingredient of `autoattack-fast` measured on its own, beside AutoAttack-standard on the
+same images: what the linear target estimate, the second target, the short all-target search
+and the stage-gain check each buy, and what they cost in passes.
+
+Every variant runs through the one evaluator (`tfls.eval.evaluate`, batch-major, every attack on
+every clean-correct image, resumable); each row is compared with AutoAttack per image (`paired`:
+images robust to one only, the one-sided McNemar p-value that the variant is the weaker). The
+images are a held-out slice of the test split (`--offset`), not the bank's first ones, so the
+settings chosen here are not fitted to the bank they are judged on.
+
+    python -m tfls.bench.fast_ingredients --model RUN --dataset fashion_mnist --eps 0.03 \\
+        --n 300 --offset 5000 --out results/bench/fast-ingredients-NAME.json
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from tfls.attacks.registry import get
+from tfls.bench.fast import STANDARD, numbers, paired
+from tfls.eval.evaluate import evaluate
+from tfls.eval.store import read_records
+
+OFF = {"escalate": 1.0}  # the stage-gain check off: the stages alone
+# (label, preset, settings): the stages one by one, then each choice against its alternative.
+VARIANTS = (
+    (STANDARD, STANDARD, {}),
+    ("APGD-CE alone (stage 1)", "apgd-ce", {}),
+    ("+ APGD-T, 1 linear target", "autoattack-fast", {"n_targets": 1, **OFF}),
+    ("+ APGD-T, 1 logit target", "autoattack-fast", {"n_targets": 1, "targets": "logit", **OFF}),
+    ("+ APGD-T, 2 linear targets", "autoattack-fast", {**OFF}),
+    ("+ APGD-T, 9 targets × 20 steps", "autoattack-fast", {"n_targets": 9, "steps": 20, **OFF}),
+    ("autoattack-fast (stage-gain check on)", "autoattack-fast", {}),
+    ("FAB-T alone", "fab-t", {}),
+    ("ODI, 20 restarts", "odi", {}),
+)
+
+
+def measure(model, x, y, *, eps, store, norm="linf", seed=0, variants=VARIANTS) -> dict:
+    """`{"clean", "n", "rows"}`, one row per variant: robust, interval, passes, seconds, and the
+    pairing with AutoAttack (the first variant)."""
+    attacks = {
+        label: get(preset, model, eps=eps, norm=norm, seed=seed, **settings)
+        for label, preset, settings in variants
+    }
+    report = evaluate(model, (x, y), attacks, out=store, individual=True, checks=False)
+    records = read_records(store)
+    rows = []
+    for label, preset, settings in variants:
+        row = {"variant": label, "preset": preset, "settings": settings}
+        row |= numbers(report.attacks[label])
+        if label != variants[0][0]:
+            pair = paired(records, label, variants[0][0], int(report.images))
+            row |= {
+                "robust_where_autoattack_broke": pair["fast_only_robust"],
+                "broke_where_autoattack_did_not": pair["standard_only_robust"],
+                "mcnemar_p_weaker": pair["mcnemar_p_fast_weaker"],
+            }
+        if report.attacks[label].gate:
+            row["gate"] = report.attacks[label].gate
+        rows.append(row)
+    return {"clean": int(report.clean_correct), "n": int(report.images), "rows": rows}
+
+
+def to_markdown(rows, *, title, clean, n) -> str:
+    lines = [
+        f"# {title}",
+        "",
+        f"{n} images, {clean} classified correctly. Passes: images sent through the model "
+        "(`tfls.attacks.passes`). Paired with AutoAttack on the same images.",
+        "",
+        "| variant | robust | fwd passes | bwd passes | s | robust where AA broke | "
+        "broke where AA did not | p (weaker) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        p = r.get("mcnemar_p_weaker")
+        lines.append(
+            f"| {r['variant']} | {r['robust']} | {r['forward_passes']:,} | "
+            f"{r['backward_passes']:,} | {r['seconds']:.1f} | "
+            f"{r.get('robust_where_autoattack_broke', '')} | "
+            f"{r.get('broke_where_autoattack_did_not', '')} | "
+            f"{'' if p is None else f'{p:.3g}'} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    import numpy as np
+
+    import tfls.data
+    import tfls.models
+    from tfls._validation import check_eps, check_positive_int
+    from tfls.io import atomic_write_json, atomic_write_text
+
+    parser = argparse.ArgumentParser(prog="python -m tfls.bench.fast_ingredients")
+    parser.add_argument("--model", required=True, help="run folder or .keras file")
+    parser.add_argument("--dataset", required=True)
+    parser.add_argument("--eps", required=True)
+    parser.add_argument("--n", type=int, default=300)
+    parser.add_argument("--offset", type=int, default=5000, help="first test image (held out)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", required=True, help="JSON path (.md beside it)")
+    args = parser.parse_args(argv)
+    eps, n = check_eps(args.eps), check_positive_int(args.n, name="n")
+    offset = int(args.offset)
+    if offset < 0:
+        raise SystemExit(f"--offset must be >= 0. Received: --offset {offset}")
+    model, _ = tfls.models.load(Path(args.model))
+    x, y = tfls.data.load_arrays(args.dataset, "test", limit=offset + n)
+    x, y = np.asarray(x[offset:], np.float32), np.asarray(y[offset:])
+    out = Path(args.out)
+    found = measure(model, x, y, eps=eps, seed=args.seed, store=out.with_name(out.stem + "-store"))
+    rows, clean = found["rows"], found["clean"]
+    info = {
+        "model": str(args.model),
+        "dataset": args.dataset,
+        "eps": eps,
+        "n": len(y),
+        "offset": offset,
+        "clean": clean,
+        "rows": rows,
+    }
+    title = f"autoattack-fast's ingredients: {Path(args.model).name}, test {offset}-{offset + len(y) - 1}"
+    atomic_write_json(out, info)
+    atomic_write_text(out.with_suffix(".md"), to_markdown(rows, title=title, clean=clean, n=len(y)))
+    print(to_markdown(rows, title=title, clean=clean, n=len(y)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
