@@ -82,3 +82,25 @@ def test_ingredients_pair_each_variant_with_the_first(tmp_path):
     assert "| fast |" in fast_ingredients.to_markdown(
         found["rows"], title="t", clean=found["clean"], n=found["n"]
     )
+
+
+def test_the_bank_command_sums_earlier_results(tmp_path, capsys):
+    from tfls.cli.main import main
+
+    one, _ = _measure(tmp_path, "one")
+    paths = []
+    for name in ("one", "two"):
+        row = json.loads(json.dumps(one))
+        row["model"]["name"] = name
+        paths.append(tmp_path / f"{name}.json")
+        paths[-1].write_text(json.dumps({"results": [row]}))
+    out = tmp_path / "bank.json"
+    args = ["bench", "autoattack", "--fast", "--bank", *map(str, paths), "--out", str(out)]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "| one |" in printed and "| two |" in printed and "| **sum** |" in printed
+    saved = json.loads(out.read_text())
+    assert saved["summary"]["total"]["autoattack"]["forward_passes"] == 2 * (
+        one["attacks"]["autoattack"]["forward_passes"]
+    )
+    assert out.with_suffix(".md").read_text().startswith("# AutoAttack-standard")
