@@ -100,7 +100,21 @@ def test_the_bank_command_sums_earlier_results(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "| one |" in printed and "| two |" in printed and "| **sum** |" in printed
     saved = json.loads(out.read_text())
-    assert saved["summary"]["total"]["autoattack"]["forward_passes"] == 2 * (
-        one["attacks"]["autoattack"]["forward_passes"]
+    assert (
+        saved["summary"]["total"]["autoattack"]["forward_passes"]
+        == 2 * (one["attacks"]["autoattack"]["forward_passes"])
     )
     assert out.with_suffix(".md").read_text().startswith("# AutoAttack-standard")
+
+
+def test_a_store_so_far_agrees_with_the_finished_row(tmp_path):
+    result, _ = _measure(tmp_path, "m")
+    now = fast.so_far(tmp_path / "m-store")
+    for name in ("autoattack", "autoattack-fast"):
+        assert now["robust"][name] == result["attacks"][name]["robust"]
+        spent = [
+            result["attacks"][name]["forward_passes"],
+            result["attacks"][name]["backward_passes"],
+        ]
+        assert now["passes"][name] == spent
+    assert now["fast_only_robust"] == result["fast_only_robust"]

@@ -8,6 +8,9 @@ each with its Wilson interval, the images on which they differ (each way), the e
 McNemar p-value that `autoattack-fast` is the weaker, Newcombe's interval of the difference,
 the forward and backward passes of each (`tfls.attacks.passes`) and on how many batches the
 gradient checks sent `autoattack-fast` to full AutoAttack (`tfls.eval.gate`).
+
+`python -m tfls.bench.fast STORE` prints how far a run has got (`so_far`): the same numbers over
+the batches its store holds, for a run still going or stopped.
 """
 
 from __future__ import annotations
@@ -219,3 +222,30 @@ def load_results(paths) -> list[dict]:
         data = json.loads(Path(p).read_text(encoding="utf-8"))
         out.extend(data["results"] if "results" in data else [data])
     return out
+
+
+def so_far(store) -> dict:
+    """The finished batches of a `--fast` store (a run still going, or stopped): robust counts,
+    the pairing and the summed passes and seconds of both attacks."""
+    from tfls.eval.tally import Tally
+
+    records = read_records(store)
+    tally = Tally([STANDARD, FAST])
+    for r in records:
+        tally.add(r)
+    return {
+        "batches": tally.batches,
+        "images": tally.images,
+        "clean": tally.clean,
+        "robust": dict(tally.robust),
+        "passes": dict(tally.passes),
+        "seconds": {name: tally.seconds[name] for name in (STANDARD, FAST)},
+        **paired(records, FAST, STANDARD, tally.images),
+    }
+
+
+if __name__ == "__main__":  # python -m tfls.bench.fast STORE: how far a --fast run has got
+    import json
+    import sys
+
+    print(json.dumps(so_far(Path(sys.argv[1])), indent=1))
