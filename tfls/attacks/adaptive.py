@@ -227,44 +227,32 @@ def find_nondifferentiable(model, x, *, share: float = AUTO_SHARE) -> list[str]:
     order: list[str] = []
     rng = np.random.default_rng(0)
 
-    def probe(layer, original):
-        def call(*args, **kwargs):
-            out = original(*args, **kwargs)
-            if not args or not isinstance(args[0], (tf.Tensor, np.ndarray)):
-                return out
-            t = tf.convert_to_tensor(args[0])
-            if (
-                not t.dtype.is_floating
-                or not isinstance(out, tf.Tensor)
-                or not out.dtype.is_floating
-            ):
-                bad = 1.0  # an integer or boolean step: no gradient flows through it
+    def observe(layer, t, out, rerun):
+        if not floating_step(t, out):
+            bad = 1.0  # an integer or boolean step: no gradient flows through it
+        else:
+            with tf.GradientTape() as tape:
+                tape.watch(t)
+                again = rerun(t)
+            direction = tf.constant(rng.standard_normal(again.shape.as_list()), again.dtype)
+            try:
+                grad = tape.gradient(again, t, output_gradients=direction)
+            except LookupError:  # "No gradient defined for operation ..."
+                grad = None
+            if grad is None:
+                bad = 1.0
             else:
-                with tf.GradientTape() as tape:
-                    tape.watch(t)
-                    again = original(t, *args[1:], **kwargs)
-                direction = tf.constant(rng.standard_normal(again.shape.as_list()), again.dtype)
-                try:
-                    grad = tape.gradient(again, t, output_gradients=direction)
-                except LookupError:  # "No gradient defined for operation ..."
-                    grad = None
-                if grad is None:
-                    bad = 1.0
-                else:
-                    g = tf.reshape(grad, [tf.shape(grad)[0], -1])
-                    dead = tf.logical_or(
-                        tf.reduce_all(tf.equal(g, 0.0), axis=1),
-                        tf.logical_not(tf.reduce_all(tf.math.is_finite(g), axis=1)),
-                    )
-                    bad = float(tf.reduce_mean(tf.cast(dead, tf.float32)))
-            if id(layer) not in seen:
-                order.append(layer.name)
-            seen[id(layer)] = max(seen.get(id(layer), 0.0), bad)
-            return out
+                g = tf.reshape(grad, [tf.shape(grad)[0], -1])
+                dead = tf.logical_or(
+                    tf.reduce_all(tf.equal(g, 0.0), axis=1),
+                    tf.logical_not(tf.reduce_all(tf.math.is_finite(g), axis=1)),
+                )
+                bad = float(tf.reduce_mean(tf.cast(dead, tf.float32)))
+        if id(layer) not in seen:
+            order.append(layer.name)
+        seen[id(layer)] = max(seen.get(id(layer), 0.0), bad)
 
-        return call
-
-    with probed_calls(leaves, probe):
+    with probed_calls(leaves, observe):
         model(x, training=False)
     names = {id(layer): layer.name for layer in leaves}
     flagged = [name for i, name in names.items() if seen.get(i, 0.0) > share]
@@ -280,13 +268,33 @@ def leaf_layers(model) -> list:
     ]
 
 
+def floating_step(t, out) -> bool:
+    """Whether a layer maps the float tensor `t` to a float tensor `out` (a step a gradient can
+    flow through)."""
+    return t.dtype.is_floating and isinstance(out, tf.Tensor) and out.dtype.is_floating
+
+
 @contextlib.contextmanager
-def probed_calls(layers, probe: Callable):
-    """Within the block, each of `layers` runs `probe(layer, original_call)` as its `call`.
+def probed_calls(layers, observe: Callable):
+    """Within the block, each of `layers` runs as before, and each call whose first argument is
+    a tensor then calls `observe(layer, t, out, rerun)`: `t` that argument, `out` the output and
+    `rerun(inputs)` the layer's own call on other inputs (with the same other arguments).
 
     What `find_nondifferentiable` and the audit's gradient-integrity check use to look at each
     layer alone on the activation it receives; the layers' calls are restored on exit.
     """
+
+    def probe(layer, original):
+        def call(*args, **kwargs):
+            out = original(*args, **kwargs)
+            if args and isinstance(args[0], (tf.Tensor, np.ndarray)):
+                rest = args[1:]
+                t = tf.convert_to_tensor(args[0])
+                observe(layer, t, out, lambda inputs: original(inputs, *rest, **kwargs))
+            return out
+
+        return call
+
     with _PATCH_LOCK, _swapped_calls({layer: probe for layer in layers}):
         yield
 

@@ -223,15 +223,12 @@ def autoattack_fast(
 def _escalated(model, x, y, x_adv, after_ce, robust, *, escalate, eps, norm, seed, jit_compile):
     """Full AutoAttack on the points still `robust` where the targeted stage was still gaining:
     it broke more than `escalate` of the `after_ce` points (traced in a graph: always)."""
-    left, before = (
-        (int(tf.reduce_sum(tf.cast(m, tf.int32))) for m in (robust, after_ce))
-        if tf.executing_eagerly()
-        else (1, 0)
-    )
-    if left == 0 or (tf.executing_eagerly() and before - left <= escalate * before):
-        return x_adv
-    root = model.model if isinstance(model, passes.Counted) else model
-    passes.counter(root).escalated.assign_add(tf.reduce_sum(tf.cast(robust, tf.int64)))
+    if tf.executing_eagerly():
+        left, before = (int(tf.reduce_sum(tf.cast(m, tf.int32))) for m in (robust, after_ce))
+        if left == 0 or before - left <= escalate * before:
+            return x_adv
+    counter = model.counter if isinstance(model, passes.Counted) else passes.counter(model)
+    counter.escalated.assign_add(tf.reduce_sum(tf.cast(robust, tf.int64)))
     (x_adv,) = run_on_robust(
         lambda xs, ys, start: _full(
             model, xs, ys, start, eps=eps, norm=norm, seed=seed, jit_compile=jit_compile

@@ -17,7 +17,7 @@ from scipy.stats import binomtest
 
 from tfls._validation import check_positive_int
 from tfls.attacks import losses
-from tfls.attacks.adaptive import leaf_layers, probed_calls
+from tfls.attacks.adaptive import floating_step, leaf_layers, probed_calls
 from tfls.checks import thresholds as th
 from tfls.checks.result import CheckResult
 from tfls.models import randomness
@@ -256,31 +256,17 @@ def lying_layers(model, x, *, seed=0, directions=8) -> list[dict]:
     stats: dict[int, dict] = {}
     chunk: dict = {}  # the points of the forward pass under way: their number and input RMS
 
-    def probe(layer, original):
-        def call(*args, **kwargs):
-            out = original(*args, **kwargs)
-            if not args or not isinstance(args[0], (tf.Tensor, np.ndarray)):
-                return out
-            t = tf.convert_to_tensor(args[0])
-            if not (
-                t.dtype.is_floating
-                and isinstance(out, tf.Tensor)
-                and out.dtype.is_floating
-                and t.shape[0] == chunk["points"] * (1 + 2 * k)
-            ):
-                return out
-            layer_call = lambda inputs: original(inputs, *args[1:], **kwargs)  # noqa: E731
-            a, d, floor = _layer_pairs(layer_call, t, chunk["points"], k, chunk["rms"], h, rng)
-            judged, sign_bad, magnitude_bad = compare(a, d, floor)
-            row = stats.setdefault(id(layer), {"name": layer.name, "judged": 0, "disagreements": 0})
-            row["judged"] += int(judged.sum())
-            row["disagreements"] += int((sign_bad | magnitude_bad).sum())
-            return out
-
-        return call
+    def observe(layer, t, out, rerun):
+        if not (floating_step(t, out) and t.shape[0] == chunk["points"] * (1 + 2 * k)):
+            return
+        a, d, floor = _layer_pairs(rerun, t, chunk["points"], k, chunk["rms"], h, rng)
+        judged, sign_bad, magnitude_bad = compare(a, d, floor)
+        row = stats.setdefault(id(layer), {"name": layer.name, "judged": 0, "disagreements": 0})
+        row["judged"] += int(judged.sum())
+        row["disagreements"] += int((sign_bad | magnitude_bad).sum())
 
     per_pass = max(1, BATCH // (1 + 2 * k))  # points per forward pass of ≤ BATCH images
-    with probed_calls(leaf_layers(model), probe):
+    with probed_calls(leaf_layers(model), observe):
         for start in range(0, len(x), per_pass):
             xc, vc = x[start : start + per_pass], v[start : start + per_pass]
             plus, minus = _perturbed(xc, vc, h)
