@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from tests.tiny_models import linear, tiny_conv
 from tfls.attacks import FastAutoAttack, get, passes
-from tfls.attacks.autoattack_fast import nearest_targets
+from tfls.attacks.autoattack_fast import choose_targets, first_unique, nearest_targets
 
 
 def _linear_case(seed=0, n=64, d=16, k=6):
@@ -87,31 +87,89 @@ def test_stays_inside_the_ball_and_the_box(norm, eps):
     assert size.max() <= eps * (1 + 1e-5) + 1e-7
 
 
-@pytest.mark.parametrize("jit", [False, True])
-def test_passes_follow_the_stages_formula(jit):
+@pytest.mark.parametrize(
+    "jit,targets", [(False, "both"), (True, "both"), (False, "linear"), (False, "clean")]
+)
+def test_passes_follow_the_stages_formula(jit, targets):
     """On points no stage fools, each point costs APGD-CE's start + `ce_steps` steps, one backward
     pass per candidate class, and the start + `steps` steps of APGD-T per target. Under XLA the
-    attacked subsets are padded to a power of two (20 -> 32 rows), and the padding is work done."""
+    attacked subsets are padded to a power of two (20 -> 32 rows), and the padding is work done.
+    The probe costs what FAB-T towards one target costs on the same points."""
     model, _, x, y = _linear_case(seed=2, n=20)
-    ce_steps, steps, candidates, k = 7, 5, 4, 2
-    attack = FastAutoAttack(
-        model,
-        eps=1e-6,
-        ce_steps=ce_steps,
-        steps=steps,
-        candidates=candidates,
-        n_targets=k,
-        jit_compile=jit,
+    ce_steps, steps, candidates, k, probe_steps = 7, 5, 4, 2, 3
+
+    def count(attack):
+        before = passes.read(model)
+        x_adv = np.asarray(attack(x, y))
+        return x_adv, np.subtract(passes.read(model), before)
+
+    kw = dict(eps=1e-6, jit_compile=jit)
+    x_adv, (forward, backward) = count(
+        FastAutoAttack(
+            model,
+            ce_steps=ce_steps,
+            steps=steps,
+            candidates=candidates,
+            n_targets=k,
+            targets=targets,
+            probe=False,
+            **kw,
+        )
     )
-    before = passes.read(model)
-    x_adv = np.asarray(attack(x, y))
-    forward, backward = np.subtract(passes.read(model), before)
     assert (np.argmax(np.asarray(model(x_adv)), -1) == y).all()  # nothing fooled
     n = 32 if jit else len(y)
-    assert backward == n * ((ce_steps + 1) + candidates + k * (steps + 1))
+    scored = 0 if targets == "clean" else candidates  # the linear estimate's passes
+    assert backward == n * ((ce_steps + 1) + scored + k * (steps + 1))
     # Forward: each backward pass had its forward, plus the clean logits (the batch), the
-    # targets' logits (the attacked subset) and the class count probe on one image.
-    assert forward == backward + len(y) + n + 1
+    # logits the targets are ranked by (the attacked subset: clean, at APGD-CE's end, or both)
+    # and the class count probe on one image.
+    ranked = 2 if targets == "both" else 1
+    assert forward == backward + len(y) + ranked * n + 1
+    _, probed = count(
+        FastAutoAttack(
+            model,
+            ce_steps=ce_steps,
+            steps=steps,
+            candidates=candidates,
+            n_targets=k,
+            targets=targets,
+            probe_steps=probe_steps,
+            **kw,
+        )
+    )
+    _, fab = count(get("fab-t", model, n_targets=1, steps=probe_steps, **kw))
+    # AutoAttack's own clean and after-component logits come on top of FAB-T's passes.
+    np.testing.assert_array_equal(probed - (forward, backward), fab + (2 * len(y), 0))
+
+
+def test_both_orders_take_the_clean_logit_and_the_linear_estimate_in_turn():
+    """`"both"`: the class of highest clean logit, then the linear estimate's nearest at the
+    point APGD-CE ended on (here the clean point itself), the next of each, each class once."""
+    model, kernel, x, y = _linear_case(seed=1)
+    dist = _closed_form(kernel, x, y)
+    z = np.where(np.eye(kernel.shape[1])[y] > 0, -np.inf, x @ kernel)
+    by_logit = np.argsort(-z, axis=1, kind="stable")
+    by_distance = np.argsort(dist, axis=1, kind="stable")
+    k = 3
+    want = []
+    for a, b in zip(by_logit[:, :k], by_distance[:, :k]):
+        seq = [c for pair in zip(a, b) for c in pair]
+        want.append([c for i, c in enumerate(seq) if c not in seq[:i]][:k])
+    kw = dict(norm="linf", candidates=5, n_targets=k)
+    x, y = tf.constant(x), tf.constant(y)
+    got = np.asarray(choose_targets(model, x, x, y, order="both", **kw))
+    np.testing.assert_array_equal(got, np.array(want))
+    clean = np.asarray(choose_targets(model, x, x + 0.01, y, order="clean", **kw))
+    np.testing.assert_array_equal(clean, by_logit[:, :k])
+    # The two orders disagree on this model, so "both" is neither of them.
+    assert (got != by_logit[:, :k]).any() and (got != by_distance[:, :k]).any()
+
+
+def test_first_unique_keeps_the_order_and_drops_repeats():
+    seq = tf.constant([[3, 3, 1, 2, 1, 0], [0, 1, 1, 0, 2, 2], [5, 4, 4, 5, 3, 3]])
+    np.testing.assert_array_equal(
+        np.asarray(first_unique(seq, 3)), [[3, 1, 2], [0, 1, 2], [5, 4, 3]]
+    )
 
 
 def test_without_targets_to_choose_it_equals_the_logit_order():
@@ -134,28 +192,29 @@ def test_bad_settings_are_one_line():
         FastAutoAttack(three, eps=0.1)(x, np.zeros(len(x), np.int32))
 
 
-def test_a_search_still_gaining_is_sent_on_to_full_autoattack():
-    """With a one-step APGD-CE the targeted stage breaks more than `level` of what it left, so the
-    points still robust go on to full AutoAttack; the counter says how many, and the answer is
-    still the closed form's. At `escalate=1.0` nothing goes on."""
+def test_a_probe_that_breaks_points_sends_the_rest_to_full_autoattack():
+    """With one-step stages, points stay robust that FAB-T (the probe) breaks, so the points
+    still robust after it go on to full AutoAttack; the counter says how many, and the answer is
+    the closed form's. With `probe=False` the stages alone answer; at `escalate=1.0` the probe
+    runs (and its points count) but nothing goes on."""
     _, kernel, flat, y = _linear_case(seed=1, n=96)
     dist = _closed_form(kernel, flat, y).min(1)
     model = linear(kernel, input_shape=(4, 4, 1))  # an image, for AutoAttack's Square
     x = flat.reshape(-1, 4, 4, 1)
     eps = float(np.median(dist))
-    kw, level = dict(eps=eps, n_targets=1, steps=30, ce_steps=1), 0.02
+    kw = dict(eps=eps, n_targets=1, steps=1, ce_steps=1)
 
-    def run(escalate):
+    def run(**settings):
         before = passes.escalated(model)
-        x_adv = np.asarray(FastAutoAttack(model, escalate=escalate, **kw)(x, y))
+        x_adv = np.asarray(FastAutoAttack(model, **kw, **settings)(x, y))
         return np.argmax(np.asarray(model(x_adv)), -1) == y, passes.escalated(model) - before
 
-    kept, none_sent = run(1.0)
-    assert none_sent == 0
-    ce_left = np.argmax(np.asarray(model(get("apgd-ce", model, eps=eps, steps=1)(x, y))), -1) == y
-    assert ce_left.sum() - kept.sum() > level * ce_left.sum()  # the gain this test needs
-    robust, sent = run(level)
-    assert sent == kept.sum() > 0  # every point the stages left, and only those
-    assert not (robust & ~kept).any()
+    stages, none_sent = run(probe=False)
+    probed, none_sent_either = run(escalate=1.0)
+    assert none_sent == none_sent_either == 0
+    assert not (probed & ~stages).any() and probed.sum() < stages.sum()  # the probe broke some
+    robust, sent = run()  # escalate=0: any point the probe breaks sends the rest on
+    assert sent == probed.sum() > 0  # every point the probe left, and only those
+    assert not (robust & ~probed).any()
     clear = np.abs(dist - eps) > 0.02 * eps
     np.testing.assert_array_equal(robust[clear], (dist >= eps)[clear])

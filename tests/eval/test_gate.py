@@ -44,8 +44,8 @@ def test_lying_gradients_send_every_batch_to_full_autoattack(tmp_path):
 
 
 def test_honest_gradients_keep_the_fast_ensemble(tmp_path):
-    """No check fires on an honest MLP; at these small budgets the fast ensemble's own stage-gain
-    check sends some points on to full AutoAttack, and each record says how many."""
+    """No check fires on an honest MLP; at these small budgets the fast ensemble's own FAB-T
+    probe sends some points on to full AutoAttack, and each record says how many."""
     model, x, y = lf.control("mlp")
     before = passes.escalated(model)
     evaluate(model, (x[:96], y[:96]), _suite(model, 0.1), out=tmp_path, checks=False)

@@ -23,7 +23,7 @@ from tfls.attacks.adaptive import Drawn, View
 
 class Counter:
     """The forward and backward pass counters of one model, and `escalated`: the points a cheap
-    attack sent on to its full fallback itself (`tfls.attacks.autoattack_fast`'s stage gain)."""
+    attack sent on to its full fallback itself (`tfls.attacks.autoattack_fast`'s probe)."""
 
     def __init__(self):
         def variable(name):

@@ -173,7 +173,7 @@ def to_markdown(results: list[dict], *, title: str, command: str | None = None) 
         a, f, n = r["attacks"][STANDARD], r["attacks"][FAST], r["n"]
         fell = r["gate"]
         why = ", ".join(f"check {k}×{v}" for k, v in sorted(fell["fired"].items()))
-        sent = f"; {fell['escalated']} points by stage gain" if fell["escalated"] else ""
+        sent = f"; {fell['escalated']} points by the probe" if fell["escalated"] else ""
         lines.append(
             f"| {r['model']['name']} | {r['eps']:.4g} | {n} | {_pct(r['clean'], n)} | "
             f"{_pct(a['robust'], n)} {_interval(a['interval'])} | "

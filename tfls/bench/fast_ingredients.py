@@ -1,6 +1,6 @@
 """Each ingredient of `autoattack-fast` measured on its own, beside AutoAttack-standard on the
-same images: what the linear target estimate, the second target, the short all-target search
-and the stage-gain check each buy, and what they cost in passes.
+same images: what each target order, the second target, the short all-target search, the FAB-T
+probe and the full AutoAttack it sends points on to each buy, and what they cost in passes.
 
 Every variant runs through the one evaluator (`tfls.eval.evaluate`, batch-major, every attack on
 every clean-correct image, resumable); each row is compared with AutoAttack per image (`paired`:
@@ -22,16 +22,18 @@ from tfls.bench.fast import STANDARD, numbers, paired
 from tfls.eval.evaluate import evaluate
 from tfls.eval.store import read_records
 
-OFF = {"escalate": 1.0}  # the stage-gain check off: the stages alone
+OFF = {"probe": False}  # the stages alone
 # (label, preset, settings): the stages one by one, then each choice against its alternative.
 VARIANTS = (
     (STANDARD, STANDARD, {}),
     ("APGD-CE alone (stage 1)", "apgd-ce", {}),
-    ("+ APGD-T, 1 linear target", "autoattack-fast", {"n_targets": 1, **OFF}),
-    ("+ APGD-T, 1 logit target", "autoattack-fast", {"n_targets": 1, "targets": "logit", **OFF}),
-    ("+ APGD-T, 2 linear targets", "autoattack-fast", {**OFF}),
+    ("+ APGD-T, 1 target (highest clean logit)", "autoattack-fast", {"n_targets": 1, **OFF}),
+    ("+ APGD-T, 2 linear targets", "autoattack-fast", {"targets": "linear", **OFF}),
+    ("+ APGD-T, 2 clean-logit targets", "autoattack-fast", {"targets": "clean", **OFF}),
+    ("+ APGD-T, 2 targets, both orders (the stages)", "autoattack-fast", {**OFF}),
     ("+ APGD-T, 9 targets × 20 steps", "autoattack-fast", {"n_targets": 9, "steps": 20, **OFF}),
-    ("autoattack-fast (stage-gain check on)", "autoattack-fast", {}),
+    ("the stages + the FAB-T probe, never sent on", "autoattack-fast", {"escalate": 1.0}),
+    ("autoattack-fast", "autoattack-fast", {}),
     ("FAB-T alone", "fab-t", {}),
     ("ODI, 20 restarts", "odi", {}),
 )

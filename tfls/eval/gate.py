@@ -16,8 +16,8 @@ EOT and BPDA) instead, and the batch's record says which checks fired (`record["
 the report can say on how many batches, and why, full AutoAttack ran. The checks are seeded and
 see only the batch, so a resumed evaluation decides every batch as the first run did. Their model
 passes count in the attack's own (`tfls.attacks.passes`): they are part of its cost. Where no
-check fires, the attack may still send points on to full AutoAttack itself (its stage-gain
-check); the record's `escalated` says how many.
+check fires, the attack may still send points on to full AutoAttack itself (its FAB-T
+probe); the record's `escalated` says how many.
 """
 
 from __future__ import annotations

@@ -44,7 +44,7 @@ class AttackResult:
             (`tfls.attacks.passes`; an EOT draw is a pass); `None` if a record lacks them.
         gate: for a gated attack (`tfls.eval.gate`), `{"batches", "fell_back", "fired": {check
             id: batches}, "escalated"}`: on how many batches the gradient checks sent it to its
-            fallback, and how many points its own stage-gain check sent on to full AutoAttack.
+            fallback, and how many points its own probe sent on to full AutoAttack.
     """
 
     name: str
@@ -276,7 +276,7 @@ class Report:
             notes.append(
                 f"`{a.name}` is gated: the gradient checks sent {a.gate['fell_back']} of its "
                 f"{a.gate['batches']} batches to full AutoAttack{f' ({why})' if why else ''}; its "
-                f"stage-gain check sent {a.gate.get('escalated', 0)} more points on to it."
+                f"probe sent {a.gate.get('escalated', 0)} more points on to it."
             )
         return notes
 

@@ -88,7 +88,7 @@ def evaluate_batch(
                 found = hits[targets] > 0
             robust[targets] = found
             nonfinite[name] = int(broken.sum())
-            if gated:  # points its own stage-gain check sent on to full AutoAttack
+            if gated:  # points its own probe sent on to full AutoAttack
                 gates[name]["escalated"] = passes.escalated(attack.model) - sent_on
         if counted:
             spent[name] = [int(a - b) for a, b in zip(passes.read(attack.model), before)]
