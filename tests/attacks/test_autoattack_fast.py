@@ -104,17 +104,9 @@ def test_passes_follow_the_stages_formula(jit, targets):
         return x_adv, np.subtract(passes.read(model), before)
 
     kw = dict(eps=1e-6, jit_compile=jit)
+    stages = dict(ce_steps=ce_steps, steps=steps, candidates=candidates, n_targets=k)
     x_adv, (forward, backward) = count(
-        FastAutoAttack(
-            model,
-            ce_steps=ce_steps,
-            steps=steps,
-            candidates=candidates,
-            n_targets=k,
-            targets=targets,
-            probe=False,
-            **kw,
-        )
+        FastAutoAttack(model, targets=targets, probe=False, **stages, **kw)
     )
     assert (np.argmax(np.asarray(model(x_adv)), -1) == y).all()  # nothing fooled
     n = 32 if jit else len(y)
@@ -126,16 +118,7 @@ def test_passes_follow_the_stages_formula(jit, targets):
     ranked = 2 if targets == "both" else 1
     assert forward == backward + len(y) + ranked * n + 1
     _, probed = count(
-        FastAutoAttack(
-            model,
-            ce_steps=ce_steps,
-            steps=steps,
-            candidates=candidates,
-            n_targets=k,
-            targets=targets,
-            probe_steps=probe_steps,
-            **kw,
-        )
+        FastAutoAttack(model, targets=targets, probe_steps=probe_steps, **stages, **kw)
     )
     _, fab = count(get("fab-t", model, n_targets=1, steps=probe_steps, **kw))
     # AutoAttack's own clean and after-component logits come on top of FAB-T's passes.

@@ -164,8 +164,8 @@ def to_markdown(results: list[dict], *, title: str, command: str | None = None) 
         "",
         "| model | ε | n | clean | AutoAttack robust [95%] | fast robust [95%] | fast-only | "
         "AA-only | p | AA fwd | fast fwd | fwd ratio | AA bwd | fast bwd | bwd ratio | AA s | "
-        "fast s | time ratio | full AutoAttack ran on (batches by gradient checks; points by stage "
-        "gain) |",
+        "fast s | time ratio | full AutoAttack ran on (batches by gradient checks; points by the "
+        "probe) |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
         "---:|",
     ]
