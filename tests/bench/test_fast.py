@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from tests.audit import lying_fixtures as lf
 from tfls.attacks import passes
@@ -118,3 +119,7 @@ def test_a_store_so_far_agrees_with_the_finished_row(tmp_path):
         ]
         assert now["passes"][name] == spent
     assert now["fast_only_robust"] == result["fast_only_robust"]
+    # A store with no finished batch yet (or no store at all) is one line naming it.
+    for empty in (tmp_path / "nothing-yet", tmp_path / "m"):
+        with pytest.raises(ValueError, match="no finished batch yet.*" + empty.name):
+            fast.so_far(empty)

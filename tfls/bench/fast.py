@@ -230,6 +230,11 @@ def so_far(store) -> dict:
     from tfls.eval.tally import Tally
 
     records = read_records(store)
+    if not records:
+        raise ValueError(
+            "The store holds no finished batch yet (or is not a `tfls bench autoattack --fast` "
+            f"store). Received: {store}"
+        )
     tally = Tally([STANDARD, FAST])
     for r in records:
         tally.add(r)
@@ -248,4 +253,9 @@ if __name__ == "__main__":  # python -m tfls.bench.fast STORE: how far a --fast 
     import json
     import sys
 
-    print(json.dumps(so_far(Path(sys.argv[1])), indent=1))
+    if len(sys.argv) != 2:
+        sys.exit("usage: python -m tfls.bench.fast STORE (a `tfls bench autoattack --fast` store)")
+    try:
+        print(json.dumps(so_far(Path(sys.argv[1])), indent=1))
+    except (OSError, ValueError) as error:
+        sys.exit(f"error: {error}")
