@@ -23,9 +23,10 @@ trusted, and spends less on each point:
 
 What is left out, and where it is made up for: FAB-T's other targets and Square. On a model whose
 gradients tell the truth they rarely add a point (Croce & Hein 2020, Table 2); on one whose
-gradients lie they are what finds the points, and the probe is there to see it. So this ensemble is never the only number by itself in `tfls.eval`:
-the evaluator first runs the audit's cheap gradient checks on each batch (`tfls.eval.gate`),
-and where one fires it runs full AutoAttack on that batch instead (`fallback`), saying so.
+gradients lie they are what finds the points, and the probe is there to see it. So this ensemble
+is never the only number by itself in `tfls.eval`: the evaluator first runs the audit's cheap
+gradient checks on each batch (`tfls.eval.gate`), and where one fires it runs full AutoAttack on
+that batch instead (`fallback`), saying so.
 
 References:
     Croce & Hein, "Reliable evaluation of adversarial robustness with an ensemble of diverse
