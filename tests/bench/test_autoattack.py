@@ -103,6 +103,23 @@ def test_bad_options_are_refused():
     }
 
 
+def test_an_offset_loads_a_held_out_slice(model_file, shared_data_dir):
+    import numpy as np
+
+    import tfls.data
+
+    kw = dict(dataset="fashion_mnist", data_dir=shared_data_dir)
+    _, x, y, about = inputs.load_benchmark(model_file, n=5, offset=7, **kw)
+    xs, ys = tfls.data.load_arrays("fashion_mnist", "test", data_dir=shared_data_dir, limit=12)
+    np.testing.assert_array_equal(x, xs[7:])
+    np.testing.assert_array_equal(y, ys[7:])
+    assert about["offset"] == 7 and about["name"].endswith("(test 7-11)")
+    with pytest.raises(ValueError, match="offset=-1"):
+        inputs.load_benchmark(model_file, n=5, offset=-1, **kw)
+    with pytest.raises(ValueError, match="offset \\+ n = 10005 images: .*larger than"):
+        inputs.load_benchmark(model_file, n=5, offset=10000, **kw)
+
+
 def test_pytorch_without_torch_or_fra31_is_one_clear_line(
     monkeypatch, model_file, tmp_path, capsys
 ):

@@ -12,8 +12,8 @@ import numpy as np
 from tfls.attacks.autoattack import SETTINGS
 
 
-def load_benchmark(model, *, dataset=None, n=128, data_dir=None, split="test"):
-    """The model to attack and its first `n` images: `(model, x, y, about)`.
+def load_benchmark(model, *, dataset=None, n=128, data_dir=None, split="test", offset=0):
+    """The model to attack and `n` images from the `offset`-th on: `(model, x, y, about)`.
 
     `model` is a tfls run folder or `.keras` file (attacked on the dataset's labels), or an
     architecture name such as `"preact-resnet18"`, built with random weights (seed 0) and
@@ -26,6 +26,19 @@ def load_benchmark(model, *, dataset=None, n=128, data_dir=None, split="test"):
     from tfls._validation import check_positive_int
 
     n = check_positive_int(n, name="n")
+    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+        raise ValueError(f"`offset` must be an int >= 0. Received: offset={offset!r}")
+    held_out = f" (test {offset}-{offset + n - 1})" if offset else ""
+
+    def images(dataset):
+        try:
+            x, y = tfls.data.load_arrays(dataset, split, data_dir=data_dir, limit=offset + n)
+        except ValueError as error:  # a limit past the split's end, said in one line
+            if not offset:
+                raise
+            raise ValueError(f"offset + n = {offset + n} images: {error}") from None
+        return x[offset:], y[offset:]
+
     path = Path(str(model))
     if path.exists():
         from tfls.model_options import check_model_fits
@@ -38,8 +51,14 @@ def load_benchmark(model, *, dataset=None, n=128, data_dir=None, split="test"):
             )
         # Input shape and classes against the data's, before any image is read.
         check_model_fits(network, tfls.data.info(dataset, data_dir=data_dir), name=str(path))
-        x, y = tfls.data.load_arrays(dataset, split, data_dir=data_dir, limit=n)
-        about = {"name": path.name, "path": str(path), "dataset": dataset, "labels": "dataset"}
+        x, y = images(dataset)
+        about = {
+            "name": path.name + held_out,
+            "path": str(path),
+            "dataset": dataset,
+            "labels": "dataset",
+            **({"offset": offset} if offset else {}),
+        }
         return network, x, y.astype(np.int32), about
     if not isinstance(model, str) or not _is_architecture(model):
         raise ValueError(
@@ -47,16 +66,17 @@ def load_benchmark(model, *, dataset=None, n=128, data_dir=None, split="test"):
             f"preact-resnet18. Received: model={str(model)!r}"
         )
     dataset = dataset or "cifar10"
-    x, _ = tfls.data.load_arrays(dataset, split, data_dir=data_dir, limit=n)
+    x, _ = images(dataset)
     num_classes = 100 if dataset == "cifar100" else 10
     network = tfls.models.build(model, num_classes=num_classes, input_shape=x.shape[1:], seed=0)
     y = np.argmax(np.asarray(network(x, training=False)), -1).astype(np.int32)
     about = {
-        "name": f"{model}-random",
+        "name": f"{model}-random{held_out}",
         "architecture": model,
         "dataset": dataset,
         "weights": "random (seed 0)",
         "labels": "the model's own predictions",
+        **({"offset": offset} if offset else {}),
     }
     return network, x, y, about
 

@@ -60,7 +60,13 @@ def add_parser(sub):
         help="run folder, .keras file or architecture name (default: runs/cnn4-fmnist-1ep)",
     )
     aa.add_argument("--dataset", default=None, help="default: the run's dataset, or cifar10")
-    aa.add_argument("--n", type=int, default=128, help="the first N test images (default: 128)")
+    aa.add_argument("--n", type=int, default=128, help="N test images (default: 128)")
+    aa.add_argument(
+        "--offset",
+        type=int,
+        default=0,
+        help="skip the first OFFSET test images, for a held-out slice (default: 0)",
+    )
     aa.add_argument("--eps", default="0.05", help="L∞ ε (default: 0.05)")
     aa.add_argument("--seed", type=int, default=0)
     aa.add_argument(
@@ -207,7 +213,7 @@ def run_autoattack(args) -> int:
                 f"Received: --pytorch={args.pytorch}"
             )
     model, x, y, about = inputs.load_benchmark(
-        args.model, dataset=args.dataset, n=args.n, data_dir=args.data_dir
+        args.model, dataset=args.dataset, n=args.n, data_dir=args.data_dir, offset=args.offset
     )
     art = not args.no_art
     if art and not peers.art_available():
@@ -297,7 +303,7 @@ def _run_fast(args) -> int:
     else:
         eps = check_eps(args.eps)
         model, x, y, about = load_benchmark(
-            args.model, dataset=args.dataset, n=args.n, data_dir=args.data_dir
+            args.model, dataset=args.dataset, n=args.n, data_dir=args.data_dir, offset=args.offset
         )
         bar = Progress(
             TextColumn("[bold]autoattack vs autoattack-fast[/]"),
