@@ -7,9 +7,12 @@ import asyncio
 from textual.pilot import Pilot
 
 
-async def until(pilot: Pilot, condition, *, what: str, tries: int = 500) -> None:
-    """Lets the app process messages until `condition()` holds (bounded; fails loudly)."""
-    for _ in range(tries):
+async def until(pilot: Pilot, condition, *, what: str, timeout: float = 60) -> None:
+    """Lets the app process messages until `condition()` holds, for at most `timeout` seconds
+    (the bound of `finished`: a loaded machine, e.g. CI beside a benchmark, can take more than
+    a few seconds for a worker's first result); fails loudly."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
         if condition():
             await pilot.pause()  # let the widgets repaint before anyone reads the screen
             return

@@ -167,7 +167,7 @@ async def test_the_demo_on_the_real_library_at_smoke_scale(tmp_path, shared_data
     async with app.run_test(size=(100, 30)) as pilot:
         await _ready(app, pilot)
         await pilot.press("d")
-        await until(pilot, lambda: isinstance(app.screen, RunScreen), what="run", tries=30000)
+        await until(pilot, lambda: isinstance(app.screen, RunScreen), what="run", timeout=300)
         run = app.screen
         await finished(run, timeout=600)
         await pilot.pause()

@@ -88,7 +88,7 @@ async def test_real_evaluation_cancels_keeps_partial_results_and_resumes(tmp_pat
         await until(pilot, lambda: isinstance(app.screen, RunScreen), what="run screen")
         run_screen = app.screen
 
-        await until(pilot, backend.first_batch.is_set, what="first batch", tries=3000)
+        await until(pilot, backend.first_batch.is_set, what="first batch", timeout=60)
         await pilot.press("escape")
         backend.proceed.set()
         await finished(run_screen)
