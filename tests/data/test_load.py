@@ -92,6 +92,18 @@ def test_augment_is_pad_crop_flip_seeded_and_new_each_epoch(tmp_path):
         assert _is_padded_crop(aug, orig)
 
 
+def test_builtin_splits_take_slices(tmp_path):
+    written = make_idx_dataset(tmp_path, n_train=10)
+    x, y = tfls.data.load_arrays("mnist", "train[3:7]", data_dir=tmp_path)
+    np.testing.assert_array_equal(y, written["train"][1][3:7])
+    x_all, _ = tfls.data.load_arrays("mnist", "train", data_dir=tmp_path)
+    np.testing.assert_array_equal(x, x_all[3:7])
+    _, y = _collect(tfls.data.load("mnist", "train[50%:]", batch_size=4, data_dir=tmp_path))
+    np.testing.assert_array_equal(y, written["train"][1][5:])
+    with pytest.raises(ValueError, match=r"split='train\[:x\]'"):
+        tfls.data.load_arrays("mnist", "train[:x]", data_dir=tmp_path)
+
+
 @pytest.mark.parametrize(
     "kwargs,match",
     [

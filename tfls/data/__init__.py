@@ -3,7 +3,8 @@
 A dataset is named by a *spec* (`tfls.data.parse_spec`):
 - `mnist`, `fashion_mnist`, `cifar10`, `cifar100`: read from an offline folder (`data_dir` or
   `$TFLS_DATA_DIR`), from Debian's `/usr/share/datasets/fashion-mnist`, or from TensorFlow
-  Datasets, in that order (see `tfls.data.sources`); splits `train` and `test`.
+  Datasets, in that order (see `tfls.data.sources`); splits `train` and `test`, slices allowed
+  (`test[5000:5300]`).
 - `tfds:NAME[:config]`: any TFDS image-classification dataset (one `Image` and one `ClassLabel`
   feature), prepared in `data_dir` or TFDS's default folder, else downloaded when allowed; splits
   are TFDS's own, slices included (`test[:1000]`, `validation[10%:]`). Streamed from its files.
@@ -28,7 +29,7 @@ from tfls.data import registry
 from tfls.data.registry import NAMES, SPLITS, DatasetInfo
 from tfls.data.registry import check_split as _check_split
 from tfls.data.resize import check_image_size
-from tfls.data.spec import DatasetSpec, parse_spec
+from tfls.data.spec import DatasetSpec, parse_spec, parse_split, slice_bounds
 
 __all__ = [
     "NAMES",
@@ -112,8 +113,13 @@ def info(spec, *, data_dir=None, image_size=None) -> DatasetInfo:
 def _read(name: str, split: str, data_dir, limit: int | None):
     from tfls.data.sources import read_arrays
 
+    base, part = parse_split(split)
+    _check_split(base)
     ds_info = registry.info(name)
-    x, y, where = read_arrays(ds_info, split, data_dir)
+    x, y, where = read_arrays(ds_info, base, data_dir)
+    keep = slice_bounds(part, len(x))
+    if len(keep) != len(x):
+        x, y = x[keep.start : keep.stop], y[keep.start : keep.stop]
     if limit is not None:
         if limit > len(x):
             raise ValueError(
@@ -133,7 +139,6 @@ def load_arrays(spec, split: str, *, data_dir=None, limit: int | None = None, im
     limit = _check_limit(limit)
     image_size = check_image_size(image_size)
     if parsed.kind == "builtin" and image_size is None:
-        _check_split(split)
         x, y = _read(parsed.name, split, data_dir, limit)
         return x.astype(np.float32) / np.float32(255.0), y
     if parsed.kind == "arrays" and image_size is None:
@@ -183,7 +188,8 @@ def load(
         spec: a dataset spec (see the module docstring): one of `tfls.data.NAMES` (`mnist`,
             `fashion_mnist`, `cifar10`, `cifar100`), `tfds:NAME[:config]`, the path of an
             image-folder tree or archive, of a `.npz`, or of an `.npy` pair.
-        split: for the built-in names `"train"` or `"test"`; for `tfds:` specs TFDS's split
+        split: for the built-in names `"train"` or `"test"`, with an optional slice
+            (`"test[5000:5300]"`); for `tfds:` specs TFDS's split
             syntax (`"test[:1000]"`); for folders any split folder, with an optional slice
             (`"val[:500]"`, `"test[10%:]"`); for array files `"test"` (optionally sliced).
         batch_size: examples per batch (the last batch may be smaller).
@@ -233,7 +239,6 @@ def load(
         )
     options = dict(batch_size=batch_size, shuffle=shuffle, seed=seed, image_size=image_size)
     if parsed.kind == "builtin":
-        _check_split(split)
         x, y = _read(parsed.name, split, data_dir, limit)
         return make_dataset(x, y, augment=augment, **options)
     if parsed.kind == "arrays":
