@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from tests.tiny_models import linear, tiny_conv
 from tfls.attacks import FastAutoAttack, get, passes
-from tfls.attacks.autoattack_fast import choose_targets, first_unique, nearest_targets
+from tfls.attacks.autoattack_fast import by_distance, choose_targets, first_unique, linear_estimate
 
 
 def _linear_case(seed=0, n=64, d=16, k=6):
@@ -34,30 +34,36 @@ def _closed_form(kernel, x, y):
     return dist
 
 
-def test_linear_order_is_the_closed_form_nearest_boundary():
+def test_linear_estimate_is_the_closed_form_distance():
     model, kernel, x, y = _linear_case()
     dist = _closed_form(kernel, x, y)
-    got = np.asarray(
-        nearest_targets(
-            model, tf.constant(x), tf.constant(y), norm="linf", candidates=5, n_targets=2
-        )
-    )
-    np.testing.assert_array_equal(got, np.argsort(dist, axis=1, kind="stable")[:, :2])
-    by_logit = np.asarray(
-        nearest_targets(
-            model,
-            tf.constant(x),
-            tf.constant(y),
-            norm="linf",
-            candidates=5,
-            n_targets=2,
-            order="logit",
-        )
+    moved = np.clip(x + np.random.default_rng(0).uniform(-0.05, 0.05, x.shape), 0, 1)
+    classes, found, reach = linear_estimate(
+        model, tf.constant(x), tf.constant(y), norm="linf", candidates=5, center=tf.constant(x)
     )
     z = np.where(np.eye(kernel.shape[1])[y] > 0, -np.inf, x @ kernel)
-    np.testing.assert_array_equal(by_logit, np.argsort(-z, axis=1, kind="stable")[:, :2])
+    by_logit = np.argsort(-z, axis=1, kind="stable")[:, :5]
+    np.testing.assert_array_equal(np.asarray(classes), by_logit)
+    want = np.maximum(np.take_along_axis(dist, by_logit, 1), 0)
+    np.testing.assert_allclose(np.asarray(found), want, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(reach), want, rtol=1e-4, atol=1e-6)
+    # Measured from elsewhere, the reach is still the distance from the centre (the model is
+    # linear); the distance is from where it was measured.
+    seen, there, reach = linear_estimate(
+        model,
+        tf.constant(moved, tf.float32),
+        tf.constant(y),
+        norm="linf",
+        candidates=5,
+        center=tf.constant(x),
+    )
+    want = np.maximum(np.take_along_axis(dist, np.asarray(seen), 1), 0)
+    np.testing.assert_allclose(np.asarray(reach), want, rtol=1e-3, atol=1e-5)
+    assert np.abs(np.asarray(there) - want).max() > 1e-3
+    nearest = np.asarray(by_distance(classes, found)[0])[:, :2]
+    np.testing.assert_array_equal(nearest, np.argsort(dist, axis=1, kind="stable")[:, :2])
     # The estimate is not the logit order on this model: the test can tell them apart.
-    assert (got[:, 0] != by_logit[:, 0]).any()
+    assert (nearest[:, 0] != by_logit[:, 0]).any()
 
 
 def test_breaks_exactly_the_points_a_linear_model_cannot_keep():
@@ -69,6 +75,26 @@ def test_breaks_exactly_the_points_a_linear_model_cannot_keep():
     clear = np.abs(dist - eps) > 0.02 * eps  # leave the points on the sphere's skin aside
     assert clear.sum() > 60
     np.testing.assert_array_equal(broken[clear], (dist < eps)[clear])
+
+
+def test_the_sweep_breaks_the_points_the_chosen_target_cannot():
+    """One-step stages towards the class of highest clean logit leave points whose nearest
+    boundary is another class's; the sweep goes towards each class the estimate puts within ε of
+    the clean point, and then the stages break exactly the closed form's points."""
+    _, kernel, x, y = _linear_case(seed=4, n=96)
+    model = linear(kernel * 10)  # a sharp softmax: APGD-CE's one step heads for the top logit
+    dist = _closed_form(kernel, x, y).min(1)
+    eps = float(np.median(dist))
+    clear = np.abs(dist - eps) > 0.02 * eps
+    kw = dict(eps=eps, targets="clean", n_targets=1, steps=1, ce_steps=1, probe=False)
+
+    def broken(sweep):
+        x_adv = np.asarray(FastAutoAttack(model, sweep=sweep, **kw)(x, y))
+        return (np.argmax(np.asarray(model(x_adv)), -1) != y)[clear]
+
+    without, swept = broken(0.0), broken(1.0)
+    assert (without != (dist < eps)[clear]).sum() > 0  # the chosen target alone misses some
+    np.testing.assert_array_equal(swept, (dist < eps)[clear])
 
 
 @pytest.mark.parametrize("norm,eps", [("linf", 0.1), ("l2", 0.5)])
@@ -88,13 +114,22 @@ def test_stays_inside_the_ball_and_the_box(norm, eps):
 
 
 @pytest.mark.parametrize(
-    "jit,targets", [(False, "both"), (True, "both"), (False, "linear"), (False, "clean")]
+    "jit,targets,sweep",
+    [
+        (False, "both", 1.0),
+        (True, "both", 1.0),
+        (False, "linear", 1.0),
+        (False, "clean", 1.0),
+        (False, "clean", 0.0),
+    ],
 )
-def test_passes_follow_the_stages_formula(jit, targets):
+def test_passes_follow_the_stages_formula(jit, targets, sweep):
     """On points no stage fools, each point costs APGD-CE's start + `ce_steps` steps, one backward
-    pass per candidate class, and the start + `steps` steps of APGD-T per target. Under XLA the
-    attacked subsets are padded to a power of two (20 -> 32 rows), and the padding is work done.
-    The probe costs what FAB-T towards one target costs on the same points."""
+    pass per candidate class (the linear estimate, which only the clean order without a sweep
+    goes without), and the start + `steps` steps of APGD-T per target; no class is near enough
+    for the sweep. Under XLA the attacked subsets are padded to a power of two (20 -> 32 rows),
+    and the padding is work done. The probe costs what FAB-T towards one target costs on the
+    same points."""
     model, _, x, y = _linear_case(seed=2, n=20)
     ce_steps, steps, candidates, k, probe_steps = 7, 5, 4, 2, 3
 
@@ -106,19 +141,17 @@ def test_passes_follow_the_stages_formula(jit, targets):
     kw = dict(eps=1e-6, jit_compile=jit)
     stages = dict(ce_steps=ce_steps, steps=steps, candidates=candidates, n_targets=k)
     x_adv, (forward, backward) = count(
-        FastAutoAttack(model, targets=targets, probe=False, **stages, **kw)
+        FastAutoAttack(model, targets=targets, sweep=sweep, probe=False, **stages, **kw)
     )
     assert (np.argmax(np.asarray(model(x_adv)), -1) == y).all()  # nothing fooled
     n = 32 if jit else len(y)
-    scored = 0 if targets == "clean" else candidates  # the linear estimate's passes
+    scored = 0 if (targets, sweep) == ("clean", 0.0) else candidates  # the linear estimate's
     assert backward == n * ((ce_steps + 1) + scored + k * (steps + 1))
     # Forward: each backward pass had its forward, plus the clean logits (the batch), the
-    # logits the targets are ranked by (the attacked subset: clean, at APGD-CE's end, or both)
-    # and the class count probe on one image.
-    ranked = 2 if targets == "both" else 1
-    assert forward == backward + len(y) + ranked * n + 1
+    # logits at APGD-CE's end (the attacked subset) and the class count on one image.
+    assert forward == backward + len(y) + n + 1
     _, probed = count(
-        FastAutoAttack(model, targets=targets, probe_steps=probe_steps, **stages, **kw)
+        FastAutoAttack(model, targets=targets, sweep=sweep, probe_steps=probe_steps, **stages, **kw)
     )
     _, fab = count(get("fab-t", model, n_targets=1, steps=probe_steps, **kw))
     # AutoAttack's own clean and after-component logits come on top of FAB-T's passes.
@@ -138,12 +171,17 @@ def test_both_orders_take_the_clean_logit_and_the_linear_estimate_in_turn():
     for a, b in zip(by_logit[:, :k], by_distance[:, :k]):
         seq = [c for pair in zip(a, b) for c in pair]
         want.append([c for i, c in enumerate(seq) if c not in seq[:i]][:k])
-    kw = dict(norm="linf", candidates=5, n_targets=k)
     x, y = tf.constant(x), tf.constant(y)
-    got = np.asarray(choose_targets(model, x, x, y, order="both", **kw))
+    logits = model(x)
+    classes, found, _ = linear_estimate(model, x, y, norm="linf", candidates=5)
+    got = np.asarray(choose_targets(logits, y, classes, found, order="both", n_targets=k))
     np.testing.assert_array_equal(got, np.array(want))
-    clean = np.asarray(choose_targets(model, x, x + 0.01, y, order="clean", **kw))
+    # "clean" ranks by the clean logits alone, whatever the estimate says (here another point's).
+    elsewhere = linear_estimate(model, x + 0.01, y, norm="linf", candidates=5)[:2]
+    clean = np.asarray(choose_targets(logits, y, *elsewhere, order="clean", n_targets=k))
     np.testing.assert_array_equal(clean, by_logit[:, :k])
+    linear = np.asarray(choose_targets(logits, y, classes, found, order="linear", n_targets=k))
+    np.testing.assert_array_equal(linear, by_distance[:, :k])
     # The two orders disagree on this model, so "both" is neither of them.
     assert (got != by_logit[:, :k]).any() and (got != by_distance[:, :k]).any()
 

@@ -23,15 +23,17 @@ from tfls.eval.evaluate import evaluate
 from tfls.eval.store import read_records
 
 OFF = {"probe": False}  # the stages alone
+BARE = {"sweep": 0.0, **OFF}  # the stages without the sweep
 # (label, preset, settings): the stages one by one, then each choice against its alternative.
 VARIANTS = (
     (STANDARD, STANDARD, {}),
     ("APGD-CE alone (stage 1)", "apgd-ce", {}),
-    ("+ APGD-T, 1 target (highest clean logit)", "autoattack-fast", {"n_targets": 1, **OFF}),
-    ("+ APGD-T, 2 linear targets", "autoattack-fast", {"targets": "linear", **OFF}),
-    ("+ APGD-T, 2 clean-logit targets", "autoattack-fast", {"targets": "clean", **OFF}),
-    ("+ APGD-T, 2 targets, both orders (the stages)", "autoattack-fast", {**OFF}),
-    ("+ APGD-T, 9 targets × 20 steps", "autoattack-fast", {"n_targets": 9, "steps": 20, **OFF}),
+    ("+ APGD-T, 1 target (highest clean logit)", "autoattack-fast", {"n_targets": 1, **BARE}),
+    ("+ APGD-T, 2 linear targets", "autoattack-fast", {"targets": "linear", **BARE}),
+    ("+ APGD-T, 2 clean-logit targets", "autoattack-fast", {"targets": "clean", **BARE}),
+    ("+ APGD-T, 2 targets, both orders", "autoattack-fast", {**BARE}),
+    ("+ the sweep of classes within ε (the stages)", "autoattack-fast", {**OFF}),
+    ("+ APGD-T, 9 targets × 20 steps", "autoattack-fast", {"n_targets": 9, "steps": 20, **BARE}),
     ("the stages + the FAB-T probe, never sent on", "autoattack-fast", {"escalate": 1.0}),
     ("autoattack-fast", "autoattack-fast", {}),
     ("FAB-T alone", "fab-t", {}),
