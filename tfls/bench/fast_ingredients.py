@@ -1,5 +1,5 @@
 """Each ingredient of `autoattack-fast` measured on its own, beside AutoAttack-standard on the
-same images: what each target order, the second target, the short all-target search, the FAB-T
+same images: what each target order, the second target, the sweep, 9 short targets, the FAB-T
 probe and the full AutoAttack it sends points on to each buy, and what they cost in passes.
 
 Every variant runs through the one evaluator (`tfls.eval.evaluate`, batch-major, every attack on
@@ -24,15 +24,17 @@ from tfls.eval.store import read_records
 
 OFF = {"probe": False}  # the stages alone
 BARE = {"sweep": 0.0, **OFF}  # the stages without the sweep
+TWO = {"n_targets": 2}  # a second target, the linear estimate's nearest
 # (label, preset, settings): the stages one by one, then each choice against its alternative.
 VARIANTS = (
     (STANDARD, STANDARD, {}),
     ("APGD-CE alone (stage 1)", "apgd-ce", {}),
     ("+ APGD-T, 1 target (highest clean logit)", "autoattack-fast", {"n_targets": 1, **BARE}),
-    ("+ APGD-T, 2 linear targets", "autoattack-fast", {"targets": "linear", **BARE}),
-    ("+ APGD-T, 2 clean-logit targets", "autoattack-fast", {"targets": "clean", **BARE}),
-    ("+ APGD-T, 2 targets, both orders", "autoattack-fast", {**BARE}),
-    ("+ the sweep of classes within ε (the stages)", "autoattack-fast", {**OFF}),
+    ("+ APGD-T, 2 linear targets", "autoattack-fast", {"targets": "linear", **TWO, **BARE}),
+    ("+ APGD-T, 2 clean-logit targets", "autoattack-fast", {"targets": "clean", **TWO, **BARE}),
+    ("+ APGD-T, 2 targets, both orders", "autoattack-fast", {**TWO, **BARE}),
+    ("+ APGD-T, 2 targets, + the sweep", "autoattack-fast", {**TWO, **OFF}),
+    ("+ APGD-T, 1 target, + the sweep (the stages)", "autoattack-fast", {**OFF}),
     ("+ APGD-T, 9 targets × 20 steps", "autoattack-fast", {"n_targets": 9, "steps": 20, **BARE}),
     ("the stages + the FAB-T probe, never sent on", "autoattack-fast", {"escalate": 1.0}),
     ("autoattack-fast", "autoattack-fast", {}),
