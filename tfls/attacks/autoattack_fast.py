@@ -68,8 +68,8 @@ ESCALATE = 0.0
 #   the bank's natural cnn4 the images two targets missed needed such a class (test image 13
 #   falls only to its seventh-highest clean logit); held out, it broke 2 more of the natural's.
 SWEEP = 1.0
-# - one target before the sweep, not two: the second (the linear estimate's nearest) is run by
-#   the sweep wherever the estimate puts it in reach, and elsewhere costs 100 steps a point.
+# - one target before the sweep, not two: the sweep runs the second (the estimate's nearest)
+#   wherever it is in reach (held out, pilot: as strong, 6-24% fewer backward passes).
 N_TARGETS = 1
 
 
