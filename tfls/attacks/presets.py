@@ -97,8 +97,9 @@ PRESETS: Mapping[str, dict] = MappingProxyType(
         "autoattack": {"attack": "AutoAttack", "version": "standard"},
         # AutoAttack's strength for a tenth of its passes (issue 26; tfls.attacks.autoattack_fast):
         # APGD-CE, APGD-T towards the class of highest clean logit, then towards every class a
-        # linear estimate puts within ε, then a FAB-T probe that sends the rest to full AutoAttack where it breaks any point. The
-        # evaluator gates it by the gradient checks and runs "autoattack" where one fires.
+        # linear estimate puts within ε, then a FAB-T probe that sends the rest to full
+        # AutoAttack where it breaks any point. The evaluator gates it by the gradient checks
+        # and runs "autoattack" where one fires.
         "autoattack-fast": {"attack": "FastAutoAttack"},
         # Uniform noise in the ε-ball (Athalye et al. 2018 §3.1): the gradient-masking audit's
         # baseline that every gradient attack must beat.
