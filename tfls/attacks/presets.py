@@ -95,7 +95,7 @@ PRESETS: Mapping[str, dict] = MappingProxyType(
         "fab-t": _autoattack_part("fab-t"),
         "square": _autoattack_part("square"),
         "autoattack": {"attack": "AutoAttack", "version": "standard"},
-        # AutoAttack's strength for a tenth of its passes (issue 26; tfls.attacks.autoattack_fast):
+        # AutoAttack's strength for fewer passes (issue 26; tfls.attacks.autoattack_fast):
         # APGD-CE, APGD-T towards the class of highest clean logit, then towards every class a
         # linear estimate puts within ε, then a FAB-T probe that sends the rest to full
         # AutoAttack where it breaks any point. The evaluator gates it by the gradient checks

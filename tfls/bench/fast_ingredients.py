@@ -24,7 +24,7 @@ from tfls.eval.store import read_records
 
 OFF = {"probe": False}  # the stages alone
 BARE = {"sweep": 0.0, **OFF}  # the stages without the sweep
-TWO = {"n_targets": 2}  # a second target, the linear estimate's nearest
+TWO = {"n_targets": 2}  # two targets before the sweep instead of one (the default)
 # (label, preset, settings): the stages one by one, then each choice against its alternative.
 VARIANTS = (
     (STANDARD, STANDARD, {}),
