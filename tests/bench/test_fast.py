@@ -60,6 +60,23 @@ def test_the_bank_sums_its_rows_and_names_what_fails(tmp_path):
     assert s["images_above"]["two"] == 2 and not s["holds"]["images_above"]
     table = fast.to_markdown([one, two], title="bank")
     assert "| one |" in table and "| **sum** |" in table and "images_above FAILS" in table
+    assert s["full_autoattack"]["models"] == [] and "Full AutoAttack ran" not in table
+
+    # Points sent on by the probe on "two": its passes are weighed against the whole budget.
+    two["gate"]["escalated"] = 5
+    s = fast.summarise([one, two])
+    full = s["full_autoattack"]
+    assert full["models"] == ["two"] and full["others"] == ["one"]
+    fwd = full["passes"]["forward"]
+    assert fwd["spent"] == two["attacks"]["autoattack-fast"]["forward_passes"]
+    assert fwd["budget"] == s["total"]["autoattack"]["forward_passes"] / fast.BAR["forward"]
+    assert full["others_ratios"]["backward"] == fast.ratio(
+        one["attacks"]["autoattack"]["backward_passes"],
+        one["attacks"]["autoattack-fast"]["backward_passes"],
+    )
+    table = fast.to_markdown([one, two], title="bank")
+    assert "Full AutoAttack ran inside autoattack-fast on two." in table
+    assert f"forward {fwd['spent']:,} of the budget {round(fwd['budget']):,}" in table
 
 
 def test_ingredients_pair_each_variant_with_the_first(tmp_path):

@@ -10,7 +10,7 @@ import pytest
 from textual.widgets import Input, Label
 
 from tests.tui.fakes import AUDIT_ORDER, FakeBackend, write_run
-from tests.tui.helpers import until
+from tests.tui.helpers import finished, until
 from tests.tui.test_real_backend import _tiny_run
 from tui.app import TflsApp
 from tui.backend import Backend
@@ -44,12 +44,6 @@ async def _open_audit(app, pilot, *keys) -> AuditScreen:
     await pilot.press(*keys, "a")
     await until(pilot, lambda: isinstance(app.screen, AuditScreen), what="audit screen")
     return app.screen
-
-
-async def _finished(screen, timeout: float = 60) -> None:
-    import asyncio
-
-    await asyncio.wait_for(screen.finished.wait(), timeout)
 
 
 def _line(app, name: str) -> str:
@@ -86,7 +80,7 @@ async def test_a_audits_the_highlighted_defense_live_and_its_verdict_becomes_a_b
         assert "fail" in text and "zero_ce=0.12" in text and "use margin/DLR losses" in text
 
         backend.release_checks(100)
-        await _finished(screen)
+        await finished(screen)
         await pilot.pause()
         assert _statuses(screen)[3] == "fail" and _statuses(screen)[12] == "warn"
         assert _statuses(screen)[6] == "skipped"  # check 7 is not in the quick budget
@@ -136,7 +130,7 @@ async def test_cancel_mid_audit_keeps_finished_checks_and_r_resumes_them(runs):
 
         await pilot.press("escape")
         backend.release_checks(1)  # the check in flight finishes, then the audit stops
-        await _finished(screen)
+        await finished(screen)
         await pilot.pause()
         assert _statuses(screen) == ["ok", "ok", "ok", "fail"] + ["pending"] * 10
         assert screen.query_one(AuditVerdict).verdict is None
@@ -150,7 +144,7 @@ async def test_cancel_mid_audit_keeps_finished_checks_and_r_resumes_them(runs):
         await pilot.pause()
         assert screen.running and _statuses(screen)[4] == "pending"
         backend.release_checks(len(AUDIT_ORDER) - 4)
-        await _finished(screen)
+        await finished(screen)
         await pilot.pause()
         assert [c["out"] for c in backend.audit_calls] == [out, out]
         assert screen.query_one(AuditVerdict).verdict == "overestimated"
@@ -158,7 +152,7 @@ async def test_cancel_mid_audit_keeps_finished_checks_and_r_resumes_them(runs):
 
         await pilot.press("b", "r")  # the next budget audits into its own folder
         backend.release_checks(len(AUDIT_ORDER))
-        await _finished(screen)
+        await finished(screen)
         last = backend.audit_calls[-1]
         assert last["budget"] == "standard"
         assert last["out"] == out.parent / "standard_linf_eps0.0313725_n50"
@@ -184,7 +178,7 @@ def test_finished_audit_screen_snapshot(tmp_path, monkeypatch, snap_compare):
     async def audited(pilot):
         await _ready(pilot.app, pilot)
         screen = await _open_audit(pilot.app, pilot)
-        await _finished(screen)
+        await finished(screen)
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=SNAPSHOT_SIZE, run_before=audited)
@@ -217,7 +211,7 @@ async def test_real_audit_of_a_tiny_run_shows_a_verdict_and_a_badge(tmp_path, sh
         app.screen.query_one("#eps", Input).value = "0.1"
         app.screen.audit_budget = _tiny_budget()
         screen = await _open_audit(app, pilot)
-        await _finished(screen, timeout=600)
+        await finished(screen, timeout=600)
         await pilot.pause()
         assert screen.report is not None, screen.query_one("#audit-message", Label).render()
         verdict = screen.report.verdict
@@ -235,7 +229,6 @@ async def test_real_audit_of_a_tiny_run_shows_a_verdict_and_a_badge(tmp_path, sh
 
 @pytest.mark.asyncio
 async def test_the_verdict_badge_is_on_the_defense_results_table_too(runs):
-    from tests.tui.helpers import finished
     from tui.screens.run import RunScreen
 
     audit = runs / "nat" / "audits" / "quick_linf_eps0.0313725_n50"

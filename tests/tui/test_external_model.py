@@ -11,7 +11,7 @@ from textual.widgets import Input
 
 from tests.tui.fakes import write_run
 from tests.tui.helpers import finished, until
-from tests.tui.test_audit_view import _finished, _open_audit, _ready, _statuses, _tiny_budget
+from tests.tui.test_audit_view import _open_audit, _ready, _statuses, _tiny_budget
 from tfls.external import load_run, register
 from tfls.model_options import check_model_options
 from tui.app import TflsApp, parse_args
@@ -122,7 +122,7 @@ async def test_a_audits_an_outside_model_on_its_dataset(tmp_path):
         app.screen.query_one("#eps", Input).value = "0.1"
         app.screen.audit_budget = _tiny_budget()
         screen = await _open_audit(app, pilot)
-        await _finished(screen, timeout=300)
+        await finished(screen, timeout=300)
         await pilot.pause()
         assert screen.report is not None, screen.query_one("#audit-message").render()
         assert _statuses(screen)[0] in ("warn", "fail")  # check 1: probability outputs

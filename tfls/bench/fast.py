@@ -133,7 +133,78 @@ def summarise(results: list[dict]) -> dict:
     }
     holds = {kind: value is not None and value >= BAR[kind] for kind, value in ratios.items()}
     holds["images_above"] = all(v <= BAR["images_above"] for v in above.values())
-    return {"total": total, "ratios": ratios, "images_above": above, "holds": holds, "bar": BAR}
+    return {
+        "total": total,
+        "ratios": ratios,
+        "images_above": above,
+        "holds": holds,
+        "bar": BAR,
+        "full_autoattack": _full_autoattack(results, total),
+    }
+
+
+def _full_autoattack(results, total) -> dict:
+    """Where full AutoAttack ran inside `autoattack-fast` (a batch sent on by the gradient
+    checks, or points by the probe): those models' share of the bar's budget, and the ratios over
+    the other models. A model where full AutoAttack runs costs at least its passes on the points
+    sent on, so when those models alone spend the budget, no setting of the stages meets the bar
+    while they are in the bank."""
+    full = [r for r in results if r["gate"]["escalated"] or r["gate"]["fell_back"]]
+    rest = [r for r in results if r not in full]
+    passes = {}
+    for kind, key in (("forward", "forward_passes"), ("backward", "backward_passes")):
+        spent = sum(r["attacks"][FAST][key] or 0 for r in full)
+        others = sum(r["attacks"][FAST][key] or 0 for r in rest)
+        budget = total[STANDARD][key] / BAR[kind]
+        passes[kind] = {"spent": spent, "budget": budget, "others": others}
+    rest_ratios = {
+        kind: ratio(
+            sum(r["attacks"][STANDARD][key] or 0 for r in rest),
+            sum(r["attacks"][FAST][key] or 0 for r in rest),
+        )
+        for kind, key in (
+            ("forward", "forward_passes"),
+            ("backward", "backward_passes"),
+            ("seconds", "seconds"),
+        )
+    }
+    return {
+        "models": [r["model"]["name"] for r in full],
+        "passes": passes,
+        "others": [r["model"]["name"] for r in rest],
+        "others_ratios": rest_ratios if rest else None,
+    }
+
+
+def _full_lines(full: dict) -> list[str]:
+    """The Markdown note on the models where full AutoAttack ran (none: no note)."""
+    if not full["models"]:
+        return []
+    parts = []
+    for kind, p in full["passes"].items():
+        left = p["budget"] - p["spent"]
+        share = (
+            "more than all of it"
+            if left < 0
+            else f"leaving {_count(round(left))} for the other models, which spent "
+            f"{_count(p['others'])}"
+        )
+        parts.append(
+            f"{kind} {_count(p['spent'])} of the budget {_count(round(p['budget']))} ({share})"
+        )
+    lines = [
+        "",
+        f"Full AutoAttack ran inside autoattack-fast on {', '.join(full['models'])}. Its passes "
+        f"there, against the bar's budget (AutoAttack's sums over the bank divided by "
+        f"{BAR['forward']:g} and {BAR['backward']:g}): {'; '.join(parts)}.",
+    ]
+    if full["others_ratios"]:
+        q = full["others_ratios"]
+        lines.append(
+            f"Over the other models ({', '.join(full['others'])}): forward {_times(q['forward'])}, "
+            f"backward {_times(q['backward'])}, time {_times(q['seconds'])}."
+        )
+    return lines
 
 
 def _pct(count, n):
@@ -208,6 +279,7 @@ def to_markdown(results: list[dict], *, title: str, command: str | None = None) 
             f"time ≥ {BAR['seconds']:g}× summed; autoattack-fast at most "
             f"{BAR['images_above']} image above AutoAttack on each model): {verdict}.",
         ]
+        lines += _full_lines(s["full_autoattack"])
     if command:
         lines += ["", f"Command: `{command}`"]
     return "\n".join(lines) + "\n"
