@@ -81,10 +81,22 @@ def _norm(t, norm):
     return tf.sqrt(tf.reduce_sum(tf.square(t), axis=1))
 
 
-def make_fab_loop(model, *, norm: str, steps: int, alpha_max: float, eta: float, beta: float):
+def make_fab_loop(
+    model,
+    *,
+    norm: str,
+    steps: int,
+    alpha_max: float,
+    eta: float,
+    beta: float,
+    with_state: bool = False,
+):
     """Builds the compiled FAB-T run: `(x, y, target, x_start) -> (x_adv, best_norm)`.
 
     `best_norm` is the smallest norm of a misclassified point found (`inf` where none was).
+    With `with_state`, also `(x_last, reach)`: the iterate the run ended on (a run from it goes on
+    exactly where this one stopped) and the distance, in `norm`, from `x` to the decision boundary
+    linearised at the last step's iterate (the norm of that step's projection of `x`).
     """
 
     def loop(x, y, target, x_start):
@@ -98,7 +110,7 @@ def make_fab_loop(model, *, norm: str, steps: int, alpha_max: float, eta: float,
             )
             return logits, diff
 
-        def step(i, x1, x_adv, best_norm):
+        def step(i, x1, x_adv, best_norm, reach):
             # Under EOT the linearisation is of the expected logit difference.
             _, diff, grad = value_and_grad(model, difference, x1)
             w = tf.reshape(grad, [batch, -1])
@@ -125,14 +137,13 @@ def make_fab_loop(model, *, norm: str, steps: int, alpha_max: float, eta: float,
             x1 = tf.ensure_shape(
                 tf.where(expand_to(is_adv, x), x + beta * (x_new - x), x_new), x.shape
             )
-            return i + 1, x1, x_adv, best_norm
+            return i + 1, x1, x_adv, best_norm, tf.ensure_shape(a2, y.shape)
 
-        _, _, x_adv, best_norm = tf.while_loop(
-            lambda i, *_: i < steps,
-            step,
-            (tf.constant(0), x_start, x, tf.fill([batch], float("inf"))),
+        far = tf.fill([batch], float("inf"))
+        _, x_last, x_adv, best_norm, reach = tf.while_loop(
+            lambda i, *_: i < steps, step, (tf.constant(0), x_start, x, far, far)
         )
-        return x_adv, best_norm
+        return (x_adv, best_norm, x_last, reach) if with_state else (x_adv, best_norm)
 
     return loop
 

@@ -7,7 +7,10 @@ the same load; the evaluator's store makes a long run resumable. Per model: robu
 each with its Wilson interval, the images on which they differ (each way), the exact one-sided
 McNemar p-value that `autoattack-fast` is the weaker, Newcombe's interval of the difference,
 the forward and backward passes of each (`tfls.attacks.passes`) and on how many batches the
-gradient checks sent `autoattack-fast` to full AutoAttack (`tfls.eval.gate`).
+gradient checks sent `autoattack-fast` to full AutoAttack (`tfls.eval.gate`). Over several
+models (`--bank`), the sums and their ratios against issue 26's bar, and where full AutoAttack ran
+inside `autoattack-fast` (sent on by the checks or the probe), those models' passes against the
+bar's whole budget and the ratios over the other models.
 
 `python -m tfls.bench.fast STORE` prints how far a run has got (`so_far`): the same numbers over
 the batches its store holds, for a run still going or stopped.
