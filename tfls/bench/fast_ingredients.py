@@ -25,6 +25,7 @@ from tfls.eval.store import read_records
 OFF = {"probe": False}  # the stages alone
 BARE = {"sweep": 0.0, **OFF}  # the stages without the sweep
 TWO = {"n_targets": 2}  # two targets before the sweep instead of one (the default)
+STOP = {"probe_reach": 2.0, "probe_patience": 20}  # the probe's early stop (off by default)
 # (label, preset, settings): the stages one by one, then each choice against its alternative.
 VARIANTS = (
     (STANDARD, STANDARD, {}),
@@ -38,6 +39,7 @@ VARIANTS = (
     ("+ APGD-T, 9 targets × 20 steps", "autoattack-fast", {"n_targets": 9, "steps": 20, **BARE}),
     ("the stages + the FAB-T probe, never sent on", "autoattack-fast", {"escalate": 1.0}),
     ("autoattack-fast", "autoattack-fast", {}),
+    ("autoattack-fast, the probe stopped beyond 2ε after 20 steps", "autoattack-fast", STOP),
     ("FAB-T alone", "fab-t", {}),
     ("ODI, 20 restarts", "odi", {}),
 )
