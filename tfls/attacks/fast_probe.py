@@ -109,21 +109,9 @@ def _fab_stopping(
     return x_adv, left
 
 
-def _autoattack(model, x, y, start, *, version, attacks, overrides, eps, norm, seed, jit_compile):
-    """AutoAttack (`version`, `attacks`, `overrides`) on `(x, y)`: `(x_adv, robust)`, where it
-    failed (`robust`) the earlier stages' point `start`."""
-    x_aa, robust_after = autoattack(
-        model,
-        x,
-        y,
-        eps=eps,
-        norm=norm,
-        version=version,
-        attacks=attacks,
-        overrides=overrides,
-        seed=seed,
-        jit_compile=jit_compile,
-        return_robust=True,
-    )
+def _autoattack(model, x, y, start, **settings):
+    """AutoAttack (`settings`: version, attacks, overrides, eps, norm, seed, jit_compile) on
+    `(x, y)`: `(x_adv, robust)`, where it failed (`robust`) the earlier stages' point `start`."""
+    x_aa, robust_after = autoattack(model, x, y, return_robust=True, **settings)
     robust = list(robust_after.values())[-1]
     return tf.where(expand_to(robust, x), start, x_aa), robust
