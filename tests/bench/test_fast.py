@@ -140,3 +140,9 @@ def test_a_store_so_far_agrees_with_the_finished_row(tmp_path):
     for empty in (tmp_path / "nothing-yet", tmp_path / "m"):
         with pytest.raises(ValueError, match="no finished batch yet.*" + empty.name):
             fast.so_far(empty)
+
+
+def test_ingredients_rows_out_of_the_table_are_refused_in_one_line(tmp_path):
+    args = ["--model", str(tmp_path / "none"), "--dataset", "fashion_mnist", "--eps", "0.03"]
+    with pytest.raises(SystemExit, match=r"--rows takes 1 to \d+\. Received: --rows 99"):
+        fast_ingredients.main([*args, "--rows", "11", "99", "--out", str(tmp_path / "o.json")])

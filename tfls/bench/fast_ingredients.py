@@ -6,7 +6,8 @@ Every variant runs through the one evaluator (`tfls.eval.evaluate`, batch-major,
 every clean-correct image, resumable); each row is compared with AutoAttack per image (`paired`:
 images robust to one only, the one-sided McNemar p-value that the variant is the weaker). The
 images are a held-out slice of the test split (`--offset`), not the bank's first ones, so the
-settings chosen here are not fitted to the bank they are judged on.
+settings chosen here are not fitted to the bank they are judged on. `--rows` runs some rows only,
+paired with the first of them (e.g. `--rows 11 12`: a choice against the default).
 
     python -m tfls.bench.fast_ingredients --model RUN --dataset fashion_mnist --eps 0.03 \\
         --n 300 --offset 5000 --out results/bench/fast-ingredients-NAME.json
@@ -76,10 +77,11 @@ def to_markdown(rows, *, title, clean, n) -> str:
         f"# {title}",
         "",
         f"{n} images, {clean} classified correctly. Passes: images sent through the model "
-        "(`tfls.attacks.passes`). Paired with AutoAttack on the same images.",
+        f"(`tfls.attacks.passes`). Each row paired per image with the first ({rows[0]['variant']}) "
+        "on the same images.",
         "",
-        "| variant | robust | fwd passes | bwd passes | s | robust where AA broke | "
-        "broke where AA did not | p (weaker) |",
+        "| variant | robust | fwd passes | bwd passes | s | robust where the first broke | "
+        "broke where the first did not | p (weaker) |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
@@ -109,17 +111,31 @@ def main(argv=None) -> int:
     parser.add_argument("--n", type=int, default=300)
     parser.add_argument("--offset", type=int, default=5000, help="first test image (held out)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--rows",
+        type=int,
+        nargs="+",
+        help="only these rows of the table, by number (1: AutoAttack); the first is the one "
+        "the others are paired with",
+    )
     parser.add_argument("--out", required=True, help="JSON path (.md beside it)")
     args = parser.parse_args(argv)
     eps, n = check_eps(args.eps), check_positive_int(args.n, name="n")
     offset = int(args.offset)
     if offset < 0:
         raise SystemExit(f"--offset must be >= 0. Received: --offset {offset}")
+    variants = VARIANTS
+    if args.rows:
+        wrong = [r for r in args.rows if not 1 <= r <= len(VARIANTS)]
+        if wrong:
+            raise SystemExit(f"--rows takes 1 to {len(VARIANTS)}. Received: --rows {wrong[0]}")
+        variants = tuple(VARIANTS[r - 1] for r in args.rows)
     model, _ = tfls.models.load(Path(args.model))
     x, y = tfls.data.load_arrays(args.dataset, "test", limit=offset + n)
     x, y = np.asarray(x[offset:], np.float32), np.asarray(y[offset:])
     out = Path(args.out)
-    found = measure(model, x, y, eps=eps, seed=args.seed, store=out.with_name(out.stem + "-store"))
+    store = out.with_name(out.stem + "-store")
+    found = measure(model, x, y, eps=eps, seed=args.seed, store=store, variants=variants)
     rows, clean = found["rows"], found["clean"]
     info = {
         "model": str(args.model),
