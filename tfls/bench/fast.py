@@ -112,24 +112,27 @@ def ratio(a, b):
     return float(a) / float(b) if a is not None and b else None
 
 
+COUNTS = (("forward", "forward_passes"), ("backward", "backward_passes"), ("seconds", "seconds"))
+
+
+def _totals(results) -> dict:
+    """Passes and seconds of each attack summed over `results`."""
+    return {
+        name: {key: sum(r["attacks"][name][key] or 0 for r in results) for _, key in COUNTS}
+        for name in (STANDARD, FAST)
+    }
+
+
+def _ratios(total) -> dict:
+    """AutoAttack's totals over `autoattack-fast`'s, per count."""
+    return {kind: ratio(total[STANDARD][key], total[FAST][key]) for kind, key in COUNTS}
+
+
 def summarise(results: list[dict]) -> dict:
     """The bank's totals: passes and seconds of each attack summed over the models, their
     ratios, and whether issue 26's bar holds on each count."""
-    total = {
-        name: {
-            key: sum(r["attacks"][name][key] or 0 for r in results)
-            for key in ("forward_passes", "backward_passes", "seconds")
-        }
-        for name in (STANDARD, FAST)
-    }
-    ratios = {
-        kind: ratio(total[STANDARD][key], total[FAST][key])
-        for kind, key in (
-            ("forward", "forward_passes"),
-            ("backward", "backward_passes"),
-            ("seconds", "seconds"),
-        )
-    }
+    total = _totals(results)
+    ratios = _ratios(total)
     above = {
         r["model"]["name"]: r["attacks"][FAST]["robust"] - r["attacks"][STANDARD]["robust"]
         for r in results
@@ -154,23 +157,16 @@ def _full_autoattack(results, total) -> dict:
     while they are in the bank."""
     full = [r for r in results if r["gate"]["escalated"] or r["gate"]["fell_back"]]
     rest = [r for r in results if r not in full]
-    passes = {}
-    for kind, key in (("forward", "forward_passes"), ("backward", "backward_passes")):
-        spent = sum(r["attacks"][FAST][key] or 0 for r in full)
-        others = sum(r["attacks"][FAST][key] or 0 for r in rest)
-        budget = total[STANDARD][key] / BAR[kind]
-        passes[kind] = {"spent": spent, "budget": budget, "others": others}
-    rest_ratios = {
-        kind: ratio(
-            sum(r["attacks"][STANDARD][key] or 0 for r in rest),
-            sum(r["attacks"][FAST][key] or 0 for r in rest),
-        )
-        for kind, key in (
-            ("forward", "forward_passes"),
-            ("backward", "backward_passes"),
-            ("seconds", "seconds"),
-        )
+    spent, others = _totals(full)[FAST], _totals(rest)[FAST]
+    passes = {
+        kind: {
+            "spent": spent[key],
+            "budget": total[STANDARD][key] / BAR[kind],
+            "others": others[key],
+        }
+        for kind, key in COUNTS[:2]
     }
+    rest_ratios = _ratios(_totals(rest))
     return {
         "models": [r["model"]["name"] for r in full],
         "passes": passes,
