@@ -10,7 +10,7 @@ settings chosen here are not fitted to the bank they are judged on. `--rows` run
 paired with the first of them (e.g. `--rows 11 12`: a choice against the default).
 
     python -m tfls.bench.fast_ingredients --model RUN --dataset fashion_mnist --eps 0.03 \\
-        --n 300 --offset 5000 --out results/bench/fast-ingredients-NAME.json
+        --n 300 --offset 5000 --out results/bench/fast/ingredients-NAME.json
 """
 
 from __future__ import annotations
